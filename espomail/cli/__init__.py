@@ -1,0 +1,127 @@
+"""The ``espomail`` command: root options, the command groups, errors to exit codes.
+
+A thin layer: commands parse options, call one service function and render the result.
+Every EspomailError becomes one ``Error:`` line on stderr (plus a JSON error object with
+``--json``) and the exit code of SPEC 2; nothing else escapes as a traceback unless
+``ESPOMAIL_TRACEBACK=1``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import click
+
+from espomail import __version__
+from espomail.cli.app import App
+from espomail.errors import EspomailError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="ESPOMAIL_CONFIG",
+    metavar="PATH",
+    help="Config file (default $XDG_CONFIG_HOME/espomail/config.yaml). Env: ESPOMAIL_CONFIG.",
+)
+@click.option(
+    "--db",
+    "db_path",
+    envvar="ESPOMAIL_DB",
+    metavar="PATH",
+    help="SQLite database (default $XDG_DATA_HOME/espomail/espomail.db). Env: ESPOMAIL_DB.",
+)
+@click.option(
+    "--as",
+    "as_user",
+    envvar="ESPOMAIL_AS",
+    metavar="USERNAME",
+    help="Run as this user, enforcing their roles (default: the administrator). Env: ESPOMAIL_AS.",
+)
+@click.option("-v", "--verbose", count=True, help="Log to stderr too (-vv: debug).")
+@click.version_option(__version__, "--version", prog_name="espomail")
+@click.pass_context
+def cli(ctx: click.Context, config_path, db_path, as_user, verbose) -> None:
+    """espomail: the email administration engine of a CRM.
+
+    Fetches mail from IMAP group and personal mailboxes into one SQLite store (each
+    message once), filters it, links it to CRM records, turns support mail into cases,
+    sends loop-safe auto-replies and notifies the users who follow the record.
+
+    \b
+    First steps:
+      espomail init
+      espomail team add support --position agent
+      espomail user add alice --email alice@example.com --team support:agent
+      espomail account add-group support --address support@example.com \\
+          --host imap.example.com --username support --password-cmd 'pass show support'
+      espomail fetch            # put 'espomail cron' output in your crontab
+
+    Exit codes: 0 ok, 1 runtime failure, 2 bad input, 3 not found, 4 permission denied.
+    """
+    app = ctx.ensure_object(App)
+    app.config_path, app.db_path, app.as_user, app.verbose = config_path, db_path, as_user, verbose
+    ctx.call_on_close(app.close)
+
+
+# One module per command group; each exposes COMMANDS.
+COMMAND_MODULES = ("admin", "people", "records", "folders")
+
+
+def _register() -> None:
+    import importlib
+
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"espomail.cli.{name}")
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: run the CLI, map errors to exit codes."""
+    args = sys.argv[1:] if argv is None else argv
+    app = App()
+    try:
+        code = cli.main(args=args, prog_name="espomail", standalone_mode=False, obj=app)
+    except click.UsageError as exc:
+        code = _usage_error(exc, app, args)
+    except click.Abort:
+        click.echo("Error: aborted; nothing was changed", err=True)
+        code = 1
+    except EspomailError as exc:
+        code = _fail(exc.message, exc.code, exc.exit_code, app, args)
+    except KeyboardInterrupt:
+        click.echo("Error: interrupted", err=True)
+        code = 130
+    except BrokenPipeError:
+        code = 0
+    except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
+        if os.environ.get("ESPOMAIL_TRACEBACK"):
+            raise
+        logging.getLogger("espomail").exception("unexpected error")
+        text = f"unexpected {type(exc).__name__}: {exc}; rerun with ESPOMAIL_TRACEBACK=1 and report it"
+        code = _fail(text, "internal_error", 1, app, args)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: click.UsageError, app: App, args: list[str]) -> int:
+    text = exc.format_message().rstrip(".")
+    if exc.ctx is not None:
+        text += f"; see '{exc.ctx.command_path} --help'"
+    return _fail(text, "usage", 2, app, args)
+
+
+def _fail(text: str, code: str, exit_code: int, app: App, args: list[str]) -> int:
+    click.echo(f"Error: {text}", err=True)
+    if app.json or "--json" in args:
+        click.echo(json.dumps({"error": {"code": code, "message": text}}), err=True)
+    return exit_code

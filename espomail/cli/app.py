@@ -1,0 +1,90 @@
+"""The object every command receives: settings, the open store and the acting user.
+
+Built once by the root command from ``--config``, ``--db``, ``--as`` (and their
+environment variables); opened lazily so that ``--help`` never touches the database.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import logging.handlers
+import sys
+from pathlib import Path
+
+import click
+
+from espomail.config import Settings, load_settings
+from espomail.services.access import Actor
+from espomail.store.db import Store, open_store
+
+
+@dataclasses.dataclass
+class App:
+    config_path: str | None = None
+    db_path: str | None = None
+    as_user: str | None = None
+    verbose: int = 0
+    json: bool = False
+    _settings: Settings | None = None
+    _store: Store | None = None
+    _actor: Actor | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            overrides = {"db_path": self.db_path} if self.db_path else {}
+            self._settings = load_settings(self.config_path, overrides=overrides)
+            setup_logging(self._settings, self.verbose)
+        return self._settings
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.settings.db_path)
+        return self._store
+
+    @property
+    def actor(self) -> Actor:
+        if self._actor is None:
+            from espomail.services.people import actor_for
+
+            self._actor = actor_for(self.store, self.as_user)
+        return self._actor
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def get_app() -> App:
+    return click.get_current_context().find_object(App)
+
+
+def setup_logging(settings: Settings, verbose: int) -> None:
+    """Log to the configured file (never stdout); ``-v`` also logs to stderr."""
+    root = logging.getLogger("espomail")
+    root.handlers.clear()
+    root.propagate = False
+    root.setLevel(logging.DEBUG if verbose > 1 else getattr(logging, settings.log_level.upper()))
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if settings.log_file == "-":
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        try:
+            path = Path(settings.log_file)
+            if not path.parent.exists():
+                from espomail.store.db import ensure_private_dir
+
+                ensure_private_dir(path.parent)
+            handler = logging.handlers.WatchedFileHandler(path, encoding="utf-8")
+            path.chmod(0o600)
+        except OSError:
+            handler = logging.NullHandler()
+    handler.setFormatter(fmt)
+    root.addHandler(handler)
+    if verbose and settings.log_file != "-":
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        root.addHandler(console)

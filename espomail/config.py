@@ -1,0 +1,280 @@
+"""Settings: defaults < config file < ``ESPOMAIL_*`` environment < command-line options.
+
+``load_settings()`` runs once in the root command and the result is passed to services;
+nothing reads configuration from a global. Every key is described once, here, and in
+``config.example.yaml`` (a test checks that the two agree).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from espomail.errors import ConfigError
+from espomail.timeutil import parse_duration
+
+# key -> (type, default, one-line description). Types: int, float, bool, str, "path",
+# "str?" (string or null), "list", "duration" (seconds; "2h", "90m" or a number).
+KEYS: dict[str, tuple[str, Any, str]] = {
+    "db_path": ("path?", None, "SQLite database file; default DATA_DIR/espomail.db"),
+    "data_dir": ("path?", None, "data directory; default $XDG_DATA_HOME/espomail"),
+    "log_file": ("path?", None, "log file; default DATA_DIR/espomail.log; '-' for stderr"),
+    "log_level": ("str", "info", "debug, info, warning or error"),
+    "max_per_run": ("int", 1000, "messages fetched per folder per run"),
+    "batch_size": ("int", 200, "messages per pipelined IMAP FETCH and per store commit"),
+    "max_message_size_mb": ("float", 25.0, "larger messages are stored as headers only"),
+    "workers": ("int", 4, "accounts fetched at the same time"),
+    "timeout_s": ("float", 60.0, "timeout of every network operation, in seconds"),
+    "auto_reply_limit": ("int", 5, "system-sent messages to one address per period"),
+    "auto_reply_period": ("duration", "2h", "the period of auto_reply_limit (e.g. 2h)"),
+    "send_retries": ("int", 3, "tries of a failed auto-reply before it stays Failed"),
+    "failed_retries": ("int", 5, "automatic retries of a failed import by later fetches"),
+    "no_reply_pattern": (
+        "list",
+        ["noreply", "no-reply", "mailer-daemon", "postmaster"],
+        "senders whose local part contains one of these get no auto-reply",
+    ),
+    "reopen_closed_cases": ("bool", False, "a customer follow-up reopens a Closed case"),
+    "b2c_mode": ("bool", False, "link mail from a contact to the contact, not its account"),
+    "max_personal_accounts": ("int", 2, "personal mail accounts per non-admin user"),
+    "message_id_domain": ("str?", None, "domain of generated Message-IDs; default: FQDN"),
+    "notify_max_age_days": ("int", 2, "no email-received notification for older mail"),
+    "lease_s": ("int", 600, "how long a fetch holds an account before others may take it"),
+}
+
+ENV_PREFIX = "ESPOMAIL_"
+# Environment variables that are not settings keys.
+ENV_SPECIAL = {"ESPOMAIL_CONFIG", "ESPOMAIL_DB", "ESPOMAIL_AS"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    db_path: Path
+    data_dir: Path
+    log_file: str
+    log_level: str
+    max_per_run: int
+    batch_size: int
+    max_message_size_mb: float
+    workers: int
+    timeout_s: float
+    auto_reply_limit: int
+    auto_reply_period: int
+    send_retries: int
+    failed_retries: int
+    no_reply_pattern: tuple[str, ...]
+    reopen_closed_cases: bool
+    b2c_mode: bool
+    max_personal_accounts: int
+    message_id_domain: str
+    notify_max_age_days: int
+    lease_s: int
+    config_path: Path | None = None
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+def default_config_path(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "espomail" / "config.yaml"
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "espomail"
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings from the layers; raise ConfigError naming a bad key."""
+    env = os.environ if env is None else env
+    values = {key: spec[1] for key, spec in KEYS.items()}
+    path = _config_file(config_path, env)
+    if path is not None:
+        values.update(_read_file(path))
+    values.update(_read_env(env))
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    return _finish(values, path, env)
+
+
+def _config_file(config_path: str | Path | None, env: Mapping[str, str]) -> Path | None:
+    explicit = config_path or env.get("ESPOMAIL_CONFIG")
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"config file {path} does not exist; create it with "
+                f"'espomail init --config {path}' or fix --config/ESPOMAIL_CONFIG"
+            )
+        return path
+    default = default_config_path(env)
+    return default if default.is_file() else None
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"cannot read config file {path}: {first_line}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must be a mapping of keys to values")
+    result = {}
+    for key, raw in data.items():
+        result[str(key)] = _check(str(key), raw, f"in {path}")
+    return result
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
+    result = {}
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name in ENV_SPECIAL:
+            continue
+        key = name[len(ENV_PREFIX) :].lower()
+        result[key] = _check(key, _from_env_string(key, raw), f"in ${name}")
+    return result
+
+
+def _from_env_string(key: str, raw: str) -> Any:
+    kind = KEYS.get(key, ("str", None, ""))[0]
+    if kind == "list":
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    if kind.endswith("?") and raw == "":
+        return None
+    return raw
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _check(key: str, raw: Any, where: str) -> Any:
+    """Convert ``raw`` to the type of ``key``; ConfigError names the key otherwise."""
+    if key not in KEYS:
+        known = ", ".join(sorted(KEYS))
+        raise ConfigError(f"unknown config key '{key}' {where}; known keys: {known}")
+    kind = KEYS[key][0]
+    try:
+        return _convert(kind, raw)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"config key '{key}' {where}: {exc}") from None
+
+
+def _convert(kind: str, raw: Any) -> Any:
+    if kind.endswith("?"):
+        if raw is None:
+            return None
+        kind = kind[:-1]
+    if kind in ("str", "path"):
+        if not isinstance(raw, str) or not raw:
+            raise TypeError(f"expected a non-empty string, got {raw!r}")
+        return raw
+    if kind == "bool":
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.lower() in _TRUE | _FALSE:
+            return raw.lower() in _TRUE
+        raise TypeError(f"expected true or false, got {raw!r}")
+    if kind == "int":
+        return _positive(_as_number(raw, int))
+    if kind == "float":
+        return _positive(_as_number(raw, float))
+    if kind == "duration":
+        if isinstance(raw, bool):
+            raise TypeError(f"expected a duration such as 2h, got {raw!r}")
+        return _positive(parse_duration(raw if isinstance(raw, int | str) else str(raw)))
+    if kind == "list":
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list) or not all(isinstance(x, str) for x in raw):
+            raise TypeError(f"expected a list of strings, got {raw!r}")
+        return raw
+    raise AssertionError(kind)
+
+
+def _as_number(raw: Any, kind: type) -> Any:
+    if isinstance(raw, bool):
+        raise TypeError(f"expected a number, got {raw!r}")
+    if isinstance(raw, int | float) and not (kind is int and isinstance(raw, float)):
+        return kind(raw)
+    if isinstance(raw, str):
+        try:
+            return kind(raw)
+        except ValueError:
+            pass
+    raise TypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {raw!r}")
+
+
+def _positive(value: Any) -> Any:
+    if value < 0:
+        raise ValueError(f"must not be negative, got {value}")
+    return value
+
+
+def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -> Settings:
+    data_dir = Path(values["data_dir"]).expanduser() if values["data_dir"] else None
+    db_path = Path(values["db_path"]).expanduser() if values["db_path"] else None
+    if data_dir is None:
+        data_dir = db_path.parent if db_path else default_data_dir(env)
+    if db_path is None:
+        db_path = data_dir / "espomail.db"
+    if values["log_level"].lower() not in ("debug", "info", "warning", "error"):
+        raise ConfigError(
+            f"config key 'log_level': expected debug, info, warning or error, "
+            f"got {values['log_level']!r}"
+        )
+    return Settings(
+        db_path=db_path,
+        data_dir=data_dir,
+        log_file=values["log_file"] or str(data_dir / "espomail.log"),
+        log_level=values["log_level"].lower(),
+        max_per_run=values["max_per_run"],
+        batch_size=max(1, values["batch_size"]),
+        max_message_size_mb=values["max_message_size_mb"],
+        workers=max(1, values["workers"]),
+        timeout_s=values["timeout_s"],
+        auto_reply_limit=values["auto_reply_limit"],
+        auto_reply_period=parse_duration(values["auto_reply_period"]),
+        send_retries=values["send_retries"],
+        failed_retries=values["failed_retries"],
+        no_reply_pattern=tuple(p.lower() for p in values["no_reply_pattern"]),
+        reopen_closed_cases=values["reopen_closed_cases"],
+        b2c_mode=values["b2c_mode"],
+        max_personal_accounts=values["max_personal_accounts"],
+        message_id_domain=values["message_id_domain"] or _fqdn(),
+        notify_max_age_days=values["notify_max_age_days"],
+        lease_s=values["lease_s"],
+        config_path=path,
+    )
+
+
+def _fqdn() -> str:
+    name = socket.getfqdn() or "localhost"
+    return name if "." in name else f"{name}.localdomain"
+
+
+def starter_config() -> str:
+    """The text of config.example.yaml, built from KEYS (written by ``init --config``)."""
+    lines = [
+        "# espomail configuration. Every key is optional; shown here with its default.",
+        "# Layers: defaults < this file < ESPOMAIL_<KEY> environment < command-line options.",
+        "",
+    ]
+    for key, (_kind, default, doc) in KEYS.items():
+        lines.append(f"# {doc}")
+        shown = yaml.safe_dump({key: default}, default_flow_style=True).strip()[1:-1]
+        lines.append(f"# {shown}" if default is None else shown)
+        lines.append("")
+    return "\n".join(lines)

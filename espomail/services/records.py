@@ -1,0 +1,174 @@
+"""CRM records: accounts, contacts, leads, opportunities (and following cases)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from espomail import validate
+from espomail.errors import InvalidInput, NotFound
+from espomail.services import access
+from espomail.services.access import Actor
+from espomail.services.people import get_user
+from espomail.store import people as people_q
+from espomail.store import records as q
+from espomail.store.db import Row, Store
+
+BELONGS_TO_ACCOUNT = ("contact", "opportunity")
+
+
+def record_dict(store: Store, row: Row) -> dict:
+    result = {
+        "type": row["type"],
+        "id": row["id"],
+        "name": row["name"],
+        "emails": people_q.addresses_of(store, row["type"], row["id"]),
+        "followers": [f["username"] for f in q.followers(store, row["type"], row["id"])],
+    }
+    if row["type"] in BELONGS_TO_ACCOUNT:
+        result["account_id"] = row["account_id"]
+    return result
+
+
+def check_type(kind: str) -> str:
+    return validate.choice(kind.lower(), q.RECORD_TYPES, "record type")
+
+
+def get_record(store: Store, kind: str, record_id: int) -> Row:
+    row = q.record(store, check_type(kind), record_id)
+    if row is None:
+        raise NotFound(f"no {kind} with id {record_id}; see 'espomail record list {kind}'")
+    return row
+
+
+def resolve_account(store: Store, name_or_id: str) -> Row:
+    """An account by id or by its exact name (which must be unambiguous)."""
+    if name_or_id.strip().isdigit():
+        return get_record(store, "account", int(name_or_id))
+    found = q.accounts_by_name(store, name_or_id.strip())
+    if not found:
+        raise NotFound(f"no account named '{name_or_id}'; add it with 'espomail record add account'")
+    if len(found) > 1:
+        ids = ", ".join(str(r["id"]) for r in found)
+        raise InvalidInput(f"several accounts are named '{name_or_id}' (ids {ids}); give the id")
+    return found[0]
+
+
+def add_record(
+    store: Store,
+    actor: Actor,
+    kind: str,
+    name: str,
+    emails: Sequence[str] = (),
+    account: str | None = None,
+) -> dict:
+    kind = check_type(kind)
+    name = validate.name(name, "--name")
+    addresses = [validate.email_address(e) for e in emails]
+    if account and kind not in BELONGS_TO_ACCOUNT:
+        raise InvalidInput(f"--account applies to contacts and opportunities, not to a {kind}")
+    with store.atomic():
+        account_id = resolve_account(store, account)["id"] if account else None
+        record_id = q.insert_record(store, kind, name, account_id)
+        for index, address in enumerate(addresses):
+            people_q.add_address(store, kind, record_id, address, index == 0)
+        return record_dict(store, q.record(store, kind, record_id))
+
+
+def list_records(store: Store, actor: Actor, kind: str, limit: int = 1000, offset: int = 0):
+    kind = check_type(kind)
+    return [record_dict(store, r) for r in q.records(store, kind, limit, offset)]
+
+
+def show_record(store: Store, actor: Actor, kind: str, record_id: int) -> dict:
+    return record_dict(store, get_record(store, kind, record_id))
+
+
+_SPLIT = re.compile(r"[;,\s]+")
+
+
+def import_records(store: Store, actor: Actor, kind: str, path: Path) -> list[dict]:
+    """Import a CSV with a header row: name (required), email or emails (several separated
+    by ';'), account (name or id; contacts and opportunities). All rows or none."""
+    kind = check_type(kind)
+    rows = _read_csv(path)
+    created = []
+    with store.atomic():
+        for line, row in rows:
+            try:
+                emails = [e for e in _SPLIT.split(row.get("emails") or row.get("email") or "") if e]
+                created.append(
+                    add_record(store, actor, kind, row.get("name") or "", emails, row.get("account") or None)
+                )
+            except (InvalidInput, NotFound) as exc:
+                raise type(exc)(f"{path.name} line {line}: {exc.message}; nothing was imported") from None
+    return created
+
+
+def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise NotFound(f"no file {path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}; save it as UTF-8 CSV") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if "name" not in header:
+        raise InvalidInput(f"{path.name} needs a header row with a 'name' column (and email, account)")
+    reader.fieldnames = header
+    return [
+        (reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
+        for row in reader
+    ]
+
+
+# -- following -------------------------------------------------------------------------
+
+
+def _followable(store: Store, kind: str, record_id: int) -> tuple[str, int]:
+    """(record_type, internal id) of a record or a case (by its number)."""
+    kind = kind.lower()
+    if kind == "case":
+        from espomail.store import cases as cases_q
+
+        case = cases_q.case_by_number(store, record_id)
+        if case is None:
+            raise NotFound(f"no case number {record_id}; see 'espomail case list'")
+        return "case", case["id"]
+    return kind, get_record(store, kind, record_id)["id"]
+
+
+def _may_manage_follow(actor: Actor, user: Row) -> None:
+    if actor.user_id != user["id"]:
+        access.require_admin(actor, f"change what user '{user['username']}' follows")
+
+
+def follow(store: Store, actor: Actor, kind: str, record_id: int, username: str) -> dict:
+    with store.atomic():
+        user = get_user(store, username)
+        _may_manage_follow(actor, user)
+        record_type, internal_id = _followable(store, kind, record_id)
+        q.follow(store, record_type, internal_id, user["id"])
+        return _follow_result(store, record_type, internal_id, record_id)
+
+
+def unfollow(store: Store, actor: Actor, kind: str, record_id: int, username: str) -> dict:
+    with store.atomic():
+        user = get_user(store, username)
+        _may_manage_follow(actor, user)
+        record_type, internal_id = _followable(store, kind, record_id)
+        if not q.unfollow(store, record_type, internal_id, user["id"]):
+            raise NotFound(f"user '{username}' does not follow {kind}:{record_id}")
+        return _follow_result(store, record_type, internal_id, record_id)
+
+
+def _follow_result(store: Store, record_type: str, internal_id: int, shown_id: int) -> dict:
+    return {
+        "type": record_type,
+        "id": shown_id,
+        "followers": [f["username"] for f in q.followers(store, record_type, internal_id)],
+    }

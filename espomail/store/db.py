@@ -1,0 +1,151 @@
+"""The only place that connects to the database.
+
+``open_store()`` creates the file with owner-only permissions, switches on WAL and foreign
+keys and applies pending migrations. ``Store`` is a thin layer over sqlite-utils with the
+few helpers the query modules use. All SQL is plain SQL that PostgreSQL also accepts
+(no SQLite-only syntax outside this package), so a PostgreSQL backend can replace it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import stat
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from espomail.errors import EspomailError
+
+Row = sqlite3.Row
+
+
+class Store:
+    """An open database: query helpers and nested transactions."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
+        conn.row_factory = sqlite3.Row
+        self.conn = conn
+        self.path = path
+        self.db = sqlite_utils.Database(conn)
+
+    # -- transactions -------------------------------------------------------
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[Store]:
+        """One unit of work: commit on success, roll back on any exception.
+
+        Nested blocks use savepoints, so a step can fail without undoing its caller.
+        """
+        with self.db.atomic():
+            yield self
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    # -- reads --------------------------------------------------------------
+    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def row(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
+        return self.conn.execute(sql, params).fetchone()
+
+    def value(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
+        found = self.conn.execute(sql, params).fetchone()
+        return None if found is None else found[0]
+
+    def column(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
+        return [r[0] for r in self.conn.execute(sql, params).fetchall()]
+
+    # -- writes -------------------------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, seq)
+
+    def insert(self, table: str, values: dict[str, Any]) -> int:
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        cur = self.conn.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})", [_adapt(v) for v in values.values()]
+        )
+        return int(cur.lastrowid or 0)
+
+    def update(self, table: str, row_id: int, values: dict[str, Any], key: str = "id") -> None:
+        if not values:
+            return
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        params = [_adapt(v) for v in values.values()] + [row_id]
+        self.conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", params)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _adapt(value: Any) -> Any:
+    if isinstance(value, list | dict | tuple):
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL in WAL mode: a committed transaction survives a crash or kill -9 of the
+    # process; only a power cut can lose the last commits (never corrupt the file).
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -65536")
+    return conn
+
+
+def ensure_private_dir(path: Path) -> None:
+    """Create ``path`` (and parents) with mode 0700 for the directories we create."""
+    if path.is_dir():
+        return
+    path.mkdir(parents=True, mode=0o700, exist_ok=True)
+    os.chmod(path, 0o700)
+
+
+def _create_private_file(path: Path) -> None:
+    fd = os.open(str(path), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    os.close(fd)
+
+
+def open_store(path: Path, create: bool = True, migrate: bool = True) -> Store:
+    """Open (and create, with owner-only permissions) the database at ``path``."""
+    path = Path(path)
+    if not path.exists():
+        if not create:
+            raise EspomailError(
+                f"no database at {path}; run 'espomail init' first, or pass --db/ESPOMAIL_DB"
+            )
+        try:
+            ensure_private_dir(path.parent)
+            _create_private_file(path)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise EspomailError(f"cannot create the database {path}: {exc.strerror}") from exc
+    try:
+        store = Store(connect(path), path)
+        if migrate:
+            from espomail.store.migrations import apply_migrations
+
+            apply_migrations(store)
+    except sqlite3.DatabaseError as exc:
+        raise EspomailError(f"cannot open the database {path}: {exc}") from exc
+    return store
+
+
+def file_mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)

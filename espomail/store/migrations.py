@@ -1,0 +1,368 @@
+"""The schema: numbered, append-only migrations (the only code that creates or alters tables).
+
+Never edit a migration once released; add ``m002_…`` instead. ``tests/store/test_migrations.py``
+migrates a blank database, compares it to the expected schema and checks that a second run
+changes nothing.
+
+Conventions: ids are INTEGER PRIMARY KEY; times are TEXT in ISO 8601 UTC with ``Z``;
+booleans are INTEGER 0/1; lists are JSON text. Every statement is plain SQL that
+PostgreSQL accepts too (with SERIAL/BIGINT and BYTEA substituted by its backend).
+"""
+
+from __future__ import annotations
+
+from sqlite_utils.migrations import Migrations
+
+from espomail.store.db import Store
+
+migrations = Migrations("espomail")
+
+M001_INITIAL = [
+    # -- people -----------------------------------------------------------------------
+    """CREATE TABLE teams (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        positions TEXT NOT NULL DEFAULT '[]',
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE roles (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        email_create TEXT NOT NULL DEFAULT 'no',
+        email_read TEXT NOT NULL DEFAULT 'no',
+        email_edit TEXT NOT NULL DEFAULT 'no',
+        email_delete TEXT NOT NULL DEFAULT 'no',
+        personal_accounts TEXT NOT NULL DEFAULT 'no',
+        group_send TEXT NOT NULL DEFAULT 'no',
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE users (
+        id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        is_admin INTEGER NOT NULL DEFAULT 0,
+        is_active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE user_teams (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+        position TEXT,
+        PRIMARY KEY (user_id, team_id))""",
+    "CREATE INDEX user_teams_by_team ON user_teams (team_id, user_id)",
+    """CREATE TABLE user_roles (
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        role_id INTEGER NOT NULL REFERENCES roles(id) ON DELETE CASCADE,
+        PRIMARY KEY (user_id, role_id))""",
+    # -- CRM records and the email addresses of users and records ------------------------
+    """CREATE TABLE records (
+        id INTEGER PRIMARY KEY,
+        type TEXT NOT NULL CHECK (type IN ('account', 'contact', 'lead', 'opportunity')),
+        name TEXT NOT NULL,
+        account_id INTEGER REFERENCES records(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX records_by_type ON records (type, id)",
+    "CREATE INDEX records_by_account ON records (account_id)",
+    """CREATE TABLE addresses (
+        id INTEGER PRIMARY KEY,
+        owner_type TEXT NOT NULL,
+        owner_id INTEGER NOT NULL,
+        address TEXT NOT NULL,
+        address_lower TEXT NOT NULL,
+        is_primary INTEGER NOT NULL DEFAULT 0,
+        UNIQUE (owner_type, owner_id, address_lower))""",
+    "CREATE INDEX addresses_by_address ON addresses (address_lower, owner_type, owner_id)",
+    """CREATE TABLE followers (
+        record_type TEXT NOT NULL,
+        record_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (record_type, record_id, user_id))""",
+    "CREATE INDEX followers_by_user ON followers (user_id)",
+    # -- folders ------------------------------------------------------------------------
+    """CREATE TABLE folders (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('personal', 'group')),
+        name TEXT NOT NULL,
+        owner_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        skip_notifications INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL)""",
+    "CREATE UNIQUE INDEX folders_personal_name ON folders (owner_id, name) WHERE kind = 'personal'",
+    "CREATE UNIQUE INDEX folders_group_name ON folders (name) WHERE kind = 'group'",
+    """CREATE TABLE folder_teams (
+        folder_id INTEGER NOT NULL REFERENCES folders(id) ON DELETE CASCADE,
+        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+        PRIMARY KEY (folder_id, team_id))""",
+    # -- mail accounts and their fetch state ---------------------------------------------
+    """CREATE TABLE mail_accounts (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        kind TEXT NOT NULL CHECK (kind IN ('group', 'personal')),
+        owner_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        address TEXT NOT NULL,
+        address_lower TEXT NOT NULL,
+        is_active INTEGER NOT NULL DEFAULT 1,
+        host TEXT,
+        port INTEGER,
+        security TEXT NOT NULL DEFAULT 'ssl',
+        insecure INTEGER NOT NULL DEFAULT 0,
+        username TEXT,
+        secret_ref TEXT,
+        folders TEXT NOT NULL DEFAULT '["INBOX"]',
+        fetch_since TEXT,
+        mark_seen INTEGER NOT NULL DEFAULT 0,
+        add_team_users INTEGER NOT NULL DEFAULT 1,
+        group_folder_id INTEGER REFERENCES folders(id) ON DELETE SET NULL,
+        personal_folder_id INTEGER REFERENCES folders(id) ON DELETE SET NULL,
+        folder_map TEXT NOT NULL DEFAULT '{}',
+        create_case INTEGER NOT NULL DEFAULT 0,
+        distribution TEXT NOT NULL DEFAULT 'none',
+        target_team_id INTEGER REFERENCES teams(id) ON DELETE SET NULL,
+        target_position TEXT,
+        assign_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        auto_reply INTEGER NOT NULL DEFAULT 0,
+        reply_subject TEXT,
+        reply_body TEXT,
+        reply_from_address TEXT,
+        reply_from_name TEXT,
+        reply_to_address TEXT,
+        smtp_host TEXT,
+        smtp_port INTEGER,
+        smtp_security TEXT,
+        smtp_username TEXT,
+        smtp_secret_ref TEXT,
+        smtp_shared INTEGER NOT NULL DEFAULT 0,
+        store_sent TEXT,
+        lease_holder TEXT,
+        lease_expires_at TEXT,
+        last_success_at TEXT,
+        last_error TEXT,
+        last_error_at TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""",
+    "CREATE INDEX mail_accounts_by_address ON mail_accounts (address_lower)",
+    "CREATE INDEX mail_accounts_by_owner ON mail_accounts (owner_id)",
+    """CREATE TABLE account_teams (
+        account_id INTEGER NOT NULL REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+        PRIMARY KEY (account_id, team_id))""",
+    """CREATE TABLE fetch_state (
+        account_id INTEGER NOT NULL REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        folder TEXT NOT NULL,
+        uidvalidity INTEGER,
+        last_uid INTEGER NOT NULL DEFAULT 0,
+        last_date TEXT,
+        by_date INTEGER NOT NULL DEFAULT 0,
+        uidnext INTEGER,
+        messages INTEGER,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, folder))""",
+    """CREATE TABLE fetch_runs (
+        id INTEGER PRIMARY KEY,
+        account_id INTEGER NOT NULL REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        started_at TEXT NOT NULL,
+        finished_at TEXT,
+        status TEXT NOT NULL,
+        new INTEGER NOT NULL DEFAULT 0,
+        duplicates INTEGER NOT NULL DEFAULT 0,
+        filtered INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        cases_created INTEGER NOT NULL DEFAULT 0,
+        auto_replies INTEGER NOT NULL DEFAULT 0,
+        backlog INTEGER NOT NULL DEFAULT 0,
+        error TEXT)""",
+    "CREATE INDEX fetch_runs_by_account ON fetch_runs (account_id, id)",
+    # -- cases --------------------------------------------------------------------------
+    """CREATE TABLE cases (
+        id INTEGER PRIMARY KEY,
+        number INTEGER NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'New'
+            CHECK (status IN ('New', 'Assigned', 'Pending', 'Closed', 'Rejected', 'Duplicate')),
+        priority TEXT NOT NULL DEFAULT 'Normal'
+            CHECK (priority IN ('Low', 'Normal', 'High', 'Urgent')),
+        type TEXT,
+        description TEXT,
+        assigned_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        account_id INTEGER REFERENCES records(id) ON DELETE SET NULL,
+        contact_id INTEGER REFERENCES records(id) ON DELETE SET NULL,
+        lead_id INTEGER REFERENCES records(id) ON DELETE SET NULL,
+        inbound_account_id INTEGER REFERENCES mail_accounts(id) ON DELETE SET NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""",
+    "CREATE INDEX cases_by_status ON cases (status, number)",
+    "CREATE INDEX cases_by_assignee ON cases (assigned_user_id, status)",
+    """CREATE TABLE case_teams (
+        case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
+        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+        PRIMARY KEY (case_id, team_id))""",
+    # -- emails -------------------------------------------------------------------------
+    """CREATE TABLE emails (
+        id INTEGER PRIMARY KEY,
+        message_id TEXT NOT NULL UNIQUE,
+        has_message_id INTEGER NOT NULL DEFAULT 1,
+        subject TEXT NOT NULL DEFAULT '',
+        from_address TEXT,
+        from_name TEXT,
+        to_list TEXT NOT NULL DEFAULT '[]',
+        cc_list TEXT NOT NULL DEFAULT '[]',
+        bcc_list TEXT NOT NULL DEFAULT '[]',
+        reply_to_list TEXT NOT NULL DEFAULT '[]',
+        address_names TEXT NOT NULL DEFAULT '{}',
+        date_sent TEXT,
+        in_reply_to TEXT,
+        references_list TEXT NOT NULL DEFAULT '[]',
+        body_text TEXT,
+        body_html TEXT,
+        raw_size INTEGER NOT NULL DEFAULT 0,
+        truncated INTEGER NOT NULL DEFAULT 0,
+        parent_type TEXT,
+        parent_id INTEGER,
+        crm_account_id INTEGER REFERENCES records(id) ON DELETE SET NULL,
+        replied_id INTEGER REFERENCES emails(id) ON DELETE SET NULL,
+        is_auto_reply INTEGER NOT NULL DEFAULT 0,
+        is_auto_submitted INTEGER NOT NULL DEFAULT 0,
+        is_bounce INTEGER NOT NULL DEFAULT 0,
+        is_system INTEGER NOT NULL DEFAULT 0,
+        status TEXT NOT NULL DEFAULT 'Archived'
+            CHECK (status IN ('Archived', 'Sent', 'Failed', 'Draft', 'Sending')),
+        assigned_user_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        group_folder_id INTEGER REFERENCES folders(id) ON DELETE SET NULL,
+        created_by_id INTEGER REFERENCES users(id) ON DELETE SET NULL,
+        sent_account_id INTEGER REFERENCES mail_accounts(id) ON DELETE SET NULL,
+        send_attempts INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'processed', 'failed', 'filtered')),
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL)""",
+    "CREATE INDEX emails_by_parent ON emails (parent_type, parent_id, date_sent)",
+    "CREATE INDEX emails_by_crm_account ON emails (crm_account_id, date_sent)",
+    "CREATE INDEX emails_by_replied ON emails (replied_id)",
+    "CREATE INDEX emails_by_date ON emails (date_sent)",
+    "CREATE INDEX emails_unfinished ON emails (state) WHERE state <> 'processed'",
+    "CREATE INDEX emails_failed_sends ON emails (status) WHERE status = 'Failed'",
+    """CREATE TABLE raw_messages (
+        email_id INTEGER PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
+        data BLOB NOT NULL)""",
+    """CREATE TABLE attachments (
+        id INTEGER PRIMARY KEY,
+        email_id INTEGER REFERENCES emails(id) ON DELETE CASCADE,
+        case_id INTEGER REFERENCES cases(id) ON DELETE CASCADE,
+        source_email_id INTEGER REFERENCES emails(id) ON DELETE SET NULL,
+        part TEXT,
+        filename TEXT,
+        content_type TEXT NOT NULL,
+        size INTEGER NOT NULL DEFAULT 0,
+        is_inline INTEGER NOT NULL DEFAULT 0,
+        content_id TEXT,
+        data BLOB)""",
+    "CREATE INDEX attachments_by_email ON attachments (email_id)",
+    "CREATE INDEX attachments_by_case ON attachments (case_id)",
+    """CREATE TABLE email_users (
+        email_id INTEGER NOT NULL REFERENCES emails(id) ON DELETE CASCADE,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        is_read INTEGER NOT NULL DEFAULT 0,
+        in_trash INTEGER NOT NULL DEFAULT 0,
+        in_archive INTEGER NOT NULL DEFAULT 0,
+        folder_id INTEGER REFERENCES folders(id) ON DELETE SET NULL,
+        is_sender INTEGER NOT NULL DEFAULT 0,
+        sort_date TEXT,
+        reason TEXT,
+        PRIMARY KEY (email_id, user_id))""",
+    """CREATE INDEX email_users_mailbox
+        ON email_users (user_id, in_trash, in_archive, folder_id, sort_date)""",
+    """CREATE TABLE email_teams (
+        email_id INTEGER NOT NULL REFERENCES emails(id) ON DELETE CASCADE,
+        team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,
+        PRIMARY KEY (email_id, team_id))""",
+    "CREATE INDEX email_teams_by_team ON email_teams (team_id, email_id)",
+    """CREATE TABLE email_deliveries (
+        id INTEGER PRIMARY KEY,
+        email_id INTEGER NOT NULL REFERENCES emails(id) ON DELETE CASCADE,
+        account_id INTEGER REFERENCES mail_accounts(id) ON DELETE SET NULL,
+        folder TEXT,
+        uid INTEGER,
+        state TEXT NOT NULL DEFAULT 'pending'
+            CHECK (state IN ('pending', 'done', 'failed', 'filtered', 'dropped')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        error TEXT,
+        created_at TEXT NOT NULL,
+        processed_at TEXT)""",
+    "CREATE INDEX email_deliveries_by_email ON email_deliveries (email_id)",
+    "CREATE INDEX email_deliveries_by_account ON email_deliveries (account_id, email_id)",
+    """CREATE INDEX email_deliveries_unfinished ON email_deliveries (state, id)
+        WHERE state IN ('pending', 'failed')""",
+    """CREATE TABLE email_events (
+        id INTEGER PRIMARY KEY,
+        email_id INTEGER NOT NULL REFERENCES emails(id) ON DELETE CASCADE,
+        delivery_id INTEGER,
+        step TEXT NOT NULL,
+        decision TEXT NOT NULL,
+        detail TEXT,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX email_events_by_email ON email_events (email_id, id)",
+    # -- filters, notifications, stream ----------------------------------------------------
+    """CREATE TABLE filters (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        scope TEXT NOT NULL CHECK (scope IN ('global', 'account', 'user')),
+        account_id INTEGER REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        user_id INTEGER REFERENCES users(id) ON DELETE CASCADE,
+        from_pattern TEXT,
+        to_pattern TEXT,
+        subject_pattern TEXT,
+        body_contains TEXT NOT NULL DEFAULT '[]',
+        body_contains_all TEXT NOT NULL DEFAULT '[]',
+        action TEXT NOT NULL DEFAULT 'skip'
+            CHECK (action IN ('skip', 'move-to-folder', 'move-to-group-folder', 'none')),
+        folder_id INTEGER REFERENCES folders(id) ON DELETE CASCADE,
+        mark_read INTEGER NOT NULL DEFAULT 0,
+        skip_notification INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX filters_by_scope ON filters (scope, account_id, user_id)",
+    """CREATE TABLE stream_notes (
+        id INTEGER PRIMARY KEY,
+        record_type TEXT NOT NULL,
+        record_id INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        email_id INTEGER REFERENCES emails(id) ON DELETE CASCADE,
+        body TEXT,
+        is_initial INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX stream_notes_by_record ON stream_notes (record_type, record_id, id)",
+    "CREATE INDEX stream_notes_by_email ON stream_notes (email_id)",
+    """CREATE TABLE notifications (
+        id INTEGER PRIMARY KEY,
+        user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        type TEXT NOT NULL,
+        email_id INTEGER REFERENCES emails(id) ON DELETE CASCADE,
+        note_id INTEGER REFERENCES stream_notes(id) ON DELETE CASCADE,
+        record_type TEXT,
+        record_id INTEGER,
+        is_read INTEGER NOT NULL DEFAULT 0,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX notifications_by_user ON notifications (user_id, is_read, id)",
+    "CREATE INDEX notifications_by_email ON notifications (email_id)",
+    # -- outbound -------------------------------------------------------------------------
+    """CREATE TABLE system_sends (
+        id INTEGER PRIMARY KEY,
+        address_lower TEXT NOT NULL,
+        email_id INTEGER REFERENCES emails(id) ON DELETE SET NULL,
+        sent_at TEXT NOT NULL)""",
+    "CREATE INDEX system_sends_by_address ON system_sends (address_lower, sent_at)",
+    """CREATE TABLE settings (
+        key TEXT PRIMARY KEY,
+        value TEXT)""",
+]
+
+
+@migrations()
+def m001_initial(db) -> None:  # noqa: ANN001 - sqlite_utils.Database
+    for statement in M001_INITIAL:
+        db.execute(statement)
+
+
+def apply_migrations(store: Store) -> list[str]:
+    """Apply pending migrations; return the names applied (empty when up to date)."""
+    pending = [m.name for m in migrations.pending(store.db)]
+    if pending:
+        migrations.apply(store.db)
+    return pending

@@ -143,6 +143,9 @@ def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
         if not name.startswith(ENV_PREFIX) or name in ENV_SPECIAL:
             continue
         key = name[len(ENV_PREFIX) :].lower()
+        if key not in KEYS:
+            # Not a setting: such variables may hold passwords for --password-env.
+            continue
         result[key] = _check(key, _from_env_string(key, raw), f"in ${name}")
     return result
 
@@ -232,8 +235,7 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         db_path = data_dir / "espomail.db"
     if values["log_level"].lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(
-            f"config key 'log_level': expected debug, info, warning or error, "
-            f"got {values['log_level']!r}"
+            f"config key 'log_level': expected debug, info, warning or error, got {values['log_level']!r}"
         )
     return Settings(
         db_path=db_path,

@@ -8,8 +8,14 @@ from espomail.cli.app import get_app
 from espomail.cli.output import emit, json_option
 from espomail.services import folders
 
-COLUMNS = [("id", "id"), ("kind", "kind"), ("name", "name"), ("owner", "owner"),
-           ("teams", "teams"), ("skip_notifications", "skip notifications")]
+COLUMNS = [
+    ("id", "id"),
+    ("kind", "kind"),
+    ("name", "name"),
+    ("owner", "owner"),
+    ("teams", "teams"),
+    ("skip_notifications", "skip notifications"),
+]
 
 
 @click.group()

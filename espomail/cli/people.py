@@ -47,8 +47,13 @@ def team() -> None:
 
 @team.command("add")
 @click.argument("name")
-@click.option("--position", "positions", multiple=True, metavar="P",
-              help="A position in the team (repeatable), e.g. agent, lead.")
+@click.option(
+    "--position",
+    "positions",
+    multiple=True,
+    metavar="P",
+    help="A position in the team (repeatable), e.g. agent, lead.",
+)
 @json_option
 def team_add(name: str, positions: tuple[str, ...]) -> None:
     """Add a team.
@@ -108,11 +113,22 @@ def user() -> None:
 
 @user.command("add")
 @click.argument("username")
-@click.option("--email", "emails", multiple=True, required=True, metavar="ADDR",
-              help="An address of the user (repeatable; the first is primary).")
+@click.option(
+    "--email",
+    "emails",
+    multiple=True,
+    required=True,
+    metavar="ADDR",
+    help="An address of the user (repeatable; the first is primary).",
+)
 @click.option("--name", help="Full name (default: the username).")
-@click.option("--team", "teams", multiple=True, metavar="TEAM[:POSITION]",
-              help="Member of TEAM, optionally in POSITION (repeatable).")
+@click.option(
+    "--team",
+    "teams",
+    multiple=True,
+    metavar="TEAM[:POSITION]",
+    help="Member of TEAM, optionally in POSITION (repeatable).",
+)
 @click.option("--role", "roles", multiple=True, metavar="ROLE", help="A role (repeatable).")
 @click.option("--admin", is_flag=True, help="An administrator: bypasses every role.")
 @click.option("--inactive", is_flag=True, help="Create the user inactive.")
@@ -150,15 +166,18 @@ def user_show(username: str) -> None:
 @click.option("--name", help="New full name.")
 @click.option("--add-email", multiple=True, metavar="ADDR", help="Add an address.")
 @click.option("--remove-email", multiple=True, metavar="ADDR", help="Remove an address.")
-@click.option("--add-team", multiple=True, metavar="TEAM[:POSITION]", help="Join a team (or change position).")
+@click.option(
+    "--add-team", multiple=True, metavar="TEAM[:POSITION]", help="Join a team (or change position)."
+)
 @click.option("--remove-team", multiple=True, metavar="TEAM", help="Leave a team.")
 @click.option("--add-role", multiple=True, metavar="ROLE", help="Add a role.")
 @click.option("--remove-role", multiple=True, metavar="ROLE", help="Remove a role.")
 @click.option("--admin/--no-admin", default=None, help="Make or unmake an administrator.")
 @click.option("--active/--inactive", default=None, help="Activate or deactivate.")
 @json_option
-def user_update(username, name, add_email, remove_email, add_team, remove_team,
-                add_role, remove_role, admin, active) -> None:
+def user_update(
+    username, name, add_email, remove_email, add_team, remove_team, add_role, remove_role, admin, active
+) -> None:
     """Change a user (administrators only; only they change addresses)."""
     app = get_app()
     changes = {

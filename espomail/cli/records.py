@@ -12,8 +12,14 @@ from espomail.services import records
 
 TYPES = click.Choice(["account", "contact", "lead", "opportunity"], case_sensitive=False)
 FOLLOWABLE = click.Choice(["account", "contact", "lead", "opportunity", "case"], case_sensitive=False)
-COLUMNS = [("type", "type"), ("id", "id"), ("name", "name"), ("emails", "emails"),
-           ("account_id", "account"), ("followers", "followers")]
+COLUMNS = [
+    ("type", "type"),
+    ("id", "id"),
+    ("name", "name"),
+    ("emails", "emails"),
+    ("account_id", "account"),
+    ("followers", "followers"),
+]
 
 
 @click.group()

@@ -67,8 +67,7 @@ def team_dict(store: Store, team: Row) -> dict:
         "name": team["name"],
         "positions": json.loads(team["positions"]),
         "members": [
-            {"username": m["username"], "position": m["position"]}
-            for m in q.team_members(store, team["id"])
+            {"username": m["username"], "position": m["position"]} for m in q.team_members(store, team["id"])
         ],
     }
 
@@ -92,9 +91,7 @@ def show_team(store: Store, actor: Actor, name: str) -> dict:
     return team_dict(store, get_team(store, name))
 
 
-def update_team(
-    store: Store, actor: Actor, name: str, add: Sequence[str], remove: Sequence[str]
-) -> dict:
+def update_team(store: Store, actor: Actor, name: str, add: Sequence[str], remove: Sequence[str]) -> dict:
     access.require_admin(actor, "change teams")
     with store.atomic():
         team = get_team(store, name)

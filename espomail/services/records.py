@@ -120,10 +120,7 @@ def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
     if "name" not in header:
         raise InvalidInput(f"{path.name} needs a header row with a 'name' column (and email, account)")
     reader.fieldnames = header
-    return [
-        (reader.line_num, {k: (v or "").strip() for k, v in row.items() if k})
-        for row in reader
-    ]
+    return [(reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}) for row in reader]
 
 
 # -- following -------------------------------------------------------------------------

@@ -126,9 +126,7 @@ def open_store(path: Path, create: bool = True, migrate: bool = True) -> Store:
     path = Path(path)
     if not path.exists():
         if not create:
-            raise EspomailError(
-                f"no database at {path}; run 'espomail init' first, or pass --db/ESPOMAIL_DB"
-            )
+            raise EspomailError(f"no database at {path}; run 'espomail init' first, or pass --db/ESPOMAIL_DB")
         try:
             ensure_private_dir(path.parent)
             _create_private_file(path)

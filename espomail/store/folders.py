@@ -23,9 +23,7 @@ def group_folder(store: Store, name: str) -> Row | None:
     return store.row("SELECT * FROM folders WHERE kind = 'group' AND name = ?", [name])
 
 
-def insert_folder(
-    store: Store, kind: str, name: str, owner_id: int | None, skip_notifications: bool
-) -> int:
+def insert_folder(store: Store, kind: str, name: str, owner_id: int | None, skip_notifications: bool) -> int:
     return store.insert(
         "folders",
         {

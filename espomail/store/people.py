@@ -33,9 +33,7 @@ def teams(store: Store) -> list[Row]:
 
 
 def insert_team(store: Store, name: str, positions: list[str]) -> int:
-    return store.insert(
-        "teams", {"name": name, "positions": json.dumps(positions), "created_at": now_iso()}
-    )
+    return store.insert("teams", {"name": name, "positions": json.dumps(positions), "created_at": now_iso()})
 
 
 def set_team_positions(store: Store, team_id: int, positions: list[str]) -> None:

@@ -1,0 +1,84 @@
+"""A recording SMTP server (aiosmtpd) on 127.0.0.1 for tests and the demo."""
+
+from __future__ import annotations
+
+import dataclasses
+import email
+import email.policy
+import threading
+from email.message import EmailMessage
+
+from espomail.testing.dovecot import free_port
+
+
+@dataclasses.dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+class RecordingSMTP:
+    """Records every message it accepts; can refuse recipients or require a login."""
+
+    def __init__(self, username: str | None = None, password: str | None = None) -> None:
+        self.host = "127.0.0.1"
+        self.port = free_port()
+        self.messages: list[Received] = []
+        self.refuse: set[str] = set()
+        self.username, self.password = username, password
+        self._lock = threading.Lock()
+        self._controller = None
+
+    def __enter__(self) -> RecordingSMTP:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        kwargs = {}
+        if self.username:
+            kwargs = {"authenticator": self._authenticate, "auth_require_tls": False, "auth_required": True}
+        self._controller = Controller(self, hostname=self.host, port=self.port, **kwargs)
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    def clear(self) -> None:
+        with self._lock:
+            self.messages.clear()
+
+    # aiosmtpd handler hooks
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+        if address.lower() in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        with self._lock:
+            self.messages.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+            )
+        return "250 Message accepted"
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login.decode() == self.username
+            and auth_data.password.decode() == self.password
+        )
+        return AuthResult(success=ok)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Install what espomail needs on a fresh Debian/Ubuntu machine: a virtualenv in .venv with
+# espomail and its test tools, and Dovecot (package dovecot-imapd) when it is missing.
+# The system Dovecot service is never used: tests and the demo start private instances.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_packages=()
+command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need_packages+=(dovecot-imapd)
+command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
+if [ "${ESPOMAIL_BENCH:-}" = 1 ]; then
+  command -v mbsync >/dev/null 2>&1 || need_packages+=(isync)
+  command -v getmail >/dev/null 2>&1 || need_packages+=(getmail6)
+fi
+if [ ${#need_packages[@]} -gt 0 ]; then
+  echo "Installing ${need_packages[*]} (Debian packages)..." >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $sudo apt-get install -y -q "${need_packages[@]}" >/dev/null; then
+    $sudo apt-get update -q >/dev/null
+    $sudo apt-get install -y -q "${need_packages[@]}" >/dev/null
+  fi
+fi
+
+python=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$python" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/python -m pip install -q -e '.[test]'

@@ -1,0 +1,113 @@
+"""Migrating a blank database gives the expected schema; a second run changes nothing."""
+
+import stat
+
+from espomail.store.db import open_store
+from espomail.store.migrations import apply_migrations
+
+EXPECTED_TABLES = {
+    "teams",
+    "roles",
+    "users",
+    "user_teams",
+    "user_roles",
+    "records",
+    "addresses",
+    "followers",
+    "folders",
+    "folder_teams",
+    "mail_accounts",
+    "account_teams",
+    "fetch_state",
+    "fetch_runs",
+    "cases",
+    "case_teams",
+    "emails",
+    "raw_messages",
+    "attachments",
+    "email_users",
+    "email_teams",
+    "email_deliveries",
+    "email_events",
+    "filters",
+    "stream_notes",
+    "notifications",
+    "system_sends",
+    "settings",
+    "_sqlite_migrations",
+}
+
+# The lookups SPEC 10 says must be indexed: address, Message-ID, case number, mailbox lists.
+EXPECTED_INDEXED = {
+    ("addresses", "address_lower"),
+    ("emails", "message_id"),
+    ("cases", "number"),
+    ("email_users", "user_id"),
+    ("emails", "parent_type"),
+    ("notifications", "user_id"),
+    ("followers", "record_type"),
+    ("email_deliveries", "email_id"),
+}
+
+
+def schema(store):
+    return {
+        row["name"]: row["sql"]
+        for row in store.rows("SELECT name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+    }
+
+
+def test_blank_database_gets_the_expected_tables(tmp_path):
+    store = open_store(tmp_path / "new.db")
+    tables = set(store.column("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    assert EXPECTED_TABLES <= tables
+    email_columns = {r["name"] for r in store.rows("PRAGMA table_info(emails)")}
+    assert {
+        "message_id",
+        "subject",
+        "from_address",
+        "to_list",
+        "cc_list",
+        "bcc_list",
+        "reply_to_list",
+        "date_sent",
+        "body_text",
+        "body_html",
+        "parent_type",
+        "parent_id",
+        "crm_account_id",
+        "replied_id",
+        "is_auto_reply",
+        "is_bounce",
+        "status",
+        "state",
+        "last_error",
+        "assigned_user_id",
+        "truncated",
+    } <= email_columns
+
+
+def test_lookups_are_indexed(tmp_path):
+    store = open_store(tmp_path / "new.db")
+    indexed = set()
+    for table in {t for t, _ in EXPECTED_INDEXED}:
+        for index in store.rows(f"PRAGMA index_list({table})"):
+            first = store.rows(f"PRAGMA index_info({index['name']})")[0]["name"]
+            indexed.add((table, first))
+    assert EXPECTED_INDEXED <= indexed
+
+
+def test_second_migration_run_changes_nothing(tmp_path):
+    store = open_store(tmp_path / "new.db")
+    before = schema(store)
+    assert apply_migrations(store) == []
+    assert schema(store) == before
+    assert store.value("SELECT COUNT(*) FROM _sqlite_migrations") == 1
+
+
+def test_store_is_wal_and_owner_only(tmp_path):
+    path = tmp_path / "data" / "espomail.db"
+    store = open_store(path)
+    assert store.value("PRAGMA journal_mode") == "wal"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700

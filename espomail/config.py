@@ -138,7 +138,9 @@ def _read_file(path: Path) -> dict[str, Any]:
 
 
 def _read_env(env: Mapping[str, str]) -> dict[str, Any]:
-    result = {}
+    result: dict[str, Any] = {}
+    if env.get("ESPOMAIL_DB"):
+        result["db_path"] = env["ESPOMAIL_DB"]
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX) or name in ENV_SPECIAL:
             continue

@@ -159,7 +159,7 @@ def group_account(espomail, dovecot, mailbox):
             "--username",
             user,
             "--password-env",
-            "ESPOMAIL_TEST_PASSWORD",
+            "TEST_IMAP_PASSWORD",
             "--fetch-since",
             "2000-01-01",
             *extra,
@@ -172,4 +172,4 @@ def group_account(espomail, dovecot, mailbox):
 
 @pytest.fixture(autouse=True)
 def imap_password(monkeypatch):
-    monkeypatch.setenv("ESPOMAIL_TEST_PASSWORD", "secret")
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", "secret")

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
 
 DEFAULT_USERS = ("support", "sales", "alice", "bob")
 PASSWORD = "secret"
@@ -125,14 +126,24 @@ class Dovecot:
         messages: bytes | Iterable[bytes],
         folder: str = "INBOX",
         flags: tuple[bytes, ...] = (),
-    ) -> None:
-        """APPEND one or many raw messages to ``folder`` (created when missing)."""
+        when=None,
+    ) -> int:
+        """APPEND one or many raw messages to ``folder`` (created when missing); ``when``
+        sets their INTERNALDATE. Returns how many the server accepted: it refuses a few
+        broken messages, which only matters for a batch (a single refusal raises)."""
         batch = [messages] if isinstance(messages, bytes) else list(messages)
+        accepted = 0
         with self.client(user) as client:
             if folder != "INBOX" and not client.folder_exists(folder):
                 client.create_folder(folder)
             for raw in batch:
-                client.append(folder, raw, flags=flags)
+                try:
+                    client.append(folder, raw, flags=flags, msg_time=when)
+                    accepted += 1
+                except IMAPClientError:
+                    if len(batch) == 1:
+                        raise
+        return accepted
 
     def recreate_folder(self, user: str, folder: str) -> None:
         """Delete and create ``folder`` again: the server gives it a new UIDVALIDITY."""

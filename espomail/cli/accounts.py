@@ -1,0 +1,269 @@
+"""``espomail account``: IMAP (and SMTP) mailboxes to fetch from and send through."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from espomail.cli.app import get_app
+from espomail.cli.output import emit, json_option, message
+from espomail.services import accounts
+
+SECURITY = click.Choice(["ssl", "starttls", "none"])
+COLUMNS = [
+    ("id", "id"),
+    ("name", "name"),
+    ("kind", "kind"),
+    ("address", "address"),
+    ("owner", "owner"),
+    ("active", "active"),
+    ("host", "host"),
+    ("folders", "folders"),
+    ("teams", "teams"),
+    ("create_case", "cases"),
+    ("auto_reply", "auto-reply"),
+    ("smtp_host", "smtp"),
+    ("is_system", "system"),
+]
+
+
+def _options(*decorators):
+    def apply(func):
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+IMAP_OPTIONS = _options(
+    click.option("--address", metavar="ADDR", help="The mailbox's email address."),
+    click.option("--host", metavar="HOST", help="IMAP server."),
+    click.option("--port", type=int, metavar="N", help="IMAP port (default 993 for ssl, else 143)."),
+    click.option("--security", type=SECURITY, help="IMAP security (default ssl)."),
+    click.option(
+        "--insecure/--verify-certificates",
+        default=None,
+        help="Do not verify TLS certificates (default: verify).",
+    ),
+    click.option("--username", metavar="U", help="IMAP login name."),
+    click.option("--password-cmd", metavar="CMD", help="Command printing the password, run at fetch time."),
+    click.option("--password-env", metavar="VAR", help="Environment variable holding the password."),
+    click.option(
+        "--password-stdin",
+        is_flag=True,
+        default=None,
+        help="Read the password from stdin into the system keyring.",
+    ),
+    click.option(
+        "--folder",
+        "folders",
+        multiple=True,
+        metavar="F",
+        help="Monitored IMAP folder (repeatable; default INBOX).",
+    ),
+    click.option(
+        "--fetch-since", metavar="YYYY-MM-DD", help="First fetch takes mail since this day (default: today)."
+    ),
+    click.option(
+        "--mark-seen/--keep-unread",
+        default=None,
+        help="Mark fetched mail seen on the server (default: keep unread).",
+    ),
+    click.option("--active/--inactive", default=None, help="Fetch from this account or not."),
+    click.option("--store-sent", metavar="FOLDER", help="IMAP folder where sent mail is appended."),
+)
+
+SMTP_OPTIONS = _options(
+    click.option("--smtp-host", metavar="H", help="SMTP server for sending."),
+    click.option("--smtp-port", type=int, metavar="N", help="SMTP port (default 465 ssl, 587 starttls, 25)."),
+    click.option("--smtp-security", type=SECURITY, help="SMTP security (default starttls)."),
+    click.option("--smtp-username", metavar="U", help="SMTP login (omit for no authentication)."),
+    click.option("--smtp-password-cmd", metavar="CMD", help="Command printing the SMTP password."),
+    click.option("--smtp-password-env", metavar="VAR", help="Environment variable with the SMTP password."),
+    click.option(
+        "--smtp-password-stdin",
+        is_flag=True,
+        default=None,
+        help="Read the SMTP password from stdin into the keyring.",
+    ),
+)
+
+GROUP_OPTIONS = _options(
+    click.option("--team", "teams", multiple=True, metavar="T", help="Teams the mail is assigned to."),
+    click.option(
+        "--add-team-users/--no-add-team-users",
+        default=None,
+        help="Put mail in the inbox of every active user of the teams (default on).",
+    ),
+    click.option("--group-folder", metavar="NAME", help="Group folder fetched mail goes to."),
+    click.option("--create-case/--no-create-case", default=None, help="Email-to-Case."),
+    click.option(
+        "--distribution", type=click.Choice(list(accounts.DISTRIBUTIONS)), help="How new cases are assigned."
+    ),
+    click.option("--target-team", metavar="T", help="Team whose members get the cases."),
+    click.option("--target-position", metavar="P", help="Only members in this position."),
+    click.option("--assign-user", metavar="U", help="The user for direct assignment."),
+    click.option("--auto-reply/--no-auto-reply", default=None, help="Acknowledge new mail/cases."),
+    click.option("--reply-subject", metavar="TEXT", help="Auto-reply subject template."),
+    click.option("--reply-body-file", metavar="FILE", help="Auto-reply body template file."),
+    click.option("--reply-from-address", metavar="A", help="From address of auto-replies."),
+    click.option("--reply-from-name", metavar="N", help="From name of auto-replies."),
+    click.option("--reply-to-address", metavar="A", help="Reply-To of auto-replies and case mail."),
+    click.option(
+        "--smtp-shared/--smtp-not-shared",
+        default=None,
+        help="Users may send through this SMTP (per their group-send permission).",
+    ),
+)
+
+
+def _collect(kwargs: dict) -> dict:
+    """CLI keyword arguments -> the options dict of services.accounts."""
+    options = dict(kwargs)
+    if options.pop("password_stdin", None):
+        options["password_stdin"] = _read_stdin("IMAP password")
+    if options.pop("smtp_password_stdin", None):
+        options["smtp_password_stdin"] = _read_stdin("SMTP password")
+    return options
+
+
+def _read_stdin(what: str) -> str:
+    if sys.stdin.isatty():
+        return click.prompt(what, hide_input=True, err=True)
+    return sys.stdin.readline()
+
+
+@click.group()
+def account() -> None:
+    """Mail accounts: group mailboxes (support@, sales@) and personal mailboxes."""
+
+
+@account.command("add-group")
+@click.argument("name")
+@IMAP_OPTIONS
+@SMTP_OPTIONS
+@GROUP_OPTIONS
+@json_option
+def add_group(name: str, **kwargs) -> None:
+    """Add a group mailbox (administrators only).
+
+    The password is never stored in the database: --password-stdin puts it in the system
+    keyring, --password-cmd runs a command at fetch time (works under cron), and
+    --password-env reads a variable.
+
+    \b
+    Example:
+      espomail account add-group support --address support@example.com \\
+          --host imap.example.com --username support --password-cmd 'cat /etc/espomail/support.pass' \\
+          --team support --create-case --distribution round-robin --target-team support
+    """
+    app = get_app()
+    emit(accounts.add_account(app.store, app.actor, app.settings, "group", name, _collect(kwargs)))
+
+
+@account.command("add-personal")
+@click.argument("name")
+@click.option("--user", metavar="U", required=True, help="The owner of the mailbox.")
+@click.option("--personal-folder", metavar="NAME", help="The owner's folder fetched mail goes to.")
+@IMAP_OPTIONS
+@SMTP_OPTIONS
+@json_option
+def add_personal(name: str, **kwargs) -> None:
+    """Add a personal mailbox of user U (needs the personal-accounts permission).
+
+    \b
+    Example:
+      espomail --as alice account add-personal alice-mail --user alice \\
+          --address alice@example.com --host imap.example.com --username alice --password-stdin
+    """
+    app = get_app()
+    emit(accounts.add_account(app.store, app.actor, app.settings, "personal", name, _collect(kwargs)))
+
+
+@account.command("update")
+@click.argument("name")
+@click.option("--personal-folder", metavar="NAME", help="(personal) The owner's folder for fetched mail.")
+@IMAP_OPTIONS
+@SMTP_OPTIONS
+@GROUP_OPTIONS
+@json_option
+def update(name: str, **kwargs) -> None:
+    """Change an account; only the options given change (--team replaces the teams)."""
+    app = get_app()
+    emit(accounts.update_account(app.store, app.actor, app.settings, name, _collect(kwargs)))
+
+
+@account.command("list")
+@json_option
+def list_() -> None:
+    """List the accounts you may manage (administrators: all)."""
+    app = get_app()
+    emit(accounts.list_accounts(app.store, app.actor), COLUMNS)
+
+
+@account.command("show")
+@click.argument("name")
+@json_option
+def show(name: str) -> None:
+    """Show an account and its fetch state per folder (never a password)."""
+    app = get_app()
+    emit(accounts.show_account(app.store, app.actor, name))
+
+
+@account.command("remove")
+@click.argument("name")
+@json_option
+def remove(name: str) -> None:
+    """Remove an account (its emails stay) and its keyring entries."""
+    app = get_app()
+    emit(accounts.remove_account(app.store, app.actor, name))
+
+
+@account.command("test")
+@click.argument("name")
+@json_option
+def test(name: str) -> None:
+    """Log in, list folders and check the monitored ones exist; SMTP too when configured.
+
+    Exit code 1 when something is wrong, with what to fix.
+    """
+    app = get_app()
+    result = accounts.test_account(app.store, app.actor, app.settings, name)
+    if app.json:
+        emit(result)
+    else:
+        _print_test(result)
+    if not result["ok"]:
+        click.get_current_context().exit(1)
+
+
+def _print_test(result: dict) -> None:
+    imap = result["imap"]
+    if imap.get("folders") is not None:
+        click.echo(f"IMAP login ok; folders: {', '.join(imap['folders'])}")
+    if imap.get("error"):
+        message(f"Error: {result['account']}: IMAP: {imap['error']}")
+    smtp = result["smtp"]
+    if smtp is not None:
+        if smtp["ok"]:
+            click.echo("SMTP login ok")
+        else:
+            message(f"Error: {result['account']}: {smtp['error']}")
+
+
+@account.command("reset")
+@click.argument("name")
+@click.option("--since", required=True, metavar="YYYY-MM-DD", help="Fetch again from this day.")
+@json_option
+def reset(name: str, since: str) -> None:
+    """Forget the fetch state; the next fetch reads mail since DATE again.
+
+    Mail already stored is recognised and not imported twice.
+    """
+    app = get_app()
+    emit(accounts.reset_account(app.store, app.actor, name, since))
+
+
+COMMANDS = [account]

@@ -1,0 +1,130 @@
+"""``espomail email``: list, show, explain, import, reprocess (and per-user actions)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from espomail.cli.app import get_app
+from espomail.cli.output import emit, json_option, paging_options
+from espomail.services import emails, importing
+
+LIST_COLUMNS = [
+    ("id", "id"),
+    ("date_sent", "date"),
+    ("from", "from"),
+    ("subject", "subject"),
+    ("parent", "parent"),
+    ("accounts", "accounts"),
+    ("status", "status"),
+]
+
+
+@click.group()
+def email() -> None:
+    """Emails: one per message, shared by every account and user that it reached."""
+
+
+@email.command("list")
+@click.option(
+    "--folder",
+    metavar="F",
+    help="inbox, sent, archive, trash, all, or a folder name (default with --as: inbox; else all).",
+)
+@click.option("--parent", metavar="TYPE:ID", help="Only emails linked to this record, e.g. case:12.")
+@click.option("--account", metavar="A", help="Only emails fetched by this mail account.")
+@click.option(
+    "--state",
+    default="processed",
+    show_default=True,
+    type=click.Choice(list(emails.STATES)),
+    help="Processing state (administrators: failed).",
+)
+@paging_options
+@json_option
+def list_(folder, parent, account, state, limit, offset) -> None:
+    """List emails, newest first (with --as: only what that user may read).
+
+    \b
+    Examples:
+      espomail --as alice email list --json
+      espomail email list --parent account:3 --limit 20
+      espomail email list --state failed
+    """
+    app = get_app()
+    emit(emails.list_for(app.store, app.actor, folder, parent, account, state, limit, offset), LIST_COLUMNS)
+
+
+@email.command("show")
+@click.argument("email_id", metavar="ID", type=int)
+@click.option("--raw", is_flag=True, help="Print the exact stored source bytes.")
+@json_option
+def show(email_id: int, raw: bool) -> None:
+    """Show one email (or its raw source with --raw)."""
+    app = get_app()
+    if raw:
+        data = emails.raw(app.store, app.actor, email_id)
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    emit(emails.show(app.store, app.actor, email_id))
+
+
+@email.command("explain")
+@click.argument("email_id", metavar="ID", type=int)
+@json_option
+def explain(email_id: int) -> None:
+    """Why an email was filtered, linked, given to these users, turned into a case."""
+    app = get_app()
+    data = emails.explain(app.store, app.actor, email_id)
+    if app.json:
+        emit(data)
+        return
+    click.echo(f"email {data['id']}: {data['subject']}  [{data['state']}]")
+    if data["last_error"]:
+        click.echo(f"last error: {data['last_error']}")
+    for delivery in data["deliveries"]:
+        where = delivery["account"] or "import"
+        click.echo(f"delivery {delivery['id']} via {where} {delivery['folder'] or ''}: {delivery['state']}")
+    for event in data["events"]:
+        detail = event["detail"]
+        if isinstance(detail, dict | list):
+            import json
+
+            detail = json.dumps(detail, ensure_ascii=False)
+        click.echo(f"  {event['step']:<14} {event['decision']:<14} {detail or ''}".rstrip())
+
+
+@email.command("import")
+@click.argument("path", metavar="FILE.eml|MBOX|MAILDIR", type=click.Path(path_type=Path))
+@click.option("--account", metavar="A", help="Import as if fetched by this account (its teams, filters).")
+@json_option
+def import_(path: Path, account: str | None) -> None:
+    """Import messages from a file, an mbox, a Maildir or a directory of .eml files.
+
+    The same pipeline as fetch (de-duplication, filters, linking, cases); messages already
+    stored are recognised. For migrations from other systems.
+    """
+    app = get_app()
+    result = importing.import_path(app.store, app.actor, app.settings, path, account)
+    emit(result)
+    if result["failed"]:
+        click.get_current_context().exit(1)
+
+
+@email.command("reprocess")
+@click.argument("email_id", metavar="ID", type=int, required=False)
+@click.option("--failed", is_flag=True, help="Retry every failed import.")
+@json_option
+def reprocess(email_id: int | None, failed: bool) -> None:
+    """Run the import pipeline again for a failed email (or all with --failed)."""
+    app = get_app()
+    result = importing.reprocess(app.store, app.actor, app.settings, email_id, failed)
+    emit(result)
+    if result["failed"]:
+        click.get_current_context().exit(1)
+
+
+COMMANDS = [email]

@@ -1,0 +1,144 @@
+"""``espomail fetch`` (the cron entry), ``espomail status`` and ``espomail cron``."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from espomail.cli.app import get_app
+from espomail.cli.output import emit, json_option, message
+from espomail.services import fetching
+from espomail.services import status as status_service
+
+SUMMARY_COLUMNS = [
+    ("name", "account"),
+    ("status", "status"),
+    ("new", "new"),
+    ("duplicates", "duplicates"),
+    ("filtered", "filtered"),
+    ("failed", "failed"),
+    ("cases_created", "cases"),
+    ("auto_replies", "auto-replies"),
+    ("backlog", "backlog"),
+    ("error", "error"),
+]
+
+
+@click.command()
+@click.option("--account", "accounts", multiple=True, metavar="A", help="Only this account (repeatable).")
+@click.option(
+    "--limit",
+    type=click.IntRange(1),
+    metavar="N",
+    help="At most N messages per folder this run (default: config max_per_run).",
+)
+@click.option("--dry-run", is_flag=True, help="Count what would be fetched; store nothing.")
+@json_option
+def fetch(accounts: tuple[str, ...], limit: int | None, dry_run: bool) -> None:
+    """Fetch new mail from every active account (the crontab entry).
+
+    Silent when all went well and stdout is not a terminal; a progress bar and a summary on
+    a terminal. Each failing account gets one 'Error:' line on stderr and the exit code is 1;
+    the other accounts are still fetched. An account locked by an overlapping run is
+    skipped (said only with -v).
+
+    \b
+    Examples:
+      espomail fetch
+      espomail fetch --account support --json
+    """
+    app = get_app()
+    progress, finish = _progress_bar(app)
+    try:
+        summary = fetching.fetch(app.store, app.settings, list(accounts) or None, limit, dry_run, progress)
+    finally:
+        finish()
+    data = summary.as_dict()
+    if app.json:
+        emit(data)
+    elif sys.stdout.isatty():
+        emit(data["accounts"], SUMMARY_COLUMNS)
+    for result in summary.accounts:
+        if result.status == "error":
+            message(f"Error: account '{result.name}': {result.error}")
+        elif result.status == "locked" and app.verbose:
+            message(f"account '{result.name}' skipped: another fetch holds its lock")
+    if summary.failed_accounts:
+        click.get_current_context().exit(1)
+
+
+def _progress_bar(app):  # noqa: ANN001, ANN202
+    if app.json or not sys.stdout.isatty() or not sys.stderr.isatty():
+        return None, lambda: None
+    from rich.progress import Progress
+
+    bar = Progress(transient=True)
+    bar.start()
+    tasks: dict[str, int] = {}
+
+    def update(account: str, done: int, total: int) -> None:
+        if account not in tasks:
+            tasks[account] = bar.add_task(account, total=total)
+        bar.update(tasks[account], completed=done, total=total)
+
+    return update, bar.stop
+
+
+@click.command()
+@json_option
+def status() -> None:
+    """Per account: last successful fetch, last error, backlog, failed imports.
+
+    Exit code 1 when an account's last fetch failed (for monitoring scripts).
+    """
+    app = get_app()
+    rows = status_service.account_status(app.store, app.actor)
+    emit(
+        rows,
+        [
+            ("name", "account"),
+            ("active", "active"),
+            ("last_success_at", "last success"),
+            ("last_error", "last error"),
+            ("backlog", "backlog"),
+            ("failed_emails", "failed"),
+            ("pending_emails", "pending"),
+        ],
+    )
+    if any(r["last_error"] for r in rows if r["active"]):
+        click.get_current_context().exit(1)
+
+
+@click.command()
+@json_option
+def cron() -> None:
+    """Print a crontab line that runs 'espomail fetch' every minute.
+
+    Install it with:  (crontab -l; espomail cron) | crontab -
+    """
+    app = get_app()
+    line = "* * * * * " + " ".join(shlex.quote(part) for part in _command_line(app))
+    if app.json:
+        emit({"line": line})
+    else:
+        click.echo(line)
+
+
+def _command_line(app) -> list[str]:  # noqa: ANN001
+    executable = shutil.which("espomail") or ""
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "espomail" and argv0.exists():
+        executable = str(argv0.resolve())
+    parts = [executable] if executable else [sys.executable, "-m", "espomail"]
+    settings = app.settings
+    if settings.config_path:
+        parts += ["--config", str(Path(settings.config_path).resolve())]
+    parts += ["--db", str(Path(settings.db_path).resolve())]
+    return [*parts, "fetch"]
+
+
+COMMANDS = [fetch, status, cron]

@@ -1,0 +1,1 @@
+"""Mail formats and protocols: parsing, Message-IDs, IMAP, SMTP, composing."""

@@ -1,0 +1,136 @@
+"""Sending over SMTP (smtplib): ssl, starttls or none, optional login, a timeout on everything.
+
+Every failure becomes a MailServerError with a one-line reason (refused recipient, bad
+credentials, TLS, dead server); the password never appears in it.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from dataclasses import dataclass
+
+from espomail import secrets
+from espomail.config import Settings
+from espomail.errors import MailServerError
+from espomail.mail.imap import describe_error, tls_context
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    account: str
+    host: str
+    port: int
+    security: str
+    username: str | None
+    secret: secrets.SecretRef | None
+    insecure: bool = False
+
+    @classmethod
+    def from_account(cls, account, settings: Settings) -> SmtpConfig:  # noqa: ANN001 - a Row
+        return cls(
+            account=account["name"],
+            host=account["smtp_host"],
+            port=account["smtp_port"] or 587,
+            security=account["smtp_security"] or "starttls",
+            username=account["smtp_username"],
+            secret=secrets.SecretRef.from_json(account["smtp_secret_ref"]),
+            insecure=bool(account["insecure"]),
+        )
+
+
+class RefusedRecipients(MailServerError):
+    """The server refused every (or some) recipient."""
+
+    def __init__(self, message: str, refused: dict[str, str]) -> None:
+        super().__init__(message)
+        self.refused = refused
+
+
+def connect(config: SmtpConfig, timeout: float) -> smtplib.SMTP:
+    try:
+        if config.security == "ssl":
+            server: smtplib.SMTP = smtplib.SMTP_SSL(
+                config.host, config.port, timeout=timeout, context=tls_context(config.insecure)
+            )
+        else:
+            server = smtplib.SMTP(config.host, config.port, timeout=timeout)
+            if config.security == "starttls":
+                server.starttls(context=tls_context(config.insecure))
+        if config.username:
+            password = secrets.resolve(config.secret, config.account, timeout)
+            server.login(config.username, password)
+        return server
+    except smtplib.SMTPAuthenticationError:
+        raise MailServerError(
+            f"SMTP login refused by {config.host}:{config.port} (bad credentials?): check "
+            "--smtp-username and the SMTP password"
+        ) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise MailServerError(
+            f"SMTP server {config.host}:{config.port}: {exc}; check --smtp-security"
+        ) from None
+    except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+        raise MailServerError("SMTP: " + _reason(exc, config)) from None
+
+
+def check(config: SmtpConfig, timeout: float) -> None:
+    server = connect(config, timeout)
+    try:
+        server.noop()
+    finally:
+        _quit(server)
+
+
+def send(config: SmtpConfig, timeout: float, sender: str, recipients: list[str], raw: bytes) -> None:
+    """Send ``raw``; raise MailServerError (RefusedRecipients) when it was not accepted for all."""
+    server = connect(config, timeout)
+    try:
+        refused = server.sendmail(sender, recipients, raw)
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = {k: _code(v) for k, v in exc.recipients.items()}
+        raise RefusedRecipients(
+            f"SMTP server {config.host} refused every recipient: {_list(refused)}", refused
+        ) from None
+    except smtplib.SMTPSenderRefused as exc:
+        raise MailServerError(
+            f"SMTP server {config.host} refused the sender {sender}: {_text(exc.smtp_error)}"
+        ) from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise MailServerError("SMTP: " + _reason(exc, config)) from None
+    finally:
+        _quit(server)
+    if refused:
+        shown = {k: _code(v) for k, v in refused.items()}
+        raise RefusedRecipients(f"SMTP server {config.host} refused {_list(shown)}", shown)
+
+
+def _reason(exc: BaseException, config: SmtpConfig) -> str:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return f"{config.host}:{config.port} answered {exc.smtp_code} {_text(exc.smtp_error)}"
+    if isinstance(exc, smtplib.SMTPServerDisconnected):
+        return f"{config.host}:{config.port} closed the connection"
+    return describe_error(exc, config.host, config.port)
+
+
+def _code(value: object) -> str:
+    if isinstance(value, tuple) and len(value) == 2:
+        return f"{value[0]} {_text(value[1])}"
+    return str(value)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _list(refused: dict[str, str]) -> str:
+    return "; ".join(f"{address} ({reason})" for address, reason in refused.items())
+
+
+def _quit(server: smtplib.SMTP) -> None:
+    try:
+        server.quit()
+    except (smtplib.SMTPException, OSError):
+        server.close()

@@ -1,0 +1,1 @@
+"""The import pipeline: small named steps run in order over each delivery of an email."""

@@ -1,0 +1,80 @@
+"""What the import steps share while one delivery of one email is processed.
+
+A *delivery* is one account (or one ``email import``) bringing one email. The first
+delivery of an email imports it (``is_new``); later deliveries, from other accounts, only
+add relations (SPEC 3: duplicates). Steps read and fill this context and record every
+decision with ``ctx.decide()``; ``email explain`` prints those decisions later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from espomail.config import Settings
+from espomail.mail.parse import ParsedEmail
+from espomail.store.db import Row, Store
+
+
+@dataclasses.dataclass
+class UserState:
+    """How the email reaches one user, and that user's per-email state."""
+
+    reason: str
+    folder_id: int | None = None
+    is_read: bool = False
+    in_trash: bool = False
+    skip_notification: bool = False
+    is_sender: bool = False
+
+
+@dataclasses.dataclass
+class Context:
+    store: Store
+    settings: Settings
+    email: Row
+    delivery: Row | None
+    account: Row | None
+    raw: bytes
+    is_new: bool
+    parsed: ParsedEmail | None = None
+    stopped: str | None = None  # "dropped" (loop guard) or "filtered" (account filter)
+    parent: tuple[str, int] | None = None
+    crm_account_id: int | None = None
+    replied_id: int | None = None
+    replied_parent: tuple[str, int] | None = None
+    users: dict[int, UserState] = dataclasses.field(default_factory=dict)
+    existing_users: set[int] = dataclasses.field(default_factory=set)
+    teams: set[int] = dataclasses.field(default_factory=set)
+    assigned_user_id: int | None = None
+    group_folder_id: int | None = None
+    case_id: int | None = None
+    case_created: bool = False
+    case_thread_linked: bool = False
+    auto_reply_id: int | None = None
+    events: list[tuple[str, str, str | None]] = dataclasses.field(default_factory=list)
+    counters: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def email_id(self) -> int:
+        return self.email["id"]
+
+    def decide(self, step: str, decision: str, detail: Any = None) -> None:
+        """Record what a step decided (and why) for ``email explain``."""
+        if detail is not None and not isinstance(detail, str):
+            detail = json.dumps(detail, ensure_ascii=False, default=str)
+        self.events.append((step, decision, detail))
+
+    def stop(self, how: str) -> None:
+        self.stopped = how
+
+    def add_user(self, user_id: int, reason: str, **state: Any) -> bool:
+        """Add a user the email reaches; False when it reached them already."""
+        if user_id in self.users or user_id in self.existing_users:
+            return False
+        self.users[user_id] = UserState(reason=reason, **state)
+        return True
+
+    def count(self, name: str, amount: int = 1) -> None:
+        self.counters[name] = self.counters.get(name, 0) + amount

@@ -1,0 +1,1 @@
+"""One module per step; each exposes ``NAME`` and ``run(ctx)``."""

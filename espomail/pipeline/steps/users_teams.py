@@ -1,0 +1,83 @@
+"""users-teams: who the email reaches and which teams it belongs to (SPEC 4.6).
+
+Users: the owners of any address in From/To/Cc/Bcc; the account's users (the owner of a
+personal account; every active member of a group account's teams when add-all-team-users
+is on; the members of its group folder's teams); the assigned user. Teams: the account's
+teams, its target team, its group folder's teams, and (thread step) the replied email's.
+For a duplicate only what is new is added.
+"""
+
+from __future__ import annotations
+
+import json
+
+from espomail.pipeline.context import Context
+from espomail.store import accounts as accounts_q
+from espomail.store import emails as emails_q
+from espomail.store import folders as folders_q
+from espomail.store import people as people_q
+
+NAME = "users-teams"
+
+
+def run(ctx: Context) -> None:
+    if not ctx.is_new:
+        ctx.existing_users = emails_q.user_ids_of(ctx.store, ctx.email_id)
+    _by_address(ctx)
+    if ctx.account is not None:
+        _from_account(ctx)
+    if ctx.assigned_user_id:
+        ctx.add_user(ctx.assigned_user_id, "assigned user")
+    reached = {uid: state.reason for uid, state in ctx.users.items()}
+    names = {u: people_q.user_by_id(ctx.store, u)["username"] for u in reached}
+    ctx.decide(NAME, "users", {names[u]: reason for u, reason in reached.items()} or "no new users")
+    if ctx.teams:
+        ctx.decide(NAME, "teams", people_q.team_names(ctx.store, ctx.teams))
+
+
+def _by_address(ctx: Context) -> None:
+    parsed = ctx.parsed
+    roles = [("From", [parsed.from_] if parsed.from_ else [])]
+    roles += [("To", parsed.to), ("Cc", parsed.cc), ("Bcc", parsed.bcc)]
+    owners = people_q.users_by_addresses(ctx.store, [a.address for _, addrs in roles for a in addrs])
+    for header, addresses in roles:
+        for address in addresses:
+            user_id = owners.get(address.lower)
+            if user_id is not None:
+                is_sender = header == "From"
+                ctx.add_user(
+                    user_id, f"address {address.address} in {header}", is_sender=is_sender, is_read=is_sender
+                )
+
+
+def _from_account(ctx: Context) -> None:
+    account = ctx.account
+    if account["kind"] == "personal":
+        folder_id = _personal_folder(ctx)
+        ctx.add_user(account["owner_id"], f"owner of personal account {account['name']}", folder_id=folder_id)
+        return
+    team_ids = set(accounts_q.team_ids(ctx.store, account["id"]))
+    ctx.teams.update(team_ids)
+    if account["target_team_id"]:
+        ctx.teams.add(account["target_team_id"])
+    if account["add_team_users"]:
+        for user_id in people_q.active_team_users(ctx.store, team_ids):
+            ctx.add_user(user_id, f"member of a team of group account {account['name']}")
+    if account["group_folder_id"] and (ctx.is_new or not ctx.email["group_folder_id"]):
+        _group_folder(ctx, account["group_folder_id"])
+    if account["assign_user_id"] and ctx.is_new and not ctx.assigned_user_id:
+        ctx.assigned_user_id = account["assign_user_id"]
+
+
+def _group_folder(ctx: Context, folder_id: int) -> None:
+    ctx.group_folder_id = folder_id
+    folder_teams = folders_q.folder_team_ids(ctx.store, folder_id)
+    ctx.teams.update(folder_teams)
+    for user_id in people_q.active_team_users(ctx.store, folder_teams):
+        ctx.add_user(user_id, "member of a team of the group folder")
+
+
+def _personal_folder(ctx: Context) -> int | None:
+    folder_map = json.loads(ctx.account["folder_map"] or "{}")
+    imap_folder = ctx.delivery["folder"] if ctx.delivery else None
+    return folder_map.get(imap_folder) or ctx.account["personal_folder_id"]

@@ -1,0 +1,154 @@
+"""Passwords: the system keyring, a command run at fetch time, or an environment variable.
+
+The database stores only a *reference* (which method, which keyring entry, which command
+or variable), never the secret. Secrets never appear in logs, output or errors: error
+messages name the method and the account, not what a command printed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+
+from espomail.errors import InvalidInput, SecretError
+
+SERVICE = "espomail"
+METHODS = ("keyring", "cmd", "env")
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    method: str  # keyring | cmd | env
+    value: str  # keyring entry name | command line | variable name
+
+    def to_json(self) -> str:
+        return json.dumps({"method": self.method, "value": self.value})
+
+    @classmethod
+    def from_json(cls, text: str | None) -> SecretRef | None:
+        if not text:
+            return None
+        data = json.loads(text)
+        return cls(data["method"], data["value"])
+
+    def describe(self) -> str:
+        """Safe to show: says where the secret comes from, never the secret."""
+        if self.method == "keyring":
+            return f"keyring ({SERVICE}/{self.value})"
+        if self.method == "env":
+            return f"env ${self.value}"
+        return "command"
+
+
+def choose(
+    account: str, protocol: str, cmd: str | None, env: str | None, stdin_secret: str | None
+) -> tuple[SecretRef | None, str | None]:
+    """From the --password-* options, the reference to store and a secret to put in the keyring."""
+    given = [x for x in (cmd, env, stdin_secret) if x is not None]
+    if len(given) > 1:
+        raise InvalidInput("give only one of --password-cmd, --password-env, --password-stdin")
+    if cmd is not None:
+        if not cmd.strip():
+            raise InvalidInput("--password-cmd must not be empty")
+        return SecretRef("cmd", cmd), None
+    if env is not None:
+        if not env.strip() or "=" in env:
+            raise InvalidInput("--password-env takes the NAME of an environment variable")
+        return SecretRef("env", env.strip()), None
+    if stdin_secret is not None:
+        secret = stdin_secret.rstrip("\r\n")
+        if not secret:
+            raise InvalidInput("--password-stdin read an empty password from standard input")
+        return SecretRef("keyring", f"{account}/{protocol}"), secret
+    return None, None
+
+
+def store_in_keyring(ref: SecretRef, secret: str) -> None:
+    keyring = _keyring()
+    try:
+        keyring.set_password(SERVICE, ref.value, secret)
+    except Exception as exc:  # noqa: BLE001 - every backend raises its own errors
+        raise SecretError(
+            f"could not store the password in the system keyring ({type(exc).__name__}); "
+            "on a server without a keyring use --password-cmd (e.g. 'cat /etc/espomail/support.pass') "
+            "or --password-env"
+        ) from None
+
+
+def delete_from_keyring(ref: SecretRef | None) -> None:
+    if ref is None or ref.method != "keyring":
+        return
+    try:
+        _keyring().delete_password(SERVICE, ref.value)
+    except Exception:  # noqa: BLE001 - already gone or no backend: nothing to clean
+        pass
+
+
+def resolve(ref: SecretRef | None, account: str, timeout: float = 30) -> str:
+    """The secret behind ``ref``; SecretError (without the secret) when unavailable."""
+    if ref is None:
+        raise SecretError(
+            f"account '{account}' has no password; set one with 'espomail account update {account} "
+            "--password-cmd CMD' (or --password-env/--password-stdin)"
+        )
+    if ref.method == "env":
+        value = os.environ.get(ref.value)
+        if not value:
+            raise SecretError(f"environment variable ${ref.value} is not set")
+        return value
+    if ref.method == "cmd":
+        return _run_command(ref.value, account, timeout)
+    return _from_keyring(ref, account)
+
+
+def _run_command(command: str, account: str, timeout: float) -> str:
+    try:
+        done = subprocess.run(
+            command, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
+        )
+    except subprocess.TimeoutExpired:
+        raise SecretError(f"the password command timed out after {timeout:g} s") from None
+    if done.returncode != 0:
+        raise SecretError(f"the password command failed with exit code {done.returncode}")
+    lines = done.stdout.decode("utf-8", "replace").splitlines()
+    if not lines or not lines[0]:
+        raise SecretError("the password command printed nothing")
+    return lines[0]
+
+
+def _from_keyring(ref: SecretRef, account: str) -> str:
+    keyring = _keyring()
+    try:
+        value = keyring.get_password(SERVICE, ref.value)
+    except Exception as exc:  # noqa: BLE001
+        raise SecretError(
+            f"cannot read the system keyring ({type(exc).__name__}); under cron "
+            f"no keyring daemon may run: switch to 'espomail account update {account} --password-cmd CMD'"
+        ) from None
+    if not value:
+        raise SecretError(
+            f"no password in the keyring entry {SERVICE}/{ref.value}; "
+            f"set it with 'espomail account update {account} --password-stdin'"
+        )
+    return value
+
+
+def _keyring():  # noqa: ANN202 - the keyring module
+    import keyring
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    if isinstance(backend, fail.Keyring) or type(backend).__name__ == "NullKeyring":
+        raise SecretError(
+            "no usable system keyring on this machine (a headless server?); use --password-cmd "
+            "(e.g. --password-cmd 'cat /etc/espomail/support.pass') or --password-env VAR instead"
+        )
+    chainer = getattr(backend, "backends", None)
+    if chainer is not None and not chainer:
+        raise SecretError(
+            "no usable system keyring on this machine (a headless server?); use --password-cmd "
+            "or --password-env instead"
+        )
+    return keyring

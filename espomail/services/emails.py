@@ -1,0 +1,222 @@
+"""Reading emails: list, show, raw source, explain (SPEC 2, 8)."""
+
+from __future__ import annotations
+
+import json
+
+from espomail import validate
+from espomail.errors import InvalidInput, NotFound
+from espomail.services import access
+from espomail.services.access import Actor, EmailFacts
+from espomail.services.accounts import get_account
+from espomail.store import emails as q
+from espomail.store import folders as folders_q
+from espomail.store.db import Row, Store
+from espomail.store.mailbox import SPECIAL_FOLDERS, Query, list_emails
+
+STATES = ("processed", "failed", "pending", "filtered")
+
+
+def get_email(store: Store, email_id: int) -> Row:
+    email = q.email_by_id(store, email_id)
+    if email is None:
+        raise NotFound(f"no email with id {email_id}; see 'espomail email list'")
+    return email
+
+
+def facts(store: Store, email: Row) -> EmailFacts:
+    return EmailFacts(
+        user_ids=frozenset(q.user_ids_of(store, email["id"])),
+        team_ids=frozenset(q.team_ids_of(store, email["id"])),
+        assigned_user_id=email["assigned_user_id"],
+        created_by_id=email["created_by_id"],
+    )
+
+
+def readable_email(store: Store, actor: Actor, email_id: int, what: str = "read") -> Row:
+    email = get_email(store, email_id)
+    access.require_email(actor, "email.read", facts(store, email), f"{what} email {email_id}")
+    return email
+
+
+def email_dict(store: Store, email: Row, actor: Actor | None = None, full: bool = True) -> dict:
+    result = {
+        "id": email["id"],
+        "message_id": email["message_id"] if email["has_message_id"] else None,
+        "subject": email["subject"],
+        "from": email["from_address"],
+        "from_name": email["from_name"],
+        "to": json.loads(email["to_list"]),
+        "cc": json.loads(email["cc_list"]),
+        "reply_to": json.loads(email["reply_to_list"]),
+        "date_sent": email["date_sent"],
+        "status": email["status"],
+        "state": email["state"],
+        "parent": {"type": email["parent_type"], "id": _shown_id(store, email)}
+        if email["parent_type"]
+        else None,
+        "account_id": email["crm_account_id"],
+        "replied_id": email["replied_id"],
+        "is_auto_reply": bool(email["is_auto_reply"]),
+        "is_bounce": bool(email["is_bounce"]),
+        "truncated": bool(email["truncated"]),
+        "assigned_user": _username(store, email["assigned_user_id"]),
+        "teams": q.team_names_of(store, email["id"]),
+        "users": q.usernames_of(store, email["id"]),
+        "accounts": q.account_names_of(store, email["id"]),
+        "attachments": [
+            {
+                "filename": a["filename"],
+                "content_type": a["content_type"],
+                "size": a["size"],
+                "inline": bool(a["is_inline"]),
+            }
+            for a in q.attachments_of(store, email["id"])
+        ],
+    }
+    if full:
+        result["body_text"] = email["body_text"]
+        result["body_html"] = email["body_html"]
+        result["bcc"] = json.loads(email["bcc_list"])
+        result["last_error"] = email["last_error"]
+    if actor is not None and actor.user_id is not None:
+        result.update(_user_state(store, email["id"], actor.user_id))
+    return result
+
+
+def _shown_id(store: Store, email: Row) -> int:
+    if email["parent_type"] == "case":
+        number = store.value("SELECT number FROM cases WHERE id = ?", [email["parent_id"]])
+        return number if number is not None else email["parent_id"]
+    return email["parent_id"]
+
+
+def _username(store: Store, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    return store.value("SELECT username FROM users WHERE id = ?", [user_id])
+
+
+def _user_state(store: Store, email_id: int, user_id: int) -> dict:
+    row = q.user_state(store, email_id, user_id)
+    if row is None:
+        return {"folder": None, "is_read": False, "in_trash": False, "in_archive": False}
+    folder = None
+    if row["folder_id"]:
+        folder = store.value("SELECT name FROM folders WHERE id = ?", [row["folder_id"]])
+    return {
+        "folder": folder,
+        "is_read": bool(row["is_read"]),
+        "in_trash": bool(row["in_trash"]),
+        "in_archive": bool(row["in_archive"]),
+    }
+
+
+def list_for(
+    store: Store,
+    actor: Actor,
+    folder: str | None = None,
+    parent: str | None = None,
+    account: str | None = None,
+    state: str = "processed",
+    limit: int = 50,
+    offset: int = 0,
+) -> list[dict]:
+    query = Query(limit=limit, offset=offset, state=validate.choice(state, STATES, "--state"))
+    if actor.user_id is not None:
+        scope = access.read_scope(actor)
+        if scope == "no":
+            access.deny(actor, "email read (your level: no)", "list emails")
+        query.user_id, query.scope, query.team_ids = actor.user_id, scope, tuple(sorted(actor.team_ids))
+        query.folder = "inbox"
+    if folder:
+        _apply_folder(store, actor, query, folder)
+    if parent:
+        query.parent = _parent_ref(store, parent)
+    if account:
+        query.account_id = get_account(store, account)["id"]
+    rows = list_emails(store, query)
+    return [email_dict(store, row, actor, full=False) for row in rows]
+
+
+def _apply_folder(store: Store, actor: Actor, query: Query, folder: str) -> None:
+    name = folder.strip()
+    if name.lower() in SPECIAL_FOLDERS:
+        if actor.user_id is None and name.lower() != "all":
+            raise InvalidInput(f"--folder {name} is per user: add --as USERNAME (or use --folder all)")
+        query.folder = name.lower()
+        return
+    if actor.user_id is not None:
+        personal = folders_q.personal_folder(store, actor.user_id, name)
+        if personal is not None:
+            query.folder_id = personal["id"]
+            return
+    group = folders_q.group_folder(store, name)
+    if group is None or actor.user_id is None:
+        raise NotFound(
+            f"no folder '{name}'; use inbox, sent, archive, trash, all or a folder of 'espomail folder list'"
+        )
+    query.group_folder_id = group["id"]
+
+
+def _parent_ref(store: Store, ref: str) -> tuple[str, int]:
+    kind, number = validate.record_ref(ref)
+    if kind == "case":
+        case_id = store.value("SELECT id FROM cases WHERE number = ?", [number])
+        if case_id is None:
+            raise NotFound(f"no case number {number}")
+        return "case", case_id
+    return kind, number
+
+
+def show(store: Store, actor: Actor, email_id: int) -> dict:
+    return email_dict(store, readable_email(store, actor, email_id), actor)
+
+
+def raw(store: Store, actor: Actor, email_id: int) -> bytes:
+    readable_email(store, actor, email_id, "read the source of")
+    return q.raw_of(store, email_id)
+
+
+def explain(store: Store, actor: Actor, email_id: int) -> dict:
+    email = readable_email(store, actor, email_id, "explain")
+    return {
+        "id": email["id"],
+        "subject": email["subject"],
+        "state": email["state"],
+        "last_error": email["last_error"],
+        "deliveries": [
+            {
+                "id": d["id"],
+                "account": store.value("SELECT name FROM mail_accounts WHERE id = ?", [d["account_id"]])
+                if d["account_id"]
+                else None,
+                "folder": d["folder"],
+                "uid": d["uid"],
+                "state": d["state"],
+                "attempts": d["attempts"],
+                "error": d["error"],
+                "at": d["processed_at"] or d["created_at"],
+            }
+            for d in q.deliveries_of(store, email_id)
+        ],
+        "events": [
+            {
+                "delivery_id": e["delivery_id"],
+                "step": e["step"],
+                "decision": e["decision"],
+                "detail": _detail(e["detail"]),
+                "at": e["created_at"],
+            }
+            for e in q.events_of(store, email_id)
+        ],
+    }
+
+
+def _detail(text: str | None):  # noqa: ANN202
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -1,0 +1,407 @@
+"""``espomail fetch``: every active account, concurrently, store first, never lose a message.
+
+Per account: take its lock; log in; for each monitored folder look at STATUS (one round
+trip: an unchanged folder costs nothing more), find the candidate UIDs (above the cursor;
+by date on the first run or after a UIDVALIDITY change), download them in pipelined
+batches on a reader thread, and for each batch commit the raw messages together with the
+advanced cursor, then process them. Accounts run on ``workers`` threads; all database
+work goes through one lock (one writer). A failing account is reported and the others go
+on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+
+from espomail import secrets, timeutil
+from espomail.config import Settings
+from espomail.errors import EspomailError, InvalidInput, NotFound
+from espomail.mail import msgid
+from espomail.mail.imap import Fetched, FolderStatus, ImapSession
+from espomail.services.ingest import Incoming, Processed, process, retry_unfinished, store_messages
+from espomail.services.locks import AccountLock
+from espomail.store import accounts as accounts_q
+from espomail.store import emails as emails_q
+from espomail.store.db import Row, Store
+
+log = logging.getLogger("espomail.fetch")
+MAX_BATCH_BYTES = 64 * 1024 * 1024
+
+Progress = Callable[[str, int, int], None]  # (account, done, total)
+
+
+@dataclasses.dataclass
+class AccountResult:
+    name: str
+    status: str = "ok"  # ok | error | locked | skipped
+    new: int = 0
+    duplicates: int = 0
+    filtered: int = 0
+    failed: int = 0
+    cases_created: int = 0
+    auto_replies: int = 0
+    backlog: int = 0
+    error: str | None = None
+
+    def add(self, processed: Processed) -> None:
+        for field in ("new", "duplicates", "filtered", "failed", "cases_created", "auto_replies"):
+            setattr(self, field, getattr(self, field) + getattr(processed, field))
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass
+class Summary:
+    accounts: list[AccountResult]
+    retried: Processed
+
+    @property
+    def failed_accounts(self) -> list[AccountResult]:
+        return [a for a in self.accounts if a.status == "error"]
+
+    def as_dict(self) -> dict:
+        return {
+            "accounts": [a.as_dict() for a in self.accounts],
+            "new": sum(a.new for a in self.accounts) + self.retried.new,
+            "duplicates": sum(a.duplicates for a in self.accounts) + self.retried.duplicates,
+            "failed": sum(a.failed for a in self.accounts) + self.retried.failed,
+            "retried": self.retried.new + self.retried.duplicates + self.retried.filtered,
+        }
+
+
+class Writer:
+    """The single database writer: every store access of every fetch thread holds it."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.RLock()
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[Store]:
+        with self._lock:
+            yield self.store
+
+
+def fetch(
+    store: Store,
+    settings: Settings,
+    account_names: list[str] | None = None,
+    limit: int | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    after_batch: Callable[[Processed], None] | None = None,
+) -> Summary:
+    """Fetch the named accounts (default: every active one)."""
+    accounts = _select_accounts(store, account_names)
+    writer = Writer(store)
+    retried = Processed() if dry_run else retry_unfinished(store, settings)
+    results: list[AccountResult] = []
+    runnable = []
+    for account in accounts:
+        if not account["is_active"]:
+            results.append(AccountResult(account["name"], status="skipped", error="inactive"))
+        else:
+            runnable.append(account)
+    job = _AccountFetch.factory(writer, settings, limit, dry_run, progress, after_batch)
+    if len(runnable) <= 1:
+        results.extend(job(a) for a in runnable)
+    else:
+        with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="fetch") as pool:
+            results.extend(pool.map(job, runnable))
+    order = {a["name"]: i for i, a in enumerate(accounts)}
+    results.sort(key=lambda r: order[r.name])
+    return Summary(results, retried)
+
+
+def _select_accounts(store: Store, names: list[str] | None) -> list[Row]:
+    if not names:
+        return accounts_q.accounts(store)
+    found = []
+    for name in names:
+        account = accounts_q.account_by_name(store, name)
+        if account is None:
+            raise NotFound(f"no mail account named '{name}'; see 'espomail account list'")
+        found.append(account)
+    return found
+
+
+class _AccountFetch:
+    """Fetch one account: lock, log in, each folder, record the outcome."""
+
+    def __init__(self, writer, settings, limit, dry_run, progress, after_batch, account) -> None:  # noqa: ANN001
+        self.writer, self.settings, self.account = writer, settings, account
+        self.limit = settings.max_per_run if limit is None else limit
+        self.dry_run, self.progress, self.after_batch = dry_run, progress, after_batch
+        self.result = AccountResult(account["name"])
+
+    @classmethod
+    def factory(cls, *args) -> Callable[[Row], AccountResult]:  # noqa: ANN002
+        return lambda account: cls(*args, account).run()
+
+    def run(self) -> AccountResult:
+        lock = AccountLock(self.settings.data_dir, self.account["id"], self.settings.lease_s)
+        with self.writer() as store:
+            if not lock.acquire(store):
+                self.result.status = "locked"
+                log.info("account %s is being fetched by another run; skipped", self.account["name"])
+                return self.result
+        try:
+            self._run_locked()
+        finally:
+            with self.writer() as store:
+                lock.release(store)
+        return self.result
+
+    def _run_locked(self) -> None:
+        with self.writer() as store, store.atomic():
+            run_id = accounts_q.start_run(store, self.account["id"])
+            self.result.add(retry_unfinished(store, self.settings, [self.account["id"]]))
+        error = None
+        try:
+            self._fetch_folders()
+        except EspomailError as exc:
+            error = exc.message
+        except Exception as exc:  # noqa: BLE001 - one account's bug must not stop the others
+            log.exception("fetching account %s failed", self.account["name"])
+            error = f"unexpected {type(exc).__name__}: {exc}"
+        if error:
+            self.result.status, self.result.error = "error", error
+            log.error("account %s: %s", self.account["name"], error)
+        with self.writer() as store, store.atomic():
+            if not self.dry_run:
+                accounts_q.record_outcome(store, self.account["id"], error)
+            values = {k: v for k, v in self.result.as_dict().items() if k not in ("name",)}
+            accounts_q.finish_run(store, run_id, values)
+            accounts_q.prune_runs(store, self.account["id"])
+
+    def _fetch_folders(self) -> None:
+        account = self.account
+        password = secrets.resolve(
+            secrets.SecretRef.from_json(account["secret_ref"]), account["name"], self.settings.timeout_s
+        )
+        with ImapSession(
+            account["host"],
+            account["port"],
+            account["security"],
+            account["username"],
+            password,
+            self.settings.timeout_s,
+            bool(account["insecure"]),
+        ) as session:
+            for folder in json.loads(account["folders"]):
+                _FolderFetch(self, session, folder).run()
+
+
+class _FolderFetch:
+    """One monitored folder of one account."""
+
+    def __init__(self, owner: _AccountFetch, session: ImapSession, folder: str) -> None:
+        self.owner, self.session, self.folder = owner, session, folder
+        self.account = owner.account
+        self.writer = owner.writer
+        self.settings = owner.settings
+
+    def run(self) -> None:
+        status = self.session.status(self.folder)
+        with self.writer() as store:
+            state = accounts_q.folder_state(store, self.account["id"], self.folder)
+        if _unchanged(state, status):
+            return
+        selected = self.session.select(self.folder, readonly=not self.account["mark_seen"])
+        uids, mode = self._candidates(state, selected)
+        if mode != "incremental" and uids:
+            uids = self._skip_known(uids)
+        limit = self.owner.limit
+        backlog = max(0, len(uids) - limit)
+        uids = uids[:limit]
+        self.owner.result.backlog += backlog
+        if self.owner.dry_run:
+            self.owner.result.new += len(uids)
+            return
+        self._download_and_import(uids)
+        with self.writer() as store, store.atomic():
+            values = {"uidvalidity": selected.uidvalidity, "messages": selected.messages, "by_date": 0}
+            # Remember UIDNEXT only when everything below it was taken: then an unchanged
+            # STATUS next time proves there is nothing to do.
+            values["uidnext"] = selected.uidnext if backlog == 0 else None
+            accounts_q.save_folder_state(store, self.account["id"], self.folder, values)
+
+    # -- which UIDs -----------------------------------------------------------------------
+    def _candidates(self, state: Row | None, selected: FolderStatus) -> tuple[list[int], str]:
+        if state is None or state["uidvalidity"] is None:
+            since = timeutil.parse_date(self.account["fetch_since"] or timeutil.now().date().isoformat())
+            return self.session.uids_since(since), "first"
+        if state["uidvalidity"] != selected.uidvalidity:
+            log.warning(
+                "account %s folder %s: UIDVALIDITY changed from %s to %s; fetching by date, "
+                "known messages are recognised and skipped",
+                self.account["name"],
+                self.folder,
+                state["uidvalidity"],
+                selected.uidvalidity,
+            )
+            with self.writer() as store, store.atomic():
+                accounts_q.save_folder_state(
+                    store,
+                    self.account["id"],
+                    self.folder,
+                    {"uidvalidity": selected.uidvalidity, "last_uid": 0, "by_date": 1, "uidnext": None},
+                )
+            return self.session.uids_since(self._resume_day(state)), "by-date"
+        if state["by_date"]:
+            return self.session.uids_since(self._resume_day(state)), "by-date"
+        return self.session.uids_above(state["last_uid"]), "incremental"
+
+    def _resume_day(self, state: Row) -> dt.date:
+        if state["last_date"]:
+            return (timeutil.parse_iso(state["last_date"]) - dt.timedelta(days=1)).date()
+        return timeutil.parse_date(self.account["fetch_since"] or "1970-01-01")
+
+    def _skip_known(self, uids: list[int]) -> list[int]:
+        """On a first or by-date run, do not download what the store has already: the
+        known emails get this account's delivery from their Message-ID alone."""
+        headers = self.session.message_ids(uids)
+        ids = {uid: msgid.normalize(_header_value(raw)) for uid, raw in headers.items()}
+        with self.writer() as store:
+            known = emails_q.ids_by_message_ids(store, [m for m in ids.values() if m])
+        if not known:
+            return uids
+        fresh, skipped = [], []
+        for uid in uids:
+            email_id = known.get(ids.get(uid) or "")
+            (skipped if email_id else fresh).append((uid, email_id))
+        with self.writer() as store, store.atomic():
+            already = emails_q.delivered_to_account(store, [e for _, e in skipped], self.account["id"])
+            delivery_ids = [
+                emails_q.insert_delivery(store, email_id, self.account["id"], self.folder, uid)
+                for uid, email_id in skipped
+                if email_id not in already
+            ]
+        self._process(delivery_ids, {})
+        return [uid for uid, _ in fresh]
+
+    # -- downloading and importing ---------------------------------------------------------------
+    def _download_and_import(self, uids: list[int]) -> None:
+        if not uids:
+            return
+        sizes = self.session.sizes(uids)
+        max_bytes = int(self.settings.max_message_size_mb * 1024 * 1024)
+        big = {uid for uid, (size, _) in sizes.items() if size > max_bytes}
+        batches = list(_batches(uids, sizes, self.settings.batch_size, MAX_BATCH_BYTES, big))
+        done = 0
+        for batch, fetched in _prefetch(self.session, batches, big, peek=not self.account["mark_seen"]):
+            self._import_batch(batch, fetched, sizes)
+            done += len(batch)
+            if self.owner.progress:
+                self.owner.progress(self.account["name"], done, len(uids))
+
+    def _import_batch(self, batch: list[int], fetched: list[Fetched], sizes: dict) -> None:
+        incoming = [Incoming(f.raw, f.uid, f.truncated) for f in fetched]
+        last_uid = max(batch)
+        last_date = sizes.get(last_uid, (0, None))[1]
+        with self.writer() as store:
+            with store.atomic():
+                stored = store_messages(store, self.account["id"], self.folder, incoming)
+                # The cursor moves only past what this very transaction commits.
+                values = {"last_uid": last_uid}
+                if last_date:
+                    values["last_date"] = timeutil.iso(last_date)
+                accounts_q.save_folder_state(store, self.account["id"], self.folder, values)
+            self.owner.result.duplicates += stored.already
+        raws = {}
+        self._process(stored.delivery_ids, raws)
+
+    def _process(self, delivery_ids: list[int], raws: dict) -> None:
+        if not delivery_ids:
+            return
+        with self.writer() as store:
+            processed = process(store, self.settings, delivery_ids, raws)
+        self.owner.result.add(processed)
+        if self.owner.after_batch:
+            self.owner.after_batch(processed)
+
+
+def _unchanged(state: Row | None, status: FolderStatus) -> bool:
+    return bool(
+        state is not None
+        and not state["by_date"]
+        and state["uidnext"] is not None
+        and state["uidvalidity"] == status.uidvalidity
+        and state["uidnext"] == status.uidnext
+    )
+
+
+def _header_value(raw: bytes) -> str:
+    text = raw.decode("latin-1")
+    _, _, value = text.partition(":")
+    return value
+
+
+def _batches(uids: list[int], sizes: dict, count: int, max_bytes: int, big: set[int]) -> Iterator[list[int]]:
+    batch: list[int] = []
+    total = 0
+    for uid in uids:
+        size = 0 if uid in big else sizes.get(uid, (0, None))[0]
+        if batch and (len(batch) >= count or total + size > max_bytes):
+            yield batch
+            batch, total = [], 0
+        batch.append(uid)
+        total += size
+    if batch:
+        yield batch
+
+
+_DONE = object()
+
+
+def _prefetch(
+    session: ImapSession, batches: list[list[int]], big: set[int], peek: bool
+) -> Iterator[tuple[list[int], list[Fetched]]]:
+    """Download the next batch while the current one is stored: a reader thread and a
+    queue of one, so memory holds at most two batches whatever the mailbox size."""
+    channel: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            for batch in batches:
+                fetched = list(session.download(batch, big & set(batch), peek=peek))
+                while not stop.is_set():
+                    try:
+                        channel.put((batch, fetched), timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            channel.put(_DONE)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            channel.put(exc)
+
+    thread = threading.Thread(target=reader, name="imap-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = channel.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def check_limit(limit: int | None) -> None:
+    if limit is not None and limit < 1:
+        raise InvalidInput("--limit must be at least 1")

@@ -1,0 +1,123 @@
+"""``email import`` (files, mbox, Maildir: migrations from other systems) and ``email reprocess``.
+
+Import runs the same store-first pipeline as fetch, without IMAP.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from collections.abc import Iterator
+from pathlib import Path
+
+from espomail.config import Settings
+from espomail.errors import InvalidInput, NotFound
+from espomail.mail.parse import parse_message
+from espomail.services import access
+from espomail.services.access import Actor
+from espomail.services.accounts import get_account
+from espomail.services.emails import get_email
+from espomail.services.ingest import Incoming, Processed, process, store_messages
+from espomail.store import emails as emails_q
+from espomail.store.db import Store
+
+
+def read_source(path: Path) -> Iterator[tuple[str, bytes]]:
+    """(name, raw bytes) of every message in a file, an mbox, a Maildir or a directory."""
+    if not path.exists():
+        raise NotFound(f"no file or directory {path}")
+    if path.is_dir():
+        if (path / "cur").is_dir() or (path / "new").is_dir():
+            box = mailbox.Maildir(str(path), factory=None, create=False)
+            for key in sorted(box.keys()):
+                yield f"{path.name}/{key}", box.get_bytes(key)
+            return
+        for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            yield str(file.relative_to(path)), file.read_bytes()
+        return
+    with path.open("rb") as handle:
+        start = handle.read(5)
+    if start == b"From ":
+        box = mailbox.mbox(str(path), create=False)
+        for key in box.keys():
+            yield f"{path.name}#{key}", box.get_bytes(key)
+        return
+    yield path.name, path.read_bytes()
+
+
+def import_path(
+    store: Store, actor: Actor, settings: Settings, path: Path, account: str | None = None
+) -> dict:
+    access.require_admin(actor, "import mail")
+    account_row = get_account(store, account) if account else None
+    account_id = account_row["id"] if account_row else None
+    total = Processed()
+    count = already = 0
+    batch: list[Incoming] = []
+    for _name, raw in read_source(path):
+        batch.append(Incoming(raw))
+        count += 1
+        if len(batch) >= settings.batch_size:
+            already += _import_batch(store, settings, account_id, path, batch, total)
+            batch = []
+    if batch:
+        already += _import_batch(store, settings, account_id, path, batch, total)
+    if count == 0:
+        raise InvalidInput(f"{path} holds no messages")
+    return {
+        "messages": count,
+        "new": total.new,
+        "duplicates": total.duplicates + already,
+        "filtered": total.filtered,
+        "failed": total.failed,
+        "cases_created": total.cases_created,
+        "auto_replies": total.auto_replies,
+    }
+
+
+def _import_batch(store, settings, account_id, path, batch, total) -> int:  # noqa: ANN001
+    with store.atomic():
+        stored = store_messages(store, account_id, f"import:{path.name}", batch)
+    total.add(process(store, settings, stored.delivery_ids))
+    return stored.already
+
+
+def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | None, failed: bool) -> dict:
+    """Retry failed (or pending) deliveries; for a processed email, refresh its parse."""
+    access.require_admin(actor, "reprocess emails")
+    if (email_id is None) == (not failed):
+        raise InvalidInput("give an email ID or --failed")
+    if failed:
+        rows = emails_q.failed_deliveries(store)
+        result = process(store, settings, [r["id"] for r in rows])
+        return _summary(len(rows), result)
+    email = get_email(store, email_id)
+    rows = [d for d in emails_q.deliveries_of(store, email_id) if d["state"] in ("failed", "pending")]
+    if rows:
+        return _summary(len(rows), process(store, settings, [r["id"] for r in rows]))
+    if email["state"] != "processed":
+        raise InvalidInput(f"email {email_id} is {email['state']}: there is nothing to reprocess")
+    return _reparse(store, email)
+
+
+def _reparse(store: Store, email) -> dict:  # noqa: ANN001
+    parsed = parse_message(emails_q.raw_of(store, email["id"]), headers_only=bool(email["truncated"]))
+    with store.atomic():
+        emails_q.save_parsed(
+            store, email["id"], {"body_text": parsed.body_text, "body_html": parsed.body_html}
+        )
+        store.execute("DELETE FROM attachments WHERE email_id = ?", [email["id"]])
+        emails_q.add_attachments(store, email["id"], parsed.attachments)
+        emails_q.insert_events(
+            store, email["id"], None, [("reprocess", "reparsed", "bodies and attachments")]
+        )
+    return {"deliveries": 0, "new": 0, "duplicates": 0, "filtered": 0, "failed": 0, "reparsed": 1}
+
+
+def _summary(count: int, result: Processed) -> dict:
+    return {
+        "deliveries": count,
+        "new": result.new,
+        "duplicates": result.duplicates,
+        "filtered": result.filtered,
+        "failed": result.failed,
+    }

@@ -1,0 +1,243 @@
+"""SQL for emails: storing raw mail, deliveries, parsed fields, relations and the event trail."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+
+from espomail.store.db import Row, Store
+from espomail.timeutil import now_iso
+
+# -- reading ------------------------------------------------------------------------------
+
+
+def email_by_id(store: Store, email_id: int) -> Row | None:
+    return store.row("SELECT * FROM emails WHERE id = ?", [email_id])
+
+
+def email_by_message_id(store: Store, message_id: str) -> Row | None:
+    return store.row("SELECT * FROM emails WHERE message_id = ?", [message_id])
+
+
+def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, int]:
+    found: dict[str, int] = {}
+    unique = list(dict.fromkeys(message_ids))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(f"SELECT id, message_id FROM emails WHERE message_id IN ({marks})", chunk):
+            found[row["message_id"]] = row["id"]
+    return found
+
+
+def raw_of(store: Store, email_id: int) -> bytes:
+    data = store.value("SELECT data FROM raw_messages WHERE email_id = ?", [email_id])
+    return bytes(data) if data is not None else b""
+
+
+def account_of(store: Store, delivery: Row) -> Row | None:
+    if delivery["account_id"] is None:
+        return None
+    return store.row("SELECT * FROM mail_accounts WHERE id = ?", [delivery["account_id"]])
+
+
+def delivery_by_id(store: Store, delivery_id: int) -> Row | None:
+    return store.row("SELECT * FROM email_deliveries WHERE id = ?", [delivery_id])
+
+
+def delivered_to_account(store: Store, email_ids: Sequence[int], account_id: int | None) -> set[int]:
+    """Of ``email_ids``, those this account brought already (any state)."""
+    if account_id is None or not email_ids:
+        return set()
+    found: set[int] = set()
+    ids = list(email_ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        found.update(
+            store.column(
+                f"SELECT email_id FROM email_deliveries WHERE account_id = ? AND email_id IN ({marks})",
+                [account_id, *chunk],
+            )
+        )
+    return found
+
+
+def unfinished_deliveries(
+    store: Store, max_attempts: int, account_ids: Sequence[int] | None = None
+) -> list[Row]:
+    """Pending deliveries, and failed ones not yet tried ``max_attempts`` times."""
+    rows = store.rows(
+        """SELECT * FROM email_deliveries WHERE state IN ('pending', 'failed')
+           AND (state = 'pending' OR attempts < ?) ORDER BY id""",
+        [max_attempts],
+    )
+    if account_ids is None:
+        return rows
+    wanted = set(account_ids)
+    return [r for r in rows if r["account_id"] in wanted]
+
+
+def failed_deliveries(store: Store) -> list[Row]:
+    return store.rows("SELECT * FROM email_deliveries WHERE state IN ('failed', 'pending') ORDER BY id")
+
+
+def deliveries_of(store: Store, email_id: int) -> list[Row]:
+    return store.rows("SELECT * FROM email_deliveries WHERE email_id = ? ORDER BY id", [email_id])
+
+
+# -- storing raw mail (the store-first half of a fetch) ------------------------------------
+
+
+def insert_raw_email(store: Store, values: dict, raw: bytes) -> int:
+    stamp = now_iso()
+    email_id = store.insert(
+        "emails", {**values, "state": "pending", "created_at": stamp, "updated_at": stamp}
+    )
+    store.execute("INSERT INTO raw_messages (email_id, data) VALUES (?, ?)", [email_id, raw])
+    return email_id
+
+
+def insert_delivery(
+    store: Store, email_id: int, account_id: int | None, folder: str | None, uid: int | None
+) -> int:
+    return store.insert(
+        "email_deliveries",
+        {
+            "email_id": email_id,
+            "account_id": account_id,
+            "folder": folder,
+            "uid": uid,
+            "state": "pending",
+            "created_at": now_iso(),
+        },
+    )
+
+
+# -- processing results ----------------------------------------------------------------------
+
+
+def save_parsed(store: Store, email_id: int, values: dict) -> None:
+    store.update("emails", email_id, {**values, "updated_at": now_iso()})
+
+
+def finish_delivery(store: Store, delivery_id: int, state: str, error: str | None = None) -> None:
+    store.execute(
+        "UPDATE email_deliveries SET state = ?, error = ?, processed_at = ? WHERE id = ?",
+        [state, error, now_iso(), delivery_id],
+    )
+
+
+def set_state(store: Store, email_id: int, state: str, error: str | None = None) -> None:
+    store.execute(
+        "UPDATE emails SET state = ?, last_error = ?, updated_at = ? WHERE id = ?",
+        [state, error, now_iso(), email_id],
+    )
+
+
+def mark_failed(store: Store, delivery: Row, error: str, is_new: bool) -> None:
+    store.execute(
+        """UPDATE email_deliveries SET state = 'failed', error = ?, attempts = attempts + 1,
+           processed_at = ? WHERE id = ?""",
+        [error[:2000], now_iso(), delivery["id"]],
+    )
+    if is_new:
+        set_state(store, delivery["email_id"], "failed", error[:2000])
+    else:
+        store.execute("UPDATE emails SET last_error = ? WHERE id = ?", [error[:2000], delivery["email_id"]])
+
+
+def insert_events(store: Store, email_id: int, delivery_id: int | None, events: Iterable[tuple]) -> None:
+    stamp = now_iso()
+    store.executemany(
+        """INSERT INTO email_events (email_id, delivery_id, step, decision, detail, created_at)
+           VALUES (?, ?, ?, ?, ?, ?)""",
+        [(email_id, delivery_id, step, decision, detail, stamp) for step, decision, detail in events],
+    )
+
+
+def events_of(store: Store, email_id: int) -> list[Row]:
+    return store.rows("SELECT * FROM email_events WHERE email_id = ? ORDER BY id", [email_id])
+
+
+def user_ids_of(store: Store, email_id: int) -> set[int]:
+    return set(store.column("SELECT user_id FROM email_users WHERE email_id = ?", [email_id]))
+
+
+def team_ids_of(store: Store, email_id: int) -> set[int]:
+    return set(store.column("SELECT team_id FROM email_teams WHERE email_id = ?", [email_id]))
+
+
+def add_users(store: Store, email_id: int, sort_date: str | None, users: dict) -> None:
+    store.executemany(
+        """INSERT INTO email_users (email_id, user_id, is_read, in_trash, in_archive, folder_id,
+           is_sender, sort_date, reason) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)
+           ON CONFLICT (email_id, user_id) DO NOTHING""",
+        [
+            (
+                email_id,
+                uid,
+                int(s.is_read),
+                int(s.in_trash),
+                s.folder_id,
+                int(s.is_sender),
+                sort_date,
+                s.reason,
+            )
+            for uid, s in users.items()
+        ],
+    )
+
+
+def add_teams(store: Store, email_id: int, team_ids: Iterable[int]) -> None:
+    store.executemany(
+        "INSERT INTO email_teams (email_id, team_id) VALUES (?, ?) ON CONFLICT (email_id, team_id) DO NOTHING",
+        [(email_id, t) for t in team_ids],
+    )
+
+
+def add_attachments(store: Store, email_id: int, attachments: Iterable) -> None:
+    store.executemany(
+        """INSERT INTO attachments (email_id, part, filename, content_type, size, is_inline, content_id)
+           VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        [
+            (email_id, a.part, a.filename, a.content_type, a.size, int(a.is_inline), a.content_id)
+            for a in attachments
+        ],
+    )
+
+
+def attachments_of(store: Store, email_id: int) -> list[Row]:
+    return store.rows("SELECT * FROM attachments WHERE email_id = ? ORDER BY id", [email_id])
+
+
+def account_names_of(store: Store, email_id: int) -> list[str]:
+    return store.column(
+        """SELECT DISTINCT a.name FROM email_deliveries d JOIN mail_accounts a ON a.id = d.account_id
+           WHERE d.email_id = ? AND d.state = 'done' ORDER BY a.name""",
+        [email_id],
+    )
+
+
+def usernames_of(store: Store, email_id: int) -> list[str]:
+    return store.column(
+        """SELECT u.username FROM email_users eu JOIN users u ON u.id = eu.user_id
+           WHERE eu.email_id = ? ORDER BY u.username""",
+        [email_id],
+    )
+
+
+def team_names_of(store: Store, email_id: int) -> list[str]:
+    return store.column(
+        """SELECT t.name FROM email_teams et JOIN teams t ON t.id = et.team_id
+           WHERE et.email_id = ? ORDER BY t.name""",
+        [email_id],
+    )
+
+
+def user_state(store: Store, email_id: int, user_id: int) -> Row | None:
+    return store.row("SELECT * FROM email_users WHERE email_id = ? AND user_id = ?", [email_id, user_id])
+
+
+def as_json_list(values: Iterable[str]) -> str:
+    return json.dumps(list(values), ensure_ascii=False)

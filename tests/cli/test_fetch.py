@@ -1,0 +1,400 @@
+"""``espomail fetch`` end to end against a private Dovecot: never lose, never duplicate."""
+
+import datetime as dt
+import os
+import signal
+import socket
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from espomail.testing.messages import build_message
+
+
+def count(db_path, sql="SELECT COUNT(*) FROM emails WHERE state = 'processed'"):
+    with sqlite3.connect(db_path) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def fetch_json(espomail, *args):
+    result = espomail("fetch", "--json", *args)
+    assert result.exit_code == 0, result
+    return result.json
+
+
+def test_fetch_imports_then_a_second_fetch_imports_nothing(espomail, dovecot, group_account, db_path):
+    name, user = group_account("support")
+    dovecot.append(user, [build_message(subject=f"hello {i}") for i in range(3)])
+    first = fetch_json(espomail)
+    assert first["new"] == 3 and first["failed"] == 0
+    [account] = first["accounts"]
+    assert {k for k in account} >= {
+        "name",
+        "status",
+        "new",
+        "duplicates",
+        "filtered",
+        "failed",
+        "cases_created",
+        "auto_replies",
+        "error",
+    }
+    assert account["status"] == "ok"
+    second = fetch_json(espomail)
+    assert second["new"] == 0 and second["duplicates"] == 0
+    assert count(db_path) == 3
+    listed = espomail("email", "list", "--json").json
+    assert sorted(e["subject"] for e in listed) == ["hello 0", "hello 1", "hello 2"]
+    assert listed[0]["accounts"] == ["support"]
+
+
+def test_fetch_since_is_respected(espomail, dovecot, mailbox, db_path):
+    user = mailbox("since")
+    old = dt.datetime(2020, 5, 1, tzinfo=dt.UTC)
+    dovecot.append(user, build_message(subject="old", date=old), when=old)
+    dovecot.append(user, build_message(subject="new"))
+    espomail(
+        "account",
+        "add-group",
+        "since",
+        "--address",
+        "since@example.com",
+        "--host",
+        dovecot.host,
+        "--port",
+        dovecot.port,
+        "--security",
+        "none",
+        "--username",
+        user,
+        "--password-env",
+        "TEST_IMAP_PASSWORD",
+        "--fetch-since",
+        "2024-01-01",
+    )
+    assert fetch_json(espomail)["new"] == 1
+    assert [e["subject"] for e in espomail("email", "list", "--json").json] == ["new"]
+
+
+def test_new_uidvalidity_imports_nothing_twice(espomail, dovecot, group_account, db_path):
+    name, user = group_account("work", "--folder", "Work")
+    messages = [build_message(subject=f"m{i}") for i in range(4)]
+    dovecot.append(user, messages, folder="Work")
+    assert fetch_json(espomail)["new"] == 4
+    dovecot.recreate_folder(user, "Work")
+    dovecot.append(user, messages + [build_message(subject="brand new")], folder="Work")
+    summary = fetch_json(espomail)
+    assert summary["new"] == 1
+    assert count(db_path) == 5
+    assert fetch_json(espomail)["new"] == 0
+
+
+def test_same_message_in_group_and_personal_mailbox_is_one_email(espomail, dovecot, group_account, mailbox):
+    espomail("role", "add", "self", "--personal-accounts", "yes")
+    espomail("user", "add", "alice", "--email", "alice@example.com", "--role", "self")
+    _, group_user = group_account("support")
+    personal = mailbox("alice")
+    assert (
+        espomail(
+            "account",
+            "add-personal",
+            "alice-mail",
+            "--user",
+            "alice",
+            "--address",
+            "alice@example.com",
+            "--host",
+            dovecot.host,
+            "--port",
+            dovecot.port,
+            "--security",
+            "none",
+            "--username",
+            personal,
+            "--password-env",
+            "TEST_IMAP_PASSWORD",
+            "--fetch-since",
+            "2000-01-01",
+        ).exit_code
+        == 0
+    )
+    raw = build_message(to=["support@example.com", "alice@example.com"], subject="to both")
+    dovecot.append(group_user, raw)
+    dovecot.append(personal, raw)
+    summary = fetch_json(espomail)
+    assert summary["new"] == 1 and summary["duplicates"] == 1
+    [email] = espomail("email", "list", "--json").json
+    assert email["accounts"] == ["alice-mail", "support"]
+    assert "alice" in email["users"]
+
+
+def test_message_without_message_id_fetched_twice_is_one_email(
+    espomail, dovecot, group_account, mailbox, db_path
+):
+    _, first = group_account("one")
+    _, second = group_account("two")
+    raw = build_message(subject="no id", message_id=None, date=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
+    dovecot.append(first, raw)
+    dovecot.append(second, raw)
+    summary = fetch_json(espomail)
+    assert summary["new"] == 1 and summary["duplicates"] == 1
+    espomail("account", "reset", "one", "--since", "2000-01-01")
+    assert fetch_json(espomail)["new"] == 0
+    assert count(db_path) == 1
+    [email] = espomail("email", "list", "--json").json
+    assert email["message_id"] is None
+    assert email["accounts"] == ["one", "two"]
+
+
+def test_reset_refetches_without_duplicating(espomail, dovecot, group_account, db_path):
+    _, user = group_account("support")
+    dovecot.append(user, [build_message(subject=f"r{i}") for i in range(3)])
+    fetch_json(espomail)
+    assert espomail("account", "reset", "support", "--since", "2000-01-01").exit_code == 0
+    again = fetch_json(espomail)
+    assert again["new"] == 0
+    assert count(db_path) == 3
+
+
+def test_wrong_password_on_one_account_others_still_fetched(espomail, dovecot, group_account, monkeypatch):
+    _, good = group_account("good")
+    dovecot.append(good, build_message(subject="fine"))
+    _, bad = group_account("bad")
+    monkeypatch.setenv("BAD_PASSWORD", "wrong-password-123")
+    espomail("account", "update", "bad", "--password-env", "BAD_PASSWORD")
+    result = espomail("fetch")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("Error: account 'bad':")
+    assert "wrong-password-123" not in result.stderr + result.stdout
+    assert result.stdout == ""
+    assert [e["subject"] for e in espomail("email", "list", "--json").json] == ["fine"]
+    status = espomail("status", "--json")
+    assert status.exit_code == 1
+    by_name = {s["name"]: s for s in status.json}
+    assert by_name["bad"]["last_error"] and not by_name["good"]["last_error"]
+
+
+def test_successful_fetch_is_silent_when_not_a_terminal(espomail, dovecot, group_account):
+    _, user = group_account("quiet")
+    dovecot.append(user, build_message())
+    result = espomail("fetch")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_message_over_the_size_limit_is_stored_as_headers_only(espomail, dovecot, group_account, monkeypatch):
+    _, user = group_account("big")
+    monkeypatch.setenv("ESPOMAIL_MAX_MESSAGE_SIZE_MB", "0.05")
+    dovecot.append(
+        user,
+        build_message(
+            subject="huge", attachments=[("big.bin", "application/octet-stream", os.urandom(200_000))]
+        ),
+    )
+    dovecot.append(user, build_message(subject="small"))
+    assert fetch_json(espomail)["new"] == 2
+    emails = {e["subject"]: e for e in espomail("email", "list", "--json").json}
+    huge = espomail("email", "show", emails["huge"]["id"], "--json").json
+    assert huge["truncated"] is True
+    assert "max_message_size_mb" in huge["body_text"]
+    assert huge["attachments"] == []
+    assert emails["small"]["truncated"] is False
+
+
+def test_raw_source_comes_back_byte_for_byte(espomail, dovecot, group_account):
+    _, user = group_account("raw")
+    raw = build_message(subject="Grüße — ✓", body="Ünïcödé body\r\n")
+    dovecot.append(user, raw)
+    fetch_json(espomail)
+    [email] = espomail("email", "list", "--json").json
+    [stored] = dovecot.fetch_all(user)
+    shown = espomail("email", "show", email["id"], "--raw")
+    assert shown.stdout.encode() == stored
+    assert email["subject"] == "Grüße — ✓"
+
+
+def test_locked_account_is_skipped(espomail, dovecot, group_account, isolated):
+    from espomail.config import load_settings
+    from espomail.services.locks import AccountLock
+    from espomail.store.db import open_store
+
+    _, user = group_account("busy")
+    dovecot.append(user, build_message())
+    settings = load_settings()
+    store = open_store(settings.db_path)
+    lock = AccountLock(settings.data_dir, 1, 600)
+    assert lock.acquire(store)
+    try:
+        result = espomail("fetch", "--json")
+        assert result.exit_code == 0
+        assert result.json["accounts"][0]["status"] == "locked"
+        assert result.json["new"] == 0
+    finally:
+        lock.release(store)
+    assert fetch_json(espomail)["new"] == 1
+
+
+def test_dry_run_stores_nothing(espomail, dovecot, group_account, db_path):
+    _, user = group_account("dry")
+    dovecot.append(user, [build_message(), build_message()])
+    summary = fetch_json(espomail, "--dry-run")
+    assert summary["accounts"][0]["new"] == 2
+    assert count(db_path) == 0
+    assert fetch_json(espomail)["new"] == 2
+
+
+def test_limit_leaves_a_backlog_for_the_next_run(espomail, dovecot, group_account, db_path):
+    _, user = group_account("slow")
+    dovecot.append(user, [build_message(subject=f"b{i}") for i in range(5)])
+    first = fetch_json(espomail, "--limit", "2")
+    assert first["new"] == 2 and first["accounts"][0]["backlog"] == 3
+    assert fetch_json(espomail, "--limit", "2")["new"] == 2
+    assert fetch_json(espomail)["new"] == 1
+    assert count(db_path) == 5
+
+
+def test_a_failing_step_keeps_the_email_as_failed_and_reprocess_retries_it(
+    espomail, dovecot, group_account, monkeypatch, db_path
+):
+    from espomail.pipeline import registry
+
+    _, user = group_account("fragile")
+    dovecot.append(user, [build_message(subject="boom"), build_message(subject="fine")])
+    original = registry.STEPS["save"]
+
+    def exploding(ctx):
+        if ctx.parsed.subject == "boom":
+            raise RuntimeError("simulated bug")
+        original(ctx)
+
+    monkeypatch.setitem(registry.STEPS, "save", exploding)
+    summary = fetch_json(espomail)
+    assert (summary["new"], summary["failed"]) == (1, 1)
+    failed = espomail("email", "list", "--state", "failed", "--json").json
+    assert [e["subject"] for e in failed] == ["boom"]
+    explained = espomail("email", "explain", failed[0]["id"], "--json").json
+    assert "simulated bug" in explained["last_error"]
+    monkeypatch.setitem(registry.STEPS, "save", original)
+    assert espomail("email", "reprocess", "--failed", "--json").json["new"] == 1
+    assert count(db_path) == 2
+
+
+def test_cron_line_and_status(espomail, group_account):
+    group_account("support")
+    line = espomail("cron").stdout.strip()
+    assert line.startswith("* * * * * ") and line.endswith(" fetch")
+    assert "--db" in line
+    rows = espomail("status", "--json").json
+    assert rows[0]["name"] == "support" and rows[0]["last_success_at"] is None
+
+
+# -- crashes and broken connections ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_middle_then_rerun_gives_each_message_once(
+    espomail, dovecot, group_account, db_path, monkeypatch
+):
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("ESPOMAIL_MAX_PER_RUN", "5000")
+    _, user = group_account("crash")
+    total = 2000
+    dovecot.append(user, (build_message(subject=f"crash {i}", body="x" * 2000) for i in range(total)))
+    env = {**os.environ, "ESPOMAIL_BATCH_SIZE": "50"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "espomail", "fetch"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if count(db_path, "SELECT COUNT(*) FROM emails") >= 300:
+                break
+        except sqlite3.OperationalError:
+            pass
+        time.sleep(0.02)
+    assert proc.poll() is None, "the fetch ended before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    stored_before = count(db_path, "SELECT COUNT(*) FROM emails")
+    assert 0 < stored_before < total
+    result = espomail("fetch", "--json")
+    assert result.exit_code == 0, result
+    assert count(db_path, "SELECT COUNT(*) FROM emails") == total
+    assert count(db_path) == total
+    assert count(db_path, "SELECT COUNT(DISTINCT message_id) FROM emails") == total
+
+
+class CuttingProxy:
+    """Forwards to Dovecot and cuts the connection after ``limit`` bytes from the server."""
+
+    def __init__(self, port: int, limit: int) -> None:
+        self.target, self.limit = port, limit
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen()
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target))
+            threading.Thread(target=self._pipe, args=(client, upstream, None), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(upstream, client, self.limit), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source, sink, limit):
+        sent = 0
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                if limit is not None and sent + len(data) > limit:
+                    sink.sendall(data[: limit - sent])
+                    break
+                sink.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for sock in (source, sink):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def close(self):
+        self.server.close()
+
+
+def test_connection_dropped_in_the_middle_of_a_batch_next_run_completes(
+    espomail, dovecot, group_account, db_path, monkeypatch
+):
+    _, user = group_account("flaky")
+    total = 60
+    dovecot.append(user, [build_message(subject=f"drop {i}", body="y" * 3000) for i in range(total)])
+    proxy = CuttingProxy(dovecot.port, limit=120_000)
+    monkeypatch.setenv("ESPOMAIL_BATCH_SIZE", "10")
+    espomail("account", "update", "flaky", "--port", proxy.port)
+    broken = espomail("fetch")
+    proxy.close()
+    assert broken.exit_code == 1
+    assert "flaky" in broken.stderr
+    partial = count(db_path, "SELECT COUNT(*) FROM emails")
+    assert partial < total
+    espomail("account", "update", "flaky", "--port", dovecot.port)
+    assert espomail("fetch").exit_code == 0
+    assert count(db_path) == total
+    assert count(db_path, "SELECT COUNT(DISTINCT message_id) FROM emails") == total

@@ -129,11 +129,16 @@ def cron() -> None:
 
 
 def _command_line(app) -> list[str]:  # noqa: ANN001
-    executable = shutil.which("espomail") or ""
+    beside_python = Path(sys.executable).parent / "espomail"
     argv0 = Path(sys.argv[0])
     if argv0.name == "espomail" and argv0.exists():
-        executable = str(argv0.resolve())
-    parts = [executable] if executable else [sys.executable, "-m", "espomail"]
+        parts = [str(argv0.resolve())]
+    elif beside_python.exists():
+        parts = [str(beside_python)]
+    elif shutil.which("espomail"):
+        parts = [str(shutil.which("espomail"))]
+    else:
+        parts = [sys.executable, "-m", "espomail"]
     settings = app.settings
     if settings.config_path:
         parts += ["--config", str(Path(settings.config_path).resolve())]

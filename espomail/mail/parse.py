@@ -117,14 +117,14 @@ def parse_message(raw: bytes, headers_only: bool = False, note: str | None = Non
         email, fields, body_start = _read_top(buf)
         if headers_only:
             email.truncated = True
-            email.body_text = _clean(note) if note is not None else None
+            email.body_text = _clean(str(note)) if note is not None else None
         else:
             _read_body(email, buf, fields, body_start)
         return email
     except Exception as exc:
         email = _failed(exc)
         email.truncated = headers_only
-        email.body_text = _clean(note) if headers_only and note is not None else None
+        email.body_text = _clean(str(note)) if headers_only and note is not None else None
         return email
 
 
@@ -236,7 +236,7 @@ def _text_of(data: bytes, hint: str | None = None) -> tuple[str, bool]:
         pass
     if hint:
         try:
-            return data.decode(hint), True
+            return _decode_as(data, hint), True
         except Exception:
             pass
     try:
@@ -361,12 +361,16 @@ def _decode(data: bytes, label: str | None, defects: list[str]) -> str:
     if codec is None or codec in _WESTERN:
         return _guess(data, label, defects)
     try:
-        text = data.decode(codec)
+        return _decode_as(data, codec)
     except Exception:
         if codec.startswith("iso2022_jp"):
             return _jis_via_cp932(data)
         return _mislabelled(data, codec, defects)
-    if codec == "utf-7":
+
+
+def _decode_as(data: bytes, codec: str, errors: str = "strict") -> str:
+    text = data.decode(codec, errors)
+    if codec == "utf-7":  # the only codec here that can yield lone surrogates
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
 
@@ -393,7 +397,7 @@ def _mislabelled(data: bytes, codec: str, defects: list[str]) -> str:
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             _note(defects, f"bytes invalid in charset {codec}; undecodable characters replaced")
-            return data.decode(codec, "replace")
+            return _decode_as(data, codec, "replace")
         _note(defects, f"UTF-8 text labelled {codec}")
         return text
     if _UTF8_SEQUENCE.search(data):
@@ -588,7 +592,7 @@ def _header_charset(buf: bytes, body_start: int, content_type: str) -> str | Non
     match = _CHARSET_PARAM.search(content_type.encode("ascii", "ignore"))
     match = match or _CHARSET_PARAM.search(buf, body_start, body_start + 65_536)
     codec = _codec(match.group(1).decode("ascii")) if match else None
-    return None if codec is None or codec in _WESTERN or codec == "utf-8" else codec
+    return None if codec is None or codec in _WESTERN or codec in ("utf-8", "utf-7") else codec
 
 
 def _fill_envelope(email: ParsedEmail, raw: dict[str, list[str]], senders: list[tuple[str, str]]) -> None:
@@ -716,9 +720,7 @@ class _Tree:
             self.hint, self.hinted = _header_charset(self.data, self.body_start, self.top_type), True
         return _first_values(fields, self.hint)
 
-    def node(
-        self, fields: dict[str, str], start: int, end: int, path: str, default: str, depth: int
-    ) -> _Part:
+    def node(self, fields: dict[str, str], start: int, end: int, path: str, default: str, depth: int) -> _Part:
         ctype, params = _content_type(fields.get("content-type"), default, self.defects)
         part = _Part(path, fields, ctype, params, start, max(start, end))
         if ctype.startswith("multipart/"):
@@ -754,7 +756,8 @@ class _Tree:
         guessed = _guess_boundary(self.data, part.start, part.end)
         if guessed is None or guessed == boundary:
             return None
-        _note(self.defects, f"{part.ctype}: boundary {boundary[:70]!r} not found, used {guessed[:70]!r}")
+        declared, used = (text[:70].decode("utf-8", "replace") for text in (boundary, guessed))
+        _note(self.defects, f"{part.ctype}: boundary {declared!r} not found, used {used!r}")
         return _split_parts(self.data, part.start, part.end, guessed)
 
 
@@ -771,9 +774,7 @@ def _guess_boundary(buf: bytes, start: int, end: int) -> bytes | None:
 _DELIMITER_LINE = re.compile(rb"^--(\S{1,200}?)(?:--)?[ \t]*\r?$", re.M)
 
 
-def _split_parts(
-    buf: bytes, start: int, end: int, boundary: bytes
-) -> tuple[list[tuple[int, int]], bool] | None:
+def _split_parts(buf: bytes, start: int, end: int, boundary: bytes) -> tuple[list[tuple[int, int]], bool] | None:
     """Byte ranges of the parts between ``--boundary`` lines, and whether the closing
     ``--boundary--`` was found; None when the boundary never appears."""
     if not boundary.strip():
@@ -797,9 +798,7 @@ def _split_parts(
     return ranges, False
 
 
-def _find_delimiter(
-    buf: bytes, marker: bytes, first: int, pos: int, end: int
-) -> tuple[int, int, bool] | None:
+def _find_delimiter(buf: bytes, marker: bytes, first: int, pos: int, end: int) -> tuple[int, int, bool] | None:
     """(line start, next line start, is closing) of the next delimiter line at or after pos."""
     while True:
         hit = buf.find(marker, pos, end)

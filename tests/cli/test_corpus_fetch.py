@@ -1,0 +1,37 @@
+"""Every corpus message that Dovecot accepts, APPENDed and fetched: none failed, none lost."""
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from espomail.mail.parse import key_for, parse_headers
+
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project")
+def test_whole_corpus_over_imap(espomail, dovecot, group_account, db_path, monkeypatch):
+    monkeypatch.setenv("ESPOMAIL_MAX_PER_RUN", "5000")
+    _, user = group_account("corpus")
+    files = sorted(CORPUS.rglob("*.eml"))
+    assert len(files) == 1229
+    accepted = dovecot.append(user, (f.read_bytes() for f in files))
+    stored = dovecot.fetch_all(user)
+    assert len(stored) == accepted
+    expected_keys = {key_for(parse_headers(raw), raw)[0] for raw in stored}
+
+    result = espomail("fetch", "--json")
+    assert result.exit_code == 0, result
+    summary = result.json
+    assert summary["failed"] == 0
+    with sqlite3.connect(db_path) as conn:
+        keys = {row[0] for row in conn.execute("SELECT message_id FROM emails")}
+        states = dict(conn.execute("SELECT state, COUNT(*) FROM emails GROUP BY state").fetchall())
+        deliveries = conn.execute("SELECT COUNT(*) FROM email_deliveries").fetchone()[0]
+    assert keys == expected_keys
+    assert states == {"processed": len(expected_keys)}
+    # Several corpus files share a Message-ID: each is one email, delivered once.
+    assert deliveries == len(expected_keys)
+    print(f"corpus: {len(files)} files, {accepted} accepted by Dovecot, {len(expected_keys)} distinct emails")

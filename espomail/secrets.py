@@ -105,9 +105,7 @@ def resolve(ref: SecretRef | None, account: str, timeout: float = 30) -> str:
 
 def _run_command(command: str, account: str, timeout: float) -> str:
     try:
-        done = subprocess.run(
-            command, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL
-        )
+        done = subprocess.run(command, shell=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise SecretError(f"the password command timed out after {timeout:g} s") from None
     if done.returncode != 0:

@@ -14,9 +14,7 @@ def email_address(value: str) -> str:
     """A plain address such as ``alice@example.com`` (no display name), trimmed."""
     address = (value or "").strip()
     if not _ADDRESS.match(address) or len(address) > 254:
-        raise InvalidInput(
-            f"'{value}' is not a valid email address; give a plain address like alice@example.com"
-        )
+        raise InvalidInput(f"'{value}' is not a valid email address; give a plain address like alice@example.com")
     return address
 
 

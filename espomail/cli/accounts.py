@@ -63,9 +63,7 @@ IMAP_OPTIONS = _options(
         metavar="F",
         help="Monitored IMAP folder (repeatable; default INBOX).",
     ),
-    click.option(
-        "--fetch-since", metavar="YYYY-MM-DD", help="First fetch takes mail since this day (default: today)."
-    ),
+    click.option("--fetch-since", metavar="YYYY-MM-DD", help="First fetch takes mail since this day (default: today)."),
     click.option(
         "--mark-seen/--keep-unread",
         default=None,
@@ -99,9 +97,7 @@ GROUP_OPTIONS = _options(
     ),
     click.option("--group-folder", metavar="NAME", help="Group folder fetched mail goes to."),
     click.option("--create-case/--no-create-case", default=None, help="Email-to-Case."),
-    click.option(
-        "--distribution", type=click.Choice(list(accounts.DISTRIBUTIONS)), help="How new cases are assigned."
-    ),
+    click.option("--distribution", type=click.Choice(list(accounts.DISTRIBUTIONS)), help="How new cases are assigned."),
     click.option("--target-team", metavar="T", help="Team whose members get the cases."),
     click.option("--target-position", metavar="P", help="Only members in this position."),
     click.option("--assign-user", metavar="U", help="The user for direct assignment."),

@@ -9,7 +9,8 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import emit, json_option, paging_options
-from espomail.services import emails, importing
+from espomail.errors import InvalidInput
+from espomail.services import email_actions, emails, importing
 
 LIST_COLUMNS = [
     ("id", "id"),
@@ -125,6 +126,64 @@ def reprocess(email_id: int | None, failed: bool) -> None:
     emit(result)
     if result["failed"]:
         click.get_current_context().exit(1)
+
+
+def _state_command(action: str, doc: str):
+    @email.command(action, help=doc)
+    @click.argument("email_id", metavar="ID", type=int)
+    @json_option
+    def command(email_id: int) -> None:
+        app = get_app()
+        emit(email_actions.change_state(app.store, app.actor, email_id, action))
+
+    return command
+
+
+for _action, _doc in (
+    ("read", "Mark an email read for you (needs --as)."),
+    ("unread", "Mark an email unread for you (needs --as)."),
+    ("trash", "Move an email to your trash; others keep it (needs --as)."),
+    ("restore", "Bring an email back from your trash or archive (needs --as)."),
+    ("archive", "Archive an email for you (needs --as)."),
+):
+    _state_command(_action, _doc)
+
+
+@email.command("move")
+@click.argument("email_id", metavar="ID", type=int)
+@click.option("--folder", required=True, metavar="F", help="One of your folders, or inbox.")
+@json_option
+def move(email_id: int, folder: str) -> None:
+    """File an email in one of your folders (needs --as)."""
+    app = get_app()
+    emit(email_actions.change_state(app.store, app.actor, email_id, "move", folder))
+
+
+@email.command("link")
+@click.argument("email_id", metavar="ID", type=int)
+@click.option("--parent", required=True, metavar="TYPE:ID", help="The record, e.g. account:3 or case:12.")
+@json_option
+def link(email_id: int, parent: str) -> None:
+    """Link an email to a CRM record by hand (needs the email edit level)."""
+    app = get_app()
+    emit(email_actions.link(app.store, app.actor, email_id, parent))
+
+
+@email.command("delete")
+@click.argument("email_id", metavar="ID", type=int)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@json_option
+def delete(email_id: int, yes: bool) -> None:
+    """Delete an email for EVERYONE (with its attachments). Users should trash instead.
+
+    Asks for confirmation on a terminal; needs --yes otherwise.
+    """
+    app = get_app()
+    if not yes:
+        if not sys.stdin.isatty():
+            raise InvalidInput("deleting removes the email for every user; confirm with --yes")
+        click.confirm(f"Delete email {email_id} for every user?", abort=True, err=True)
+    emit(email_actions.delete(app.store, app.actor, email_id))
 
 
 COMMANDS = [email]

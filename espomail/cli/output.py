@@ -40,9 +40,7 @@ def json_option(func: Callable) -> Callable:
 def paging_options(func: Callable) -> Callable:
     """Add ``--limit`` and ``--offset`` to a list command."""
 
-    @click.option(
-        "--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many rows."
-    )
+    @click.option("--limit", type=click.IntRange(1), default=100, show_default=True, help="At most this many rows.")
     @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many rows first.")
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

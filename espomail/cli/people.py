@@ -166,9 +166,7 @@ def user_show(username: str) -> None:
 @click.option("--name", help="New full name.")
 @click.option("--add-email", multiple=True, metavar="ADDR", help="Add an address.")
 @click.option("--remove-email", multiple=True, metavar="ADDR", help="Remove an address.")
-@click.option(
-    "--add-team", multiple=True, metavar="TEAM[:POSITION]", help="Join a team (or change position)."
-)
+@click.option("--add-team", multiple=True, metavar="TEAM[:POSITION]", help="Join a team (or change position).")
 @click.option("--remove-team", multiple=True, metavar="TEAM", help="Leave a team.")
 @click.option("--add-role", multiple=True, metavar="ROLE", help="Add a role.")
 @click.option("--remove-role", multiple=True, metavar="ROLE", help="Remove a role.")

@@ -141,9 +141,7 @@ class ImapSession:
         """One round trip: enough to see that an unchanged folder needs nothing more."""
         with self._guard(f"STATUS of folder '{folder}'"):
             found = self.client.folder_status(folder, [b"UIDVALIDITY", b"UIDNEXT", b"MESSAGES"])
-        return FolderStatus(
-            int(found[b"UIDVALIDITY"]), _int_or_none(found.get(b"UIDNEXT")), int(found[b"MESSAGES"])
-        )
+        return FolderStatus(int(found[b"UIDVALIDITY"]), _int_or_none(found.get(b"UIDNEXT")), int(found[b"MESSAGES"]))
 
     def select(self, folder: str, readonly: bool) -> FolderStatus:
         with self._guard(f"selecting folder '{folder}'"):
@@ -308,8 +306,6 @@ def _internaldate(match: re.Match | None) -> dt.datetime | None:
     if not match:
         return None
     try:
-        return dt.datetime.strptime(match.group(1).decode().strip(), "%d-%b-%Y %H:%M:%S %z").astimezone(
-            dt.UTC
-        )
+        return dt.datetime.strptime(match.group(1).decode().strip(), "%d-%b-%Y %H:%M:%S %z").astimezone(dt.UTC)
     except ValueError:
         return None

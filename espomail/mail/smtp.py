@@ -67,9 +67,7 @@ def connect(config: SmtpConfig, timeout: float) -> smtplib.SMTP:
             "--smtp-username and the SMTP password"
         ) from None
     except smtplib.SMTPNotSupportedError as exc:
-        raise MailServerError(
-            f"SMTP server {config.host}:{config.port}: {exc}; check --smtp-security"
-        ) from None
+        raise MailServerError(f"SMTP server {config.host}:{config.port}: {exc}; check --smtp-security") from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         raise MailServerError("SMTP: " + _reason(exc, config)) from None
 

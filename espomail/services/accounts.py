@@ -173,9 +173,7 @@ def add_account(
         return account_dict(store, q.account_by_id(store, account_id))
 
 
-def update_account(
-    store: Store, actor: Actor, settings: Settings, name: str, options: Mapping[str, Any]
-) -> dict:
+def update_account(store: Store, actor: Actor, settings: Settings, name: str, options: Mapping[str, Any]) -> dict:
     with store.atomic():
         account = get_account(store, name)
         require_manage(store, actor, account, account["kind"], account["owner_id"])
@@ -215,9 +213,7 @@ def _check_personal_limit(store: Store, settings: Settings, owner_id: int) -> No
         )
 
 
-def _values(
-    store: Store, kind: str, o: Mapping[str, Any], creating: bool, current: Row | None = None
-) -> dict:
+def _values(store: Store, kind: str, o: Mapping[str, Any], creating: bool, current: Row | None = None) -> dict:
     values: dict[str, Any] = {}
     if o.get("address"):
         address = validate.email_address(o["address"])
@@ -267,9 +263,9 @@ def _smtp_values(values: dict, o: Mapping[str, Any], current: Row | None) -> Non
     if o.get("smtp_port"):
         values["smtp_port"] = _port(o["smtp_port"], "--smtp-port")
     elif o.get("smtp_host") or o.get("smtp_security"):
-        values["smtp_port"] = (
-            current["smtp_port"] if current and not o.get("smtp_security") else None
-        ) or SMTP_PORTS[security]
+        values["smtp_port"] = (current["smtp_port"] if current and not o.get("smtp_security") else None) or SMTP_PORTS[
+            security
+        ]
     if o.get("smtp_username"):
         values["smtp_username"] = o["smtp_username"]
 
@@ -325,9 +321,7 @@ def _apply_secrets(store: Store, account_id: int, name: str, o: Mapping[str, Any
         )
         if ref is None:
             if creating and protocol == "imap":
-                raise InvalidInput(
-                    "give the password with --password-cmd, --password-env or --password-stdin"
-                )
+                raise InvalidInput("give the password with --password-cmd, --password-env or --password-stdin")
             continue
         if secret is not None:
             secrets.store_in_keyring(ref, secret)
@@ -343,9 +337,7 @@ def _check_consistency(store: Store, account: Row) -> None:
         if distribution == "direct" and not account["assign_user_id"]:
             raise InvalidInput("--distribution direct needs --assign-user")
         if account["target_position"]:
-            team = (
-                people_q.team_by_id(store, account["target_team_id"]) if account["target_team_id"] else None
-            )
+            team = people_q.team_by_id(store, account["target_team_id"]) if account["target_team_id"] else None
             if team is None or account["target_position"] not in json.loads(team["positions"]):
                 raise InvalidInput(
                     f"--target-position {account['target_position']} is not a position of the target team"
@@ -434,9 +426,7 @@ def test_account(store: Store, actor: Actor, settings: Settings, name: str) -> d
     require_manage(store, actor, account, account["kind"], account["owner_id"])
     result: dict[str, Any] = {"account": name, "ok": False, "imap": None, "smtp": None}
     try:
-        password = secrets.resolve(
-            secrets.SecretRef.from_json(account["secret_ref"]), name, settings.timeout_s
-        )
+        password = secrets.resolve(secrets.SecretRef.from_json(account["secret_ref"]), name, settings.timeout_s)
         with ImapSession(
             account["host"],
             account["port"],

@@ -52,9 +52,7 @@ def email_dict(store: Store, email: Row, actor: Actor | None = None, full: bool 
         "date_sent": email["date_sent"],
         "status": email["status"],
         "state": email["state"],
-        "parent": {"type": email["parent_type"], "id": _shown_id(store, email)}
-        if email["parent_type"]
-        else None,
+        "parent": {"type": email["parent_type"], "id": _shown_id(store, email)} if email["parent_type"] else None,
         "account_id": email["crm_account_id"],
         "replied_id": email["replied_id"],
         "is_auto_reply": bool(email["is_auto_reply"]),

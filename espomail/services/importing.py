@@ -44,9 +44,7 @@ def read_source(path: Path) -> Iterator[tuple[str, bytes]]:
     yield path.name, path.read_bytes()
 
 
-def import_path(
-    store: Store, actor: Actor, settings: Settings, path: Path, account: str | None = None
-) -> dict:
+def import_path(store: Store, actor: Actor, settings: Settings, path: Path, account: str | None = None) -> dict:
     access.require_admin(actor, "import mail")
     account_row = get_account(store, account) if account else None
     account_id = account_row["id"] if account_row else None
@@ -102,14 +100,10 @@ def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | No
 def _reparse(store: Store, email) -> dict:  # noqa: ANN001
     parsed = parse_message(emails_q.raw_of(store, email["id"]), headers_only=bool(email["truncated"]))
     with store.atomic():
-        emails_q.save_parsed(
-            store, email["id"], {"body_text": parsed.body_text, "body_html": parsed.body_html}
-        )
+        emails_q.save_parsed(store, email["id"], {"body_text": parsed.body_text, "body_html": parsed.body_html})
         store.execute("DELETE FROM attachments WHERE email_id = ?", [email["id"]])
         emails_q.add_attachments(store, email["id"], parsed.attachments)
-        emails_q.insert_events(
-            store, email["id"], None, [("reprocess", "reparsed", "bodies and attachments")]
-        )
+        emails_q.insert_events(store, email["id"], None, [("reprocess", "reparsed", "bodies and attachments")])
     return {"deliveries": 0, "new": 0, "duplicates": 0, "filtered": 0, "failed": 0, "reparsed": 1}
 
 

@@ -35,9 +35,7 @@ class Stored:
     already: int = 0  # messages this account had brought before: nothing to do
 
 
-def store_messages(
-    store: Store, account_id: int | None, folder: str | None, messages: Iterable[Incoming]
-) -> Stored:
+def store_messages(store: Store, account_id: int | None, folder: str | None, messages: Iterable[Incoming]) -> Stored:
     """Insert the raw messages and their deliveries. The caller owns the transaction."""
     result = Stored()
     keyed = []

@@ -40,9 +40,7 @@ class AccountLock:
         now = timeutil.now()
         expires = timeutil.iso(now + dt.timedelta(seconds=self.lease_s))
         with store.atomic():
-            taken = accounts_q.take_lease(
-                store, self.account_id, self.holder, expires, timeutil.iso(now), self.host
-            )
+            taken = accounts_q.take_lease(store, self.account_id, self.holder, expires, timeutil.iso(now), self.host)
         if not taken:
             self._unlock()
         return taken

@@ -58,6 +58,14 @@ def actor_for(store: Store, username: str | None) -> Actor:
     )
 
 
+def actor_by_id(store: Store, user_id: int) -> Actor | None:
+    """The Actor of an active user (None when the user is gone or inactive)."""
+    user = q.user_by_id(store, user_id)
+    if user is None or not user["is_active"]:
+        return None
+    return actor_for(store, user["username"])
+
+
 # -- teams ------------------------------------------------------------------------------
 
 
@@ -66,9 +74,7 @@ def team_dict(store: Store, team: Row) -> dict:
         "id": team["id"],
         "name": team["name"],
         "positions": json.loads(team["positions"]),
-        "members": [
-            {"username": m["username"], "position": m["position"]} for m in q.team_members(store, team["id"])
-        ],
+        "members": [{"username": m["username"], "position": m["position"]} for m in q.team_members(store, team["id"])],
     }
 
 

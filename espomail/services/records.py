@@ -84,7 +84,15 @@ def list_records(store: Store, actor: Actor, kind: str, limit: int = 1000, offse
 
 
 def show_record(store: Store, actor: Actor, kind: str, record_id: int) -> dict:
-    return record_dict(store, get_record(store, kind, record_id))
+    from espomail.store import notifications as notes_q
+
+    row = get_record(store, kind, record_id)
+    result = record_dict(store, row)
+    result["stream"] = [
+        {"id": n["id"], "type": n["type"], "email_id": n["email_id"], "body": n["body"], "created_at": n["created_at"]}
+        for n in notes_q.notes_of(store, row["type"], row["id"], limit=20)
+    ]
+    return result
 
 
 _SPLIT = re.compile(r"[;,\s]+")

@@ -23,9 +23,7 @@ def accounts(store: Store, owner_id: int | None = None) -> list[Row]:
 
 
 def accounts_by_address(store: Store, address: str) -> list[Row]:
-    return store.rows(
-        "SELECT * FROM mail_accounts WHERE address_lower = ? ORDER BY kind, id", [address.lower()]
-    )
+    return store.rows("SELECT * FROM mail_accounts WHERE address_lower = ? ORDER BY kind, id", [address.lower()])
 
 
 def all_addresses(store: Store) -> set[str]:
@@ -33,9 +31,7 @@ def all_addresses(store: Store) -> set[str]:
 
 
 def count_personal(store: Store, owner_id: int) -> int:
-    return store.value(
-        "SELECT COUNT(*) FROM mail_accounts WHERE kind = 'personal' AND owner_id = ?", [owner_id]
-    )
+    return store.value("SELECT COUNT(*) FROM mail_accounts WHERE kind = 'personal' AND owner_id = ?", [owner_id])
 
 
 def insert_account(store: Store, values: dict) -> int:
@@ -52,16 +48,12 @@ def delete_account(store: Store, account_id: int) -> None:
 
 
 def team_ids(store: Store, account_id: int) -> list[int]:
-    return store.column(
-        "SELECT team_id FROM account_teams WHERE account_id = ? ORDER BY team_id", [account_id]
-    )
+    return store.column("SELECT team_id FROM account_teams WHERE account_id = ? ORDER BY team_id", [account_id])
 
 
 def set_teams(store: Store, account_id: int, ids: Iterable[int]) -> None:
     store.execute("DELETE FROM account_teams WHERE account_id = ?", [account_id])
-    store.executemany(
-        "INSERT INTO account_teams (account_id, team_id) VALUES (?, ?)", [(account_id, t) for t in ids]
-    )
+    store.executemany("INSERT INTO account_teams (account_id, team_id) VALUES (?, ?)", [(account_id, t) for t in ids])
 
 
 # -- fetch state -------------------------------------------------------------------------
@@ -96,9 +88,7 @@ def forget_state(store: Store, account_id: int) -> None:
 
 
 def start_run(store: Store, account_id: int) -> int:
-    return store.insert(
-        "fetch_runs", {"account_id": account_id, "started_at": now_iso(), "status": "running"}
-    )
+    return store.insert("fetch_runs", {"account_id": account_id, "started_at": now_iso(), "status": "running"})
 
 
 def finish_run(store: Store, run_id: int, values: dict) -> None:

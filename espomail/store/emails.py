@@ -63,9 +63,7 @@ def delivered_to_account(store: Store, email_ids: Sequence[int], account_id: int
     return found
 
 
-def unfinished_deliveries(
-    store: Store, max_attempts: int, account_ids: Sequence[int] | None = None
-) -> list[Row]:
+def unfinished_deliveries(store: Store, max_attempts: int, account_ids: Sequence[int] | None = None) -> list[Row]:
     """Pending deliveries, and failed ones not yet tried ``max_attempts`` times."""
     rows = store.rows(
         """SELECT * FROM email_deliveries WHERE state IN ('pending', 'failed')
@@ -91,16 +89,12 @@ def deliveries_of(store: Store, email_id: int) -> list[Row]:
 
 def insert_raw_email(store: Store, values: dict, raw: bytes) -> int:
     stamp = now_iso()
-    email_id = store.insert(
-        "emails", {**values, "state": "pending", "created_at": stamp, "updated_at": stamp}
-    )
+    email_id = store.insert("emails", {**values, "state": "pending", "created_at": stamp, "updated_at": stamp})
     store.execute("INSERT INTO raw_messages (email_id, data) VALUES (?, ?)", [email_id, raw])
     return email_id
 
 
-def insert_delivery(
-    store: Store, email_id: int, account_id: int | None, folder: str | None, uid: int | None
-) -> int:
+def insert_delivery(store: Store, email_id: int, account_id: int | None, folder: str | None, uid: int | None) -> int:
     return store.insert(
         "email_deliveries",
         {
@@ -200,10 +194,7 @@ def add_attachments(store: Store, email_id: int, attachments: Iterable) -> None:
     store.executemany(
         """INSERT INTO attachments (email_id, part, filename, content_type, size, is_inline, content_id)
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
-        [
-            (email_id, a.part, a.filename, a.content_type, a.size, int(a.is_inline), a.content_id)
-            for a in attachments
-        ],
+        [(email_id, a.part, a.filename, a.content_type, a.size, int(a.is_inline), a.content_id) for a in attachments],
     )
 
 

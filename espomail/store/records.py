@@ -21,9 +21,7 @@ def accounts_by_name(store: Store, name: str) -> list[Row]:
 
 
 def records(store: Store, kind: str, limit: int, offset: int) -> list[Row]:
-    return store.rows(
-        "SELECT * FROM records WHERE type = ? ORDER BY id LIMIT ? OFFSET ?", [kind, limit, offset]
-    )
+    return store.rows("SELECT * FROM records WHERE type = ? ORDER BY id LIMIT ? OFFSET ?", [kind, limit, offset])
 
 
 def insert_record(store: Store, kind: str, name: str, account_id: int | None) -> int:

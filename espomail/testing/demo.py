@@ -27,28 +27,48 @@ def sample_messages() -> list[bytes]:
     first = "<demo-1@customer.example>"
     messages = [
         build_message(
-            from_="Jane Roe <jane@acme.example>", to="support@demo.example", subject="Printer on fire",
-            body="Hello,\nour printer is on fire again. Please help!\nJane\n", message_id=first, date=day,
+            from_="Jane Roe <jane@acme.example>",
+            to="support@demo.example",
+            subject="Printer on fire",
+            body="Hello,\nour printer is on fire again. Please help!\nJane\n",
+            message_id=first,
+            date=day,
         ),
         build_message(
-            from_="Jane Roe <jane@acme.example>", to="support@demo.example", subject="Re: Printer on fire",
-            body="It is out now, but it smells.\n", message_id="<demo-2@customer.example>",
-            in_reply_to=first, references=first, date=day,
+            from_="Jane Roe <jane@acme.example>",
+            to="support@demo.example",
+            subject="Re: Printer on fire",
+            body="It is out now, but it smells.\n",
+            message_id="<demo-2@customer.example>",
+            in_reply_to=first,
+            references=first,
+            date=day,
         ),
         build_message(
-            from_="=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <juergen@example.de>", to="support@demo.example",
+            from_="=?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <juergen@example.de>",
+            to="support@demo.example",
             subject="=?utf-8?b?R3LDvMOfZSBhdXMgTcO8bmNoZW4g4oCUIFJlY2hudW5n?=",
-            body="Anbei die Rechnung.\n", message_id="<demo-3@example.de>", date=day,
+            body="Anbei die Rechnung.\n",
+            message_id="<demo-3@example.de>",
+            date=day,
             attachments=[("rechnung.pdf", "application/pdf", b"%PDF-1.4 demo\n" * 200)],
         ),
         build_message(
-            from_="mailer-daemon@mx.example", to="support@demo.example", subject="Undelivered Mail",
+            from_="mailer-daemon@mx.example",
+            to="support@demo.example",
+            subject="Undelivered Mail",
             body="This is the mail system: your message could not be delivered.\n",
-            message_id="<demo-4@mx.example>", date=day, headers={"Auto-Submitted": "auto-replied"},
+            message_id="<demo-4@mx.example>",
+            date=day,
+            headers={"Auto-Submitted": "auto-replied"},
         ),
         build_message(
-            from_="bob@partner.example", to="support@demo.example", subject="No Message-ID here",
-            body="Some old clients send mail without a Message-ID.\n", message_id=None, date=day,
+            from_="bob@partner.example",
+            to="support@demo.example",
+            subject="No Message-ID here",
+            body="Some old clients send mail without a Message-ID.\n",
+            message_id=None,
+            date=day,
         ),
     ]
     if CORPUS.is_dir():
@@ -78,9 +98,25 @@ def configure(port: int) -> None:
             espomail("team", "add", "demo-support", "--position", "agent")
             espomail("user", "add", "demo-agent", "--email", "agent@demo.example", "--team", "demo-support:agent")
         espomail(
-            "account", "add-group", ACCOUNT, "--address", "support@demo.example", "--host", "127.0.0.1",
-            "--port", str(port), "--security", "none", "--username", "support",
-            "--password-env", "DEMO_IMAP_PASSWORD", "--fetch-since", "2000-01-01", "--team", "demo-support",
+            "account",
+            "add-group",
+            ACCOUNT,
+            "--address",
+            "support@demo.example",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--security",
+            "none",
+            "--username",
+            "support",
+            "--password-env",
+            "DEMO_IMAP_PASSWORD",
+            "--fetch-since",
+            "2000-01-01",
+            "--team",
+            "demo-support",
         )
     else:
         espomail("account", "update", ACCOUNT, "--port", str(port), "--host", "127.0.0.1")

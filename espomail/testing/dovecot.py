@@ -34,8 +34,7 @@ def find_dovecot() -> str:
     path = shutil.which("dovecot") or ("/usr/sbin/dovecot" if os.path.exists("/usr/sbin/dovecot") else None)
     if not path:
         raise DovecotMissing(
-            "dovecot is not installed; install the Debian package dovecot-imapd "
-            "(scripts/test.sh does it for you)"
+            "dovecot is not installed; install the Debian package dovecot-imapd (scripts/test.sh does it for you)"
         )
     return path
 
@@ -49,9 +48,7 @@ def free_port() -> int:
 class Dovecot:
     """One private Dovecot instance. Use as a context manager or call start()/stop()."""
 
-    def __init__(
-        self, base: Path | None = None, users: Iterable[str] = DEFAULT_USERS, tls: bool = False
-    ) -> None:
+    def __init__(self, base: Path | None = None, users: Iterable[str] = DEFAULT_USERS, tls: bool = False) -> None:
         self._own_base = base is None
         self.base = Path(base or tempfile.mkdtemp(prefix="espomail-dovecot-"))
         self.users = {name: PASSWORD for name in users}
@@ -94,7 +91,7 @@ class Dovecot:
             )
         if done.returncode != 0:
             raise RuntimeError(f"dovecot failed: {(self.base / 'startup.log').read_text()}")
-        self._pid = int((self.base / "run" / "master.pid").read_text().strip())
+        self._pid = self._read_pid()
         self._wait_listening()
 
     def stop(self) -> None:
@@ -289,6 +286,17 @@ userdb {{
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"dovecot did not start; see {self.base / 'dovecot.log'}")
+
+    def _read_pid(self) -> int:
+        """The daemon writes its pid file a moment after the starting process returns."""
+        path = self.base / "run" / "master.pid"
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            text = path.read_text().strip() if path.exists() else ""
+            if text:
+                return int(text)
+            time.sleep(0.02)
+        raise RuntimeError(f"dovecot wrote no pid file; see {self.base / 'dovecot.log'}")
 
     @staticmethod
     def _wait_gone(pid: int) -> None:

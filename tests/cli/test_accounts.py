@@ -6,9 +6,28 @@ import sqlite3
 import pytest
 
 ACCOUNT_KEYS = {
-    "id", "name", "kind", "address", "owner", "active", "host", "port", "security", "username",
-    "folders", "fetch_since", "teams", "create_case", "distribution", "target_team",
-    "target_position", "assign_user", "auto_reply", "smtp_host", "smtp_shared", "is_system",
+    "id",
+    "name",
+    "kind",
+    "address",
+    "owner",
+    "active",
+    "host",
+    "port",
+    "security",
+    "username",
+    "folders",
+    "fetch_since",
+    "teams",
+    "create_case",
+    "distribution",
+    "target_team",
+    "target_position",
+    "assign_user",
+    "auto_reply",
+    "smtp_host",
+    "smtp_shared",
+    "is_system",
 }
 
 
@@ -20,8 +39,21 @@ def admin_setup(espomail):
 
 def add_group(espomail, dovecot, user, *extra, name="support", **kwargs):
     return espomail(
-        "account", "add-group", name, "--address", f"{name}@example.com", "--host", dovecot.host,
-        "--port", dovecot.port, "--security", "none", "--username", user, *extra, **kwargs,
+        "account",
+        "add-group",
+        name,
+        "--address",
+        f"{name}@example.com",
+        "--host",
+        dovecot.host,
+        "--port",
+        dovecot.port,
+        "--security",
+        "none",
+        "--username",
+        user,
+        *extra,
+        **kwargs,
     )
 
 
@@ -29,15 +61,59 @@ def test_every_option_is_stored_and_shown(espomail, admin_setup, tmp_path):
     body = tmp_path / "reply.txt"
     body.write_text("Hello {sender_name}, we got your mail about {subject}. Case {case_number}.\n")
     result = espomail(
-        "account", "add-group", "support", "--address", "support@example.com", "--host", "imap.example.com",
-        "--username", "support", "--password-cmd", "echo s3cret", "--folder", "INBOX", "--folder", "Tickets",
-        "--fetch-since", "2024-02-03", "--team", "support", "--no-add-team-users", "--mark-seen",
-        "--create-case", "--distribution", "round-robin", "--target-team", "support",
-        "--target-position", "agent", "--auto-reply", "--reply-subject", "Re: {subject}",
-        "--reply-body-file", body, "--reply-from-address", "noreply@example.com", "--reply-from-name",
-        "Support", "--reply-to-address", "support@example.com", "--smtp-host", "smtp.example.com",
-        "--smtp-port", "2525", "--smtp-security", "none", "--smtp-username", "support",
-        "--smtp-password-env", "SMTP_PASS", "--smtp-shared", "--store-sent", "Sent", "--json",
+        "account",
+        "add-group",
+        "support",
+        "--address",
+        "support@example.com",
+        "--host",
+        "imap.example.com",
+        "--username",
+        "support",
+        "--password-cmd",
+        "echo s3cret",
+        "--folder",
+        "INBOX",
+        "--folder",
+        "Tickets",
+        "--fetch-since",
+        "2024-02-03",
+        "--team",
+        "support",
+        "--no-add-team-users",
+        "--mark-seen",
+        "--create-case",
+        "--distribution",
+        "round-robin",
+        "--target-team",
+        "support",
+        "--target-position",
+        "agent",
+        "--auto-reply",
+        "--reply-subject",
+        "Re: {subject}",
+        "--reply-body-file",
+        body,
+        "--reply-from-address",
+        "noreply@example.com",
+        "--reply-from-name",
+        "Support",
+        "--reply-to-address",
+        "support@example.com",
+        "--smtp-host",
+        "smtp.example.com",
+        "--smtp-port",
+        "2525",
+        "--smtp-security",
+        "none",
+        "--smtp-username",
+        "support",
+        "--smtp-password-env",
+        "SMTP_PASS",
+        "--smtp-shared",
+        "--store-sent",
+        "Sent",
+        "--json",
     )
     assert result.exit_code == 0, result
     account = result.json
@@ -67,8 +143,19 @@ def test_every_option_is_stored_and_shown(espomail, admin_setup, tmp_path):
     ],
 )
 def test_invalid_options_are_refused_and_nothing_is_stored(espomail, admin_setup, db_path, extra, code, words):
-    args = ["account", "add-group", "support", "--address", "support@example.com", "--host", "h",
-            "--username", "u", "--password-env", "X"]
+    args = [
+        "account",
+        "add-group",
+        "support",
+        "--address",
+        "support@example.com",
+        "--host",
+        "h",
+        "--username",
+        "u",
+        "--password-env",
+        "X",
+    ]
     if extra[0] == "--address":
         args[4] = extra[1]
         extra = []
@@ -107,8 +194,19 @@ def test_password_cmd_is_run_at_fetch_time(espomail, dovecot, mailbox, tmp_path)
 def test_headless_keyring_error_suggests_password_cmd(espomail_process, monkeypatch):
     # A subprocess: keyring picks its backend once per process.
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-    result = espomail_process("account", "add-group", "support", "--address", "s@example.com", "--host", "h",
-                      "--username", "u", "--password-stdin", input="pw\n")
+    result = espomail_process(
+        "account",
+        "add-group",
+        "support",
+        "--address",
+        "s@example.com",
+        "--host",
+        "h",
+        "--username",
+        "u",
+        "--password-stdin",
+        input="pw\n",
+    )
     assert result.exit_code == 1
     assert "--password-cmd" in result.stderr and "pw" not in result.stderr.replace("password", "")
 
@@ -131,9 +229,23 @@ def test_tls_certificate_is_verified_unless_insecure(espomail, tmp_path):
     from espomail.testing.dovecot import Dovecot
 
     with Dovecot(base=tmp_path / "tls", tls=True) as server:
-        espomail("account", "add-group", "tls", "--address", "t@example.com", "--host", "127.0.0.1",
-                 "--port", server.tls_port, "--security", "ssl", "--username", "support",
-                 "--password-env", "TEST_IMAP_PASSWORD")
+        espomail(
+            "account",
+            "add-group",
+            "tls",
+            "--address",
+            "t@example.com",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            server.tls_port,
+            "--security",
+            "ssl",
+            "--username",
+            "support",
+            "--password-env",
+            "TEST_IMAP_PASSWORD",
+        )
         strict = espomail("account", "test", "tls")
         assert strict.exit_code == 1 and "certificate" in strict.stderr and "--insecure" in strict.stderr
         espomail("account", "update", "tls", "--insecure")
@@ -141,8 +253,19 @@ def test_tls_certificate_is_verified_unless_insecure(espomail, tmp_path):
 
 
 def test_update_remove_and_unknown(espomail, admin_setup):
-    espomail("account", "add-group", "support", "--address", "s@example.com", "--host", "h", "--username", "u",
-             "--password-env", "X")
+    espomail(
+        "account",
+        "add-group",
+        "support",
+        "--address",
+        "s@example.com",
+        "--host",
+        "h",
+        "--username",
+        "u",
+        "--password-env",
+        "X",
+    )
     updated = espomail("account", "update", "support", "--inactive", "--team", "support", "--json").json
     assert updated["active"] is False and updated["teams"] == ["support"]
     assert espomail("account", "update", "ghost", "--inactive").exit_code == 3
@@ -151,8 +274,22 @@ def test_update_remove_and_unknown(espomail, admin_setup):
 
 
 def test_personal_account_options_are_checked(espomail, admin_setup):
-    result = espomail("account", "add-personal", "mine", "--user", "alice", "--address", "alice@example.com",
-                      "--host", "h", "--username", "u", "--password-env", "X", "--json")
+    result = espomail(
+        "account",
+        "add-personal",
+        "mine",
+        "--user",
+        "alice",
+        "--address",
+        "alice@example.com",
+        "--host",
+        "h",
+        "--username",
+        "u",
+        "--password-env",
+        "X",
+        "--json",
+    )
     assert result.exit_code == 0, result
     assert result.json["kind"] == "personal" and result.json["owner"] == "alice"
     wrong = espomail("account", "update", "mine", "--create-case")

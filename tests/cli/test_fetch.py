@@ -130,9 +130,7 @@ def test_same_message_in_group_and_personal_mailbox_is_one_email(espomail, dovec
     assert "alice" in email["users"]
 
 
-def test_message_without_message_id_fetched_twice_is_one_email(
-    espomail, dovecot, group_account, mailbox, db_path
-):
+def test_message_without_message_id_fetched_twice_is_one_email(espomail, dovecot, group_account, mailbox, db_path):
     _, first = group_account("one")
     _, second = group_account("two")
     raw = build_message(subject="no id", message_id=None, date=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
@@ -190,9 +188,7 @@ def test_message_over_the_size_limit_is_stored_as_headers_only(espomail, dovecot
     monkeypatch.setenv("ESPOMAIL_MAX_MESSAGE_SIZE_MB", "0.05")
     dovecot.append(
         user,
-        build_message(
-            subject="huge", attachments=[("big.bin", "application/octet-stream", os.urandom(200_000))]
-        ),
+        build_message(subject="huge", attachments=[("big.bin", "application/octet-stream", os.urandom(200_000))]),
     )
     dovecot.append(user, build_message(subject="small"))
     assert fetch_json(espomail)["new"] == 2

@@ -28,8 +28,21 @@ def test_import_eml_mbox_maildir(espomail, tmp_path):
 def test_import_as_an_account_adds_its_teams(espomail, tmp_path):
     espomail("team", "add", "sales")
     espomail("user", "add", "sam", "--email", "sam@example.com", "--team", "sales")
-    espomail("account", "add-group", "sales", "--address", "sales@example.com", "--host", "h",
-             "--username", "u", "--password-env", "X", "--team", "sales")
+    espomail(
+        "account",
+        "add-group",
+        "sales",
+        "--address",
+        "sales@example.com",
+        "--host",
+        "h",
+        "--username",
+        "u",
+        "--password-env",
+        "X",
+        "--team",
+        "sales",
+    )
     path = tmp_path / "m.eml"
     path.write_bytes(build_message(to="sales@example.com"))
     assert espomail("email", "import", path, "--account", "sales").exit_code == 0

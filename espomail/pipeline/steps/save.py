@@ -37,9 +37,7 @@ def _fields(ctx: Context) -> dict:
     def addresses(items):
         return emails_q.as_json_list(a.address for a in items)
 
-    names = {
-        a.lower: a.name for a in [parsed.from_, *parsed.to, *parsed.cc, *parsed.reply_to] if a and a.name
-    }
+    names = {a.lower: a.name for a in [parsed.from_, *parsed.to, *parsed.cc, *parsed.reply_to] if a and a.name}
     return {
         "subject": parsed.subject[:MAX_SUBJECT],
         "from_address": parsed.from_.address if parsed.from_ else None,

@@ -25,6 +25,4 @@ def run(ctx: Context) -> None:
             header = "In-Reply-To" if message_id == parsed.in_reply_to else "References"
             ctx.decide(NAME, "reply", f"replies to email {replied['id']} ({message_id}, from {header})")
             return
-    ctx.decide(
-        NAME, "no thread", "no In-Reply-To or References matches a stored email" if candidates else None
-    )
+    ctx.decide(NAME, "no thread", "no In-Reply-To or References matches a stored email" if candidates else None)

@@ -45,9 +45,7 @@ def _by_address(ctx: Context) -> None:
             user_id = owners.get(address.lower)
             if user_id is not None:
                 is_sender = header == "From"
-                ctx.add_user(
-                    user_id, f"address {address.address} in {header}", is_sender=is_sender, is_read=is_sender
-                )
+                ctx.add_user(user_id, f"address {address.address} in {header}", is_sender=is_sender, is_read=is_sender)
 
 
 def _from_account(ctx: Context) -> None:
@@ -63,8 +61,10 @@ def _from_account(ctx: Context) -> None:
     if account["add_team_users"]:
         for user_id in people_q.active_team_users(ctx.store, team_ids):
             ctx.add_user(user_id, f"member of a team of group account {account['name']}")
-    if account["group_folder_id"] and (ctx.is_new or not ctx.email["group_folder_id"]):
-        _group_folder(ctx, account["group_folder_id"])
+    # A move-to-group-folder filter (account-filter step) wins over the account's folder.
+    folder_id = ctx.group_folder_id or account["group_folder_id"]
+    if folder_id and (ctx.is_new or not ctx.email["group_folder_id"]):
+        _group_folder(ctx, folder_id)
     if account["assign_user_id"] and ctx.is_new and not ctx.assigned_user_id:
         ctx.assigned_user_id = account["assign_user_id"]
 

@@ -1,0 +1,156 @@
+"""``espomail filter``: skip, file or mark incoming mail (global, per account, per user)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from espomail.cli.app import get_app
+from espomail.cli.output import emit, json_option
+from espomail.errors import InvalidInput
+from espomail.services import filters
+
+COLUMNS = [
+    ("id", "id"),
+    ("name", "name"),
+    ("scope", "scope"),
+    ("account", "account"),
+    ("user", "user"),
+    ("from", "from"),
+    ("to", "to"),
+    ("subject", "subject"),
+    ("action", "action"),
+    ("folder", "folder"),
+]
+
+
+@click.group()
+def filter_() -> None:
+    """Filters decide whether an account imports a message, and where it lands for a user.
+
+    Patterns use * as a wildcard and match the whole value, case-insensitively
+    (*@example.com, *invoice*). --to matches To and Cc addresses.
+    """
+
+
+@filter_.command("add")
+@click.argument("name")
+@click.option("--global", "is_global", is_flag=True, help="For every account (administrators; action skip).")
+@click.option("--account", metavar="A", help="For one mail account.")
+@click.option("--user", metavar="U", help="For one user's inbox.")
+@click.option("--from", "from_", metavar="PAT", help="Pattern for the From address.")
+@click.option("--to", metavar="PAT", help="Pattern for any To or Cc address.")
+@click.option("--subject", metavar="PAT", help="Pattern for the subject.")
+@click.option("--body-contains", multiple=True, metavar="TEXT", help="Matches if any such phrase is in the body.")
+@click.option("--body-contains-all", multiple=True, metavar="TEXT", help="Matches if all are in the body.")
+@click.option(
+    "--action", default="skip", show_default=True, type=click.Choice(list(filters.ACTIONS)), help="What a match does."
+)
+@click.option("--folder", metavar="F", help="Target folder of a move action.")
+@click.option("--mark-read", is_flag=True, help="(user filters) Mark the email read for the user.")
+@click.option("--skip-notification", is_flag=True, help="(user filters) No notification for the user.")
+@json_option
+def add(
+    name,
+    is_global,
+    account,
+    user,
+    from_,
+    to,
+    subject,
+    body_contains,
+    body_contains_all,
+    action,
+    folder,
+    mark_read,
+    skip_notification,
+) -> None:
+    """Add a filter (exactly one of --global, --account A, --user U).
+
+    \b
+    Examples:
+      espomail filter add spam --global --from '*@spam.example'
+      espomail filter add invoices --user alice --subject '*invoice*' --action move-to-folder --folder Invoices
+      espomail filter add newsletters --account support --body-contains unsubscribe
+    """
+    scopes = [s for s, given in (("global", is_global), ("account", account), ("user", user)) if given]
+    if len(scopes) != 1:
+        raise InvalidInput("give exactly one of --global, --account A, --user U")
+    app = get_app()
+    emit(
+        filters.add_filter(
+            app.store,
+            app.actor,
+            name,
+            scopes[0],
+            account,
+            user,
+            from_,
+            to,
+            subject,
+            body_contains,
+            body_contains_all,
+            action,
+            folder,
+            mark_read,
+            skip_notification,
+        )
+    )
+
+
+@filter_.command("list")
+@json_option
+def list_() -> None:
+    """List the filters you may see (administrators: all)."""
+    app = get_app()
+    emit(filters.list_filters(app.store, app.actor), COLUMNS)
+
+
+@filter_.command("show")
+@click.argument("ref", metavar="F")
+@json_option
+def show(ref: str) -> None:
+    """Show a filter (by id or name)."""
+    app = get_app()
+    emit(filters.show_filter(app.store, app.actor, ref))
+
+
+@filter_.command("remove")
+@click.argument("ref", metavar="F")
+@json_option
+def remove(ref: str) -> None:
+    """Remove a filter (by id or name)."""
+    app = get_app()
+    emit(filters.remove_filter(app.store, app.actor, ref))
+
+
+@filter_.command("test")
+@click.argument("path", metavar="FILE.eml", type=click.Path(path_type=Path))
+@click.option("--account", metavar="A", help="Test as if this account fetched it.")
+@click.option("--user", metavar="U", help="Also test this user's filters.")
+@json_option
+def test(path: Path, account: str | None, user: str | None) -> None:
+    """Show which filters match a message and what they would do; stores nothing."""
+    app = get_app()
+    result = filters.test_file(app.store, app.actor, path, account, user)
+    if app.json:
+        emit(result)
+        return
+    decision = result["account_decision"]
+    click.echo(
+        f"account {result['account'] or '(any)'}: {decision['action']}"
+        + (f" by filter '{decision['filter']}'" if decision["filter"] else "")
+    )
+    if "user_decision" in result:
+        decision = result["user_decision"]
+        click.echo(
+            f"user {result['user']}: {decision['action']}"
+            + (f" by filter '{decision['filter']}'" if decision["filter"] else "")
+        )
+    for hit in result["matching_filters"]:
+        click.echo(f"  matches {hit['scope']} filter '{hit['name']}' ({hit['action']}): {'; '.join(hit['reasons'])}")
+
+
+filter_.name = "filter"
+COMMANDS = [filter_]

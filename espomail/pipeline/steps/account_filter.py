@@ -1,0 +1,30 @@
+"""account-filter: global filters, then the account's own; the first match decides.
+
+Skip means this account does not import the message (another account may). For a group
+account, move-to-group-folder puts the email in that group folder (its teams and their
+users are added by users-teams).
+"""
+
+from __future__ import annotations
+
+from espomail.pipeline.context import Context
+from espomail.services.filters import first_account_match
+
+NAME = "account-filter"
+
+
+def run(ctx: Context) -> None:
+    account_id = ctx.account["id"] if ctx.account is not None else None
+    hit = first_account_match(ctx.store, account_id, ctx.parsed)
+    if hit is None:
+        ctx.decide(NAME, "import", "no global or account filter matches")
+        return
+    row, reasons = hit
+    detail = {"filter": row["name"], "scope": row["scope"], "why": reasons}
+    if row["action"] == "skip":
+        ctx.decide(NAME, "skipped", detail)
+        ctx.stop("filtered")
+        return
+    if row["action"] == "move-to-group-folder":
+        ctx.group_folder_id = row["folder_id"]
+        ctx.decide(NAME, "group folder", detail)

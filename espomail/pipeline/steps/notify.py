@@ -1,0 +1,124 @@
+"""notify: tell the right people, once (SPEC 4.10).
+
+A new email with a parent gets an email-received stream note on the parent. Followers of
+the parent and of its CRM account are notified of that note when their email read level
+lets them see the email (admin; all; team and a shared team or among its users; own and
+among its users). Every other newly reached user gets a plain email-received
+notification, except: the sender, mail older than ``notify_max_age_days``, mail a filter
+trashed or marked read for them, skip-notification filters and folders. A duplicate
+fetched by another account notifies only the users it newly reached.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from espomail import timeutil
+from espomail.pipeline.context import Context
+from espomail.services import access
+from espomail.services.people import actor_by_id
+from espomail.store import emails as emails_q
+from espomail.store import folders as folders_q
+from espomail.store import notifications as q
+
+NAME = "notify"
+EXCERPT = 500
+
+
+def run(ctx: Context) -> None:
+    followers = _stream(ctx) if ctx.is_new and ctx.parent else {}
+    if _too_old(ctx):
+        ctx.decide(NAME, "no notifications", f"older than {ctx.settings.notify_max_age_days} days")
+        return
+    plain, skipped = [], {}
+    for user_id, state in sorted(ctx.users.items()):
+        reason = _skip_reason(ctx, user_id, state, followers)
+        if reason:
+            skipped[_name(ctx, user_id)] = reason
+        else:
+            plain.append(user_id)
+    q.insert_notifications(
+        ctx.store, [{"user_id": u, "type": "email-received", "email_id": ctx.email_id} for u in plain]
+    )
+    if plain or skipped:
+        ctx.decide(NAME, "email-received", {"notified": [_name(ctx, u) for u in plain], "not notified": skipped})
+
+
+def _stream(ctx: Context) -> dict[int, tuple[str, int]]:
+    """The stream note on the parent, and notifications to its followers who may read."""
+    kind, record_id = ctx.parent
+    note_id = q.insert_note(ctx.store, kind, record_id, "email-received", ctx.email_id, _excerpt(ctx))
+    records = [(kind, record_id)]
+    if ctx.crm_account_id and (kind, record_id) != ("account", ctx.crm_account_id):
+        records.append(("account", ctx.crm_account_id))
+    followers = q.followers_of(ctx.store, records)
+    users = ctx.existing_users | set(ctx.users)
+    facts = access.EmailFacts(frozenset(users), frozenset(ctx.teams | emails_q.team_ids_of(ctx.store, ctx.email_id)))
+    sender = next((u for u, s in ctx.users.items() if s.is_sender), None)
+    notified, refused = [], {}
+    for user_id, record in followers.items():
+        actor = actor_by_id(ctx.store, user_id)
+        if actor is None or user_id == sender:
+            continue
+        if not access.can_email(actor, "email.read", facts):
+            refused[actor.username] = f"read level {access.level(actor, 'email_read')} does not reach this email"
+            continue
+        notified.append((user_id, record, actor.username))
+    q.insert_notifications(
+        ctx.store,
+        [
+            {
+                "user_id": u,
+                "type": "stream-note",
+                "email_id": ctx.email_id,
+                "note_id": note_id,
+                "record_type": r[0],
+                "record_id": r[1],
+            }
+            for u, r, _ in notified
+        ],
+    )
+    ctx.decide(
+        NAME,
+        "stream note",
+        {
+            "record": f"{kind}:{record_id}",
+            "followers notified": [n for _, _, n in notified],
+            "followers not notified": refused,
+        },
+    )
+    return followers
+
+
+def _skip_reason(ctx: Context, user_id: int, state, followers: dict) -> str | None:  # noqa: ANN001
+    if state.is_sender:
+        return "the sender"
+    if user_id in followers:
+        return "follows the record: gets the stream note"
+    if state.in_trash or state.is_read:
+        return "a filter trashed it or marked it read"
+    if state.skip_notification:
+        return "skip-notification filter"
+    if state.folder_id:
+        folder = folders_q.folder(ctx.store, state.folder_id)
+        if folder is not None and folder["skip_notifications"]:
+            return f"folder {folder['name']} skips notifications"
+    return None
+
+
+def _too_old(ctx: Context) -> bool:
+    date = ctx.parsed.date if ctx.is_new else None
+    if date is None and ctx.email["date_sent"]:
+        date = timeutil.parse_iso(ctx.email["date_sent"])
+    if date is None:
+        return False
+    return date < timeutil.now() - dt.timedelta(days=ctx.settings.notify_max_age_days)
+
+
+def _excerpt(ctx: Context) -> str:
+    lines = [line for line in (ctx.parsed.body_text or "").splitlines() if not line.startswith(">")]
+    return "\n".join(lines).strip()[:EXCERPT]
+
+
+def _name(ctx: Context, user_id: int) -> str:
+    return ctx.store.value("SELECT username FROM users WHERE id = ?", [user_id]) or str(user_id)

@@ -1,0 +1,98 @@
+"""parent: link the email to a CRM record; the first hit wins (SPEC 4.5).
+
+(a) References (or In-Reply-To) holding a Message-ID this system generated for a record;
+(b) the parent of the email this one replies to; (c) the From address, then the first
+Reply-To, then the first To: a contact with that address (its account unless b2c_mode),
+else an account, else a lead. Several records sharing an address: the lowest id wins.
+Opportunities and cases are reached only through threads and ``[#N]``.
+"""
+
+from __future__ import annotations
+
+from espomail.mail import msgid
+from espomail.pipeline.context import Context
+from espomail.store import records as records_q
+
+NAME = "parent"
+
+
+def run(ctx: Context) -> None:
+    if not ctx.is_new:
+        return
+    found = _generated_reference(ctx) or _replied(ctx) or _by_address(ctx)
+    if found is None:
+        ctx.decide(NAME, "none", "no generated reference, no linked thread, no known address")
+        return
+    (kind, record_id), why = found
+    ctx.parent = (kind, record_id)
+    ctx.crm_account_id = crm_account_of(ctx.store, kind, record_id)
+    ctx.decide(NAME, f"{kind}:{_shown(ctx, kind, record_id)}", why)
+
+
+def _shown(ctx: Context, kind: str, record_id: int) -> int:
+    if kind == "case":
+        return ctx.store.value("SELECT number FROM cases WHERE id = ?", [record_id]) or record_id
+    return record_id
+
+
+def _generated_reference(ctx: Context):  # noqa: ANN202
+    parsed = ctx.parsed
+    ids = list(reversed(parsed.references)) + ([parsed.in_reply_to] if parsed.in_reply_to else [])
+    for message_id in ids:
+        found = msgid.parse_generated(message_id, ctx.settings.message_id_domain)
+        if found and "type" in found and record_exists(ctx.store, found["type"], found["id"]):
+            return (found["type"], found["id"]), f"References holds {message_id}, generated here for this record"
+    return None
+
+
+def _replied(ctx: Context):  # noqa: ANN202
+    if ctx.replied_parent is None:
+        return None
+    kind, record_id = ctx.replied_parent
+    return (kind, record_id), f"the parent of email {ctx.replied_id}, which this one replies to"
+
+
+def _by_address(ctx: Context):  # noqa: ANN202
+    parsed = ctx.parsed
+    candidates = [("From", parsed.from_)] if parsed.from_ else []
+    candidates += [("Reply-To", parsed.reply_to[0])] if parsed.reply_to else []
+    candidates += [("To", parsed.to[0])] if parsed.to else []
+    for header, address in candidates:
+        found = record_for_address(ctx.store, address.address, ctx.settings.b2c_mode)
+        if found is not None:
+            (kind, record_id), owner = found
+            return (kind, record_id), f"{header} {address.address} belongs to {owner}"
+    return None
+
+
+def record_for_address(store, address: str, b2c_mode: bool):  # noqa: ANN001, ANN201
+    """((type, id), description) of the record an address links to, or None."""
+    contacts = records_q.records_by_address(store, address, "contact")
+    if contacts:
+        contact = contacts[0]
+        if contact["account_id"] and not b2c_mode:
+            return ("account", contact["account_id"]), (
+                f"contact {contact['id']} ({contact['name']}) of account {contact['account_id']}"
+            )
+        return ("contact", contact["id"]), f"contact {contact['id']} ({contact['name']})"
+    for kind in ("account", "lead"):
+        rows = records_q.records_by_address(store, address, kind)
+        if rows:
+            return (kind, rows[0]["id"]), f"{kind} {rows[0]['id']} ({rows[0]['name']})"
+    return None
+
+
+def record_exists(store, kind: str, record_id: int) -> bool:  # noqa: ANN001
+    if kind == "case":
+        return store.value("SELECT 1 FROM cases WHERE id = ?", [record_id]) is not None
+    return records_q.record(store, kind, record_id) is not None
+
+
+def crm_account_of(store, kind: str, record_id: int) -> int | None:  # noqa: ANN001
+    """The CRM account behind a parent: itself, a contact's or opportunity's, a case's."""
+    if kind == "account":
+        return record_id
+    if kind == "case":
+        return store.value("SELECT account_id FROM cases WHERE id = ?", [record_id])
+    row = records_q.record(store, kind, record_id)
+    return row["account_id"] if row is not None else None

@@ -1,0 +1,104 @@
+"""Changing emails: per-user state (read, trash, archive, folder), links, deletion (SPEC 8).
+
+Trash, restore, archive, move and read/unread are per user: they need read access and
+change nothing for anyone else. Linking (parent) needs the edit level. Delete removes the
+one shared email for everyone, with its attachments and per-user rows, and needs the
+delete level.
+"""
+
+from __future__ import annotations
+
+from espomail import timeutil, validate
+from espomail.errors import InvalidInput, NotFound
+from espomail.pipeline.steps.parent import crm_account_of, record_exists
+from espomail.services import access
+from espomail.services.access import Actor
+from espomail.services.emails import email_dict, facts, get_email, readable_email
+from espomail.store import emails as emails_q
+from espomail.store import folders as folders_q
+from espomail.store import notifications as notes_q
+from espomail.store.db import Store
+
+# action -> the per-user columns it sets
+STATE_CHANGES = {
+    "read": {"is_read": 1},
+    "unread": {"is_read": 0},
+    "trash": {"in_trash": 1},
+    "restore": {"in_trash": 0, "in_archive": 0},
+    "archive": {"in_archive": 1},
+}
+
+
+def _require_user(actor: Actor, action: str) -> int:
+    if actor.user_id is None:
+        raise InvalidInput(f"'email {action}' changes one user's mailbox: add --as USERNAME")
+    return actor.user_id
+
+
+def change_state(store: Store, actor: Actor, email_id: int, action: str, folder: str | None = None) -> dict:
+    user_id = _require_user(actor, action)
+    with store.atomic():
+        email = readable_email(store, actor, email_id, action)
+        changes = dict(STATE_CHANGES.get(action, {}))
+        if action == "move":
+            changes = {"folder_id": _target_folder(store, user_id, folder), "in_trash": 0, "in_archive": 0}
+        _ensure_row(store, email, user_id)
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        store.execute(
+            f"UPDATE email_users SET {assignments} WHERE email_id = ? AND user_id = ?",
+            [*changes.values(), email_id, user_id],
+        )
+        if action in ("trash", "read"):
+            notes_q.mark_read(store, user_id, email_id=email_id)
+        return email_dict(store, email, actor, full=False)
+
+
+def _target_folder(store: Store, user_id: int, folder: str | None) -> int | None:
+    if not folder:
+        raise InvalidInput("give --folder F (one of your folders, or inbox)")
+    if folder.lower() == "inbox":
+        return None
+    row = folders_q.personal_folder(store, user_id, folder)
+    if row is None:
+        raise NotFound(f"you have no folder '{folder}'; see 'espomail folder list'")
+    return row["id"]
+
+
+def _ensure_row(store: Store, email, user_id: int) -> None:  # noqa: ANN001
+    """A user who reads an email through a team or 'all' level gets a per-user row."""
+    store.execute(
+        """INSERT INTO email_users (email_id, user_id, sort_date, reason) VALUES (?, ?, ?, 'opened by the user')
+           ON CONFLICT (email_id, user_id) DO NOTHING""",
+        [email["id"], user_id, email["date_sent"]],
+    )
+
+
+def link(store: Store, actor: Actor, email_id: int, parent: str) -> dict:
+    """Set the parent record by hand (needs the edit level)."""
+    kind, number = validate.record_ref(parent)
+    with store.atomic():
+        email = get_email(store, email_id)
+        access.require_email(actor, "email.edit", facts(store, email), f"change the parent of email {email_id}")
+        record_id = number
+        if kind == "case":
+            record_id = store.value("SELECT id FROM cases WHERE number = ?", [number])
+        if record_id is None or not record_exists(store, kind, record_id):
+            raise NotFound(f"no {kind} {number}")
+        emails_q.save_parsed(
+            store,
+            email_id,
+            {"parent_type": kind, "parent_id": record_id, "crm_account_id": crm_account_of(store, kind, record_id)},
+        )
+        emails_q.insert_events(store, email_id, None, [("link", f"{kind}:{number}", f"set by {actor.username}")])
+        return email_dict(store, get_email(store, email_id), actor)
+
+
+def delete(store: Store, actor: Actor, email_id: int) -> dict:
+    """Remove the shared email for everyone (attachments, per-user rows, notifications)."""
+    with store.atomic():
+        email = get_email(store, email_id)
+        access.require_email(actor, "email.delete", facts(store, email), f"delete email {email_id}")
+        result = email_dict(store, email, None, full=False)
+        store.execute("DELETE FROM emails WHERE id = ?", [email_id])
+        result["deleted_at"] = timeutil.now_iso()
+        return result

@@ -1,0 +1,250 @@
+"""Email filters: global, per mail account, per user inbox (SPEC 2, 4, 8).
+
+Allowed actions: global filters skip; group account filters skip or move-to-group-folder;
+personal account filters skip; user filters skip, move-to-folder or none (mark-read and
+skip-notification are for user filters). Users manage filters of their own inbox and of
+their own personal accounts; global and group account filters are for administrators.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from espomail import validate
+from espomail.errors import InvalidInput, NotFound
+from espomail.mail.filters import Criteria, match
+from espomail.mail.parse import parse_message
+from espomail.services import access
+from espomail.services.access import Actor
+from espomail.services.accounts import get_account
+from espomail.services.folders import resolve_group, resolve_personal
+from espomail.services.people import get_user
+from espomail.store import accounts as accounts_q
+from espomail.store import filters as q
+from espomail.store import folders as folders_q
+from espomail.store import people as people_q
+from espomail.store.db import Row, Store
+
+ACTIONS = ("skip", "move-to-folder", "move-to-group-folder", "none")
+
+
+def allowed_actions(scope: str, account: Row | None) -> tuple[str, ...]:
+    if scope == "global":
+        return ("skip",)
+    if scope == "account":
+        return ("skip", "move-to-group-folder") if account["kind"] == "group" else ("skip",)
+    return ("skip", "move-to-folder", "none")
+
+
+def filter_dict(store: Store, row: Row) -> dict:
+    account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
+    user = people_q.user_by_id(store, row["user_id"]) if row["user_id"] else None
+    folder = folders_q.folder(store, row["folder_id"]) if row["folder_id"] else None
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "scope": row["scope"],
+        "account": account["name"] if account else None,
+        "user": user["username"] if user else None,
+        "from": row["from_pattern"],
+        "to": row["to_pattern"],
+        "subject": row["subject_pattern"],
+        "body_contains": json.loads(row["body_contains"]),
+        "body_contains_all": json.loads(row["body_contains_all"]),
+        "action": row["action"],
+        "folder": folder["name"] if folder else None,
+        "mark_read": bool(row["mark_read"]),
+        "skip_notification": bool(row["skip_notification"]),
+    }
+
+
+def _require_manage(store: Store, actor: Actor, scope: str, account: Row | None, user: Row | None) -> None:
+    if actor.is_admin:
+        return
+    if scope == "global":
+        access.require_admin(actor, "manage global filters")
+    if scope == "account":
+        if account["kind"] == "group":
+            access.require_admin(actor, "manage filters of group mail accounts")
+        if account["owner_id"] != actor.user_id:
+            access.deny(actor, "administrator", f"manage filters of another user's account '{account['name']}'")
+    if scope == "user" and user["id"] != actor.user_id:
+        access.deny(actor, "administrator", f"manage filters of user '{user['username']}'")
+
+
+def add_filter(
+    store: Store,
+    actor: Actor,
+    name: str,
+    scope: str,
+    account: str | None = None,
+    user: str | None = None,
+    from_: str | None = None,
+    to: str | None = None,
+    subject: str | None = None,
+    body_contains: Sequence[str] = (),
+    body_contains_all: Sequence[str] = (),
+    action: str = "skip",
+    folder: str | None = None,
+    mark_read: bool = False,
+    skip_notification: bool = False,
+) -> dict:
+    name = validate.name(name, "filter name", 100)
+    action = validate.choice(action, ACTIONS, "--action")
+    with store.atomic():
+        account_row = get_account(store, account) if scope == "account" else None
+        user_row = get_user(store, user) if scope == "user" else None
+        _require_manage(store, actor, scope, account_row, user_row)
+        allowed = allowed_actions(scope, account_row)
+        if action not in allowed:
+            where = {"global": "a global filter", "user": "a user filter"}.get(
+                scope, f"a filter of {account_row['kind'] if account_row else ''} account"
+            )
+            raise InvalidInput(f"--action {action} is not allowed for {where}; allowed: {', '.join(allowed)}")
+        if (mark_read or skip_notification) and scope != "user":
+            raise InvalidInput("--mark-read and --skip-notification apply to user filters (--user U)")
+        criteria = Criteria(from_, to, subject, tuple(body_contains), tuple(body_contains_all))
+        if criteria.empty:
+            raise InvalidInput("a filter needs at least one of --from, --to, --subject, --body-contains(-all)")
+        folder_id = _folder(store, action, folder, user_row)
+        filter_id = q.insert_filter(
+            store,
+            {
+                "name": name,
+                "scope": scope,
+                "account_id": account_row["id"] if account_row else None,
+                "user_id": user_row["id"] if user_row else None,
+                "from_pattern": from_ or None,
+                "to_pattern": to or None,
+                "subject_pattern": subject or None,
+                "body_contains": json.dumps(list(body_contains)),
+                "body_contains_all": json.dumps(list(body_contains_all)),
+                "action": action,
+                "folder_id": folder_id,
+                "mark_read": mark_read,
+                "skip_notification": skip_notification,
+            },
+        )
+        return filter_dict(store, q.filter_by_id(store, filter_id))
+
+
+def _folder(store: Store, action: str, folder: str | None, user: Row | None) -> int | None:
+    if action == "move-to-folder":
+        if not folder:
+            raise InvalidInput("--action move-to-folder needs --folder F (one of the user's folders)")
+        return resolve_personal(store, user["id"], folder)["id"]
+    if action == "move-to-group-folder":
+        if not folder:
+            raise InvalidInput("--action move-to-group-folder needs --folder F (a group folder)")
+        return resolve_group(store, folder)["id"]
+    if folder:
+        raise InvalidInput("--folder goes with --action move-to-folder or move-to-group-folder")
+    return None
+
+
+def get_filter(store: Store, ref: str) -> Row:
+    if ref.isdigit():
+        row = q.filter_by_id(store, int(ref))
+        if row is not None:
+            return row
+    rows = q.filters_by_name(store, ref)
+    if not rows:
+        raise NotFound(f"no filter '{ref}'; see 'espomail filter list'")
+    if len(rows) > 1:
+        raise InvalidInput(f"several filters are named '{ref}'; give the id ({', '.join(str(r['id']) for r in rows)})")
+    return rows[0]
+
+
+def _visible(actor: Actor, row: Row, store: Store) -> bool:
+    if actor.is_admin or row["scope"] == "global":
+        return True
+    if row["scope"] == "user":
+        return row["user_id"] == actor.user_id
+    account = accounts_q.account_by_id(store, row["account_id"])
+    return account is not None and account["owner_id"] == actor.user_id
+
+
+def list_filters(store: Store, actor: Actor) -> list[dict]:
+    return [filter_dict(store, r) for r in q.all_filters(store) if _visible(actor, r, store)]
+
+
+def show_filter(store: Store, actor: Actor, ref: str) -> dict:
+    row = get_filter(store, ref)
+    if not _visible(actor, row, store):
+        access.deny(actor, "administrator", f"see filter '{ref}'")
+    return filter_dict(store, row)
+
+
+def remove_filter(store: Store, actor: Actor, ref: str) -> dict:
+    with store.atomic():
+        row = get_filter(store, ref)
+        account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
+        user = people_q.user_by_id(store, row["user_id"]) if row["user_id"] else None
+        _require_manage(store, actor, row["scope"], account, user)
+        result = filter_dict(store, row)
+        q.delete_filter(store, row["id"])
+        return result
+
+
+# -- applying filters (used by the pipeline and by `filter test`) -------------------------------
+
+
+def first_account_match(store: Store, account_id: int | None, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
+    """Global filters, then the account's own: the first that matches decides."""
+    candidates = q.global_filters(store)
+    if account_id is not None:
+        candidates += q.account_filters(store, account_id)
+    return _first(candidates, parsed)
+
+
+def first_user_match(store: Store, user_id: int, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
+    return _first(q.user_filters(store, user_id), parsed)
+
+
+def _first(rows: list[Row], parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
+    for row in rows:
+        matched, reasons = match(Criteria.from_row(row), parsed)
+        if matched:
+            return row, reasons
+    return None
+
+
+def test_file(store: Store, actor: Actor, path: Path, account: str | None, user: str | None) -> dict:
+    """What the filters would do with the message in ``path``; stores nothing."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"no file {path}") from None
+    parsed = parse_message(raw)
+    account_row = get_account(store, account) if account else None
+    user_row = get_user(store, user) if user else None
+    if user_row is not None and not actor.is_admin and user_row["id"] != actor.user_id:
+        access.deny(actor, "administrator", f"test the filters of user '{user}'")
+    result: dict = {"subject": parsed.subject, "from": parsed.from_.address if parsed.from_ else None}
+    hit = first_account_match(store, account_row["id"] if account_row else None, parsed)
+    result["account"] = account_row["name"] if account_row else None
+    result["account_decision"] = _decision(store, hit, "import")
+    if user_row is not None:
+        result["user"] = user_row["username"]
+        result["user_decision"] = _decision(store, first_user_match(store, user_row["id"], parsed), "inbox")
+    candidates = q.global_filters(store)
+    if account_row:
+        candidates += q.account_filters(store, account_row["id"])
+    if user_row:
+        candidates += q.user_filters(store, user_row["id"])
+    result["matching_filters"] = [
+        {**filter_dict(store, row), "reasons": reasons}
+        for row in candidates
+        for matched, reasons in [match(Criteria.from_row(row), parsed)]
+        if matched
+    ]
+    return result
+
+
+def _decision(store: Store, hit, default: str) -> dict:  # noqa: ANN001
+    if hit is None:
+        return {"action": default, "filter": None, "reasons": []}
+    row, reasons = hit
+    return {"action": row["action"], "filter": filter_dict(store, row)["name"], "reasons": reasons}

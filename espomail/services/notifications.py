@@ -1,0 +1,59 @@
+"""Notifications: what a user has been told (email received, stream notes on followed records)."""
+
+from __future__ import annotations
+
+from espomail.errors import InvalidInput, NotFound
+from espomail.services import access
+from espomail.services.access import Actor
+from espomail.services.people import get_user
+from espomail.store import notifications as q
+from espomail.store.db import Row, Store
+
+
+def notification_dict(store: Store, row: Row) -> dict:
+    record = None
+    if row["record_type"]:
+        shown = row["record_id"]
+        if row["record_type"] == "case":
+            shown = store.value("SELECT number FROM cases WHERE id = ?", [row["record_id"]]) or shown
+        record = {"type": row["record_type"], "id": shown}
+    subject = store.value("SELECT subject FROM emails WHERE id = ?", [row["email_id"]]) if row["email_id"] else None
+    return {
+        "id": row["id"],
+        "user": store.value("SELECT username FROM users WHERE id = ?", [row["user_id"]]),
+        "type": row["type"],
+        "email_id": row["email_id"],
+        "subject": subject,
+        "record": record,
+        "is_read": bool(row["is_read"]),
+        "created_at": row["created_at"],
+    }
+
+
+def _whose(store: Store, actor: Actor, user: str | None) -> int | None:
+    if user:
+        target = get_user(store, user)
+        if target["id"] != actor.user_id:
+            access.require_admin(actor, f"see the notifications of user '{user}'")
+        return target["id"]
+    return actor.user_id
+
+
+def list_notifications(
+    store: Store, actor: Actor, user: str | None = None, unread: bool = False, limit: int = 100, offset: int = 0
+) -> list[dict]:
+    user_id = _whose(store, actor, user)
+    return [notification_dict(store, r) for r in q.list_for_user(store, user_id, unread, limit, offset)]
+
+
+def mark_read(store: Store, actor: Actor, notification_id: int | None, all_: bool, user: str | None = None) -> dict:
+    if (notification_id is None) == (not all_):
+        raise InvalidInput("give a notification ID or --all")
+    user_id = _whose(store, actor, user)
+    with store.atomic():
+        if notification_id is not None:
+            row = q.notification(store, notification_id)
+            if row is None or (user_id is not None and row["user_id"] != user_id):
+                raise NotFound(f"no notification {notification_id} of yours; see 'espomail notification list'")
+        changed = q.mark_read(store, user_id, notification_id)
+    return {"marked_read": changed}

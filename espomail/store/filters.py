@@ -1,0 +1,56 @@
+"""SQL for email filters."""
+
+from __future__ import annotations
+
+from espomail.store.db import Row, Store
+from espomail.timeutil import now_iso
+
+# Within one scope the first match decides: skip first, then the moves, then none.
+ACTION_ORDER = """CASE action WHEN 'skip' THEN 0 WHEN 'move-to-group-folder' THEN 1
+                  WHEN 'move-to-folder' THEN 1 ELSE 2 END"""
+
+
+def filter_by_id(store: Store, filter_id: int) -> Row | None:
+    return store.row("SELECT * FROM filters WHERE id = ?", [filter_id])
+
+
+def filters_by_name(store: Store, name: str) -> list[Row]:
+    return store.rows("SELECT * FROM filters WHERE name = ? ORDER BY id", [name])
+
+
+def all_filters(store: Store) -> list[Row]:
+    return store.rows("SELECT * FROM filters ORDER BY id")
+
+
+def global_filters(store: Store) -> list[Row]:
+    return store.rows(f"SELECT * FROM filters WHERE scope = 'global' ORDER BY {ACTION_ORDER}, id")
+
+
+def account_filters(store: Store, account_id: int) -> list[Row]:
+    return store.rows(
+        f"SELECT * FROM filters WHERE scope = 'account' AND account_id = ? ORDER BY {ACTION_ORDER}, id",
+        [account_id],
+    )
+
+
+def user_filters(store: Store, user_id: int) -> list[Row]:
+    return store.rows(
+        f"SELECT * FROM filters WHERE scope = 'user' AND user_id = ? ORDER BY {ACTION_ORDER}, id", [user_id]
+    )
+
+
+def users_with_filters(store: Store, user_ids: list[int]) -> set[int]:
+    if not user_ids:
+        return set()
+    marks = ", ".join("?" for _ in user_ids)
+    return set(
+        store.column(f"SELECT DISTINCT user_id FROM filters WHERE scope = 'user' AND user_id IN ({marks})", user_ids)
+    )
+
+
+def insert_filter(store: Store, values: dict) -> int:
+    return store.insert("filters", {**values, "created_at": now_iso()})
+
+
+def delete_filter(store: Store, filter_id: int) -> None:
+    store.execute("DELETE FROM filters WHERE id = ?", [filter_id])

@@ -199,7 +199,7 @@ def _as_bytes(raw: object) -> bytes:
 def _content_start(data: bytes) -> int:
     """Offset of the first header: after a UTF-8 BOM and an mbox ``From `` line."""
     start = 3 if data.startswith(b"\xef\xbb\xbf") else 0
-    if data.startswith(b"From ", start):
+    if data.startswith(b"From ", start) and not _FIELD_NAME.match(data, start):  # not "From : x"
         eol = data.find(b"\n", start)
         return len(data) if eol < 0 else eol + 1
     return start
@@ -221,6 +221,7 @@ def _prepare(raw: object) -> _Buffer:
 
 
 _NAME = rb"[\x21-\x39\x3b-\x7e]{1,256}[ \t]*:"
+_FIELD_NAME = re.compile(_NAME)
 _HEADER_LINES = re.compile(rb"(?:(?:" + _NAME + rb"|[ \t]|From )[^\n]*(?:\n|\Z)){0,50000}")  # bounded work
 _FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]{1,256})[ \t]*:(.*(?:\n[ \t].*)*)", re.M)
 _BLANK_LINE = re.compile(rb"\r*(?:\n|\Z)")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import random
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -398,6 +397,9 @@ def test_body_text_and_html_are_capped():
     email = parse_message(simple(body=big))
     assert len(email.body_text) == MAX_BODY_CHARS
     assert any("body_text cut" in note for note in email.defects)
+    email = parse_message(simple("Content-Type: text/html", body=f"<p>{big}</p>"))
+    assert len(email.body_html) == MAX_BODY_CHARS and len(email.body_text) <= MAX_BODY_CHARS
+    assert any("body_html cut" in note for note in email.defects)
 
 
 def test_message_rfc822_is_one_attachment_not_body():
@@ -476,7 +478,6 @@ def test_smime_and_tnef_are_attachments():
             "MIAGCSqGSIb3DQEHA6CAMIACAQAx",
         )
     )
-    assert email.is_bounce is False
     assert enveloped.body_text is None
     assert [(a.filename, a.content_type, a.part) for a in enveloped.attachments] == [
         ("smime.p7m", "application/pkcs7-mime", "1")
@@ -750,6 +751,8 @@ def test_mbox_from_line_and_bom_are_skipped():
     assert email.subject == "mbox" and email.body_text == "body\n"
     assert "from" not in email.headers
     assert header_block(message) == b"Subject: mbox\n"
+    obsolete = parse_message(b"From : Old Syntax <old@example.com>\nSubject: obs\n\nx")
+    assert obsolete.from_ == Address("Old Syntax", "old@example.com")
 
 
 def test_no_blank_line_after_headers():
@@ -871,13 +874,42 @@ def test_five_megabyte_attachment_is_parsed_in_milliseconds():
         nl=b"\r\n",
     )
     assert len(message) > 5_000_000
-    best = min(_timed(parse_message, message) for _ in range(5))
+    # No timing assertion here (bench/parse.py measures it): only the result.
     email = parse_message(message)
     assert email.attachments[0].size == len(payload) and email.body_text == "see attachment"
-    assert best < 0.05, f"{best * 1000:.1f} ms"  # about 1 ms; the stdlib email package needs ~100
 
 
-def _timed(function, *args) -> float:
-    start = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - start
+def test_named_text_parts_that_are_the_only_text_are_the_body():
+    mcafee_like = raw(
+        "From: a@example.com",
+        "Content-Type: multipart/mixed; boundary=b",
+        "",
+        "--b",
+        'Content-Type: text/plain; name="deliveryproblems.txt"',
+        "",
+        "--- The following addresses had delivery problems ---",
+        "--b",
+        "Content-Type: message/delivery-status; name=deliverystatus.txt",
+        "",
+        "Action: failed",
+        "--b--",
+    )
+    email = parse_message(mcafee_like)
+    assert email.body_text == "--- The following addresses had delivery problems ---"
+    assert [a.content_type for a in email.attachments] == ["message/delivery-status"]
+    alternative = raw(
+        "From: a@example.com",
+        "Content-Type: multipart/alternative; boundary=b",
+        "",
+        "--b",
+        'Content-Type: text/plain; name="plain.txt"',
+        "",
+        "plain",
+        "--b",
+        "Content-Type: text/html",
+        "",
+        "<b>html</b>",
+        "--b--",
+    )
+    email = parse_message(alternative)
+    assert (email.body_text, email.body_html, email.attachments) == ("plain", "<b>html</b>", [])

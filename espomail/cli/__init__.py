@@ -71,7 +71,19 @@ def cli(ctx: click.Context, config_path, db_path, as_user, verbose) -> None:
 
 
 # One module per command group; each exposes COMMANDS.
-COMMAND_MODULES = ("admin", "people", "records", "folders", "accounts", "fetch", "emails", "filters", "notifications")
+COMMAND_MODULES = (
+    "admin",
+    "people",
+    "records",
+    "folders",
+    "accounts",
+    "fetch",
+    "emails",
+    "filters",
+    "notifications",
+    "cases",
+    "outbound",
+)
 
 
 def _register() -> None:

@@ -186,4 +186,46 @@ def delete(email_id: int, yes: bool) -> None:
     emit(email_actions.delete(app.store, app.actor, email_id))
 
 
+@email.command("send")
+@click.option("--from", "sender", required=True, metavar="ADDR", help="Your address, or a shared group address.")
+@click.option("--to", "to", multiple=True, required=True, metavar="ADDR", help="A recipient (repeatable).")
+@click.option("--cc", multiple=True, metavar="ADDR", help="A copy recipient (repeatable).")
+@click.option("--subject", required=True, help="The subject ([#N] is added for a case parent).")
+@click.option("--body", help="The body text.")
+@click.option("--body-file", type=click.Path(path_type=Path), help="Read the body from a file ('-': stdin).")
+@click.option("--html", is_flag=True, help="The body is HTML.")
+@click.option("--parent", metavar="TYPE:ID", help="Link to a record; with case:N replies return to the group mailbox.")
+@click.option("--reply-to-email", type=int, metavar="ID", help="Reply to this email (In-Reply-To, References).")
+@click.option("--attach", multiple=True, type=click.Path(path_type=Path), help="Attach a file (repeatable).")
+@json_option
+def send(sender, to, cc, subject, body, body_file, html, parent, reply_to_email, attach) -> None:
+    """Send an email through the right SMTP and store it (status Sent).
+
+    \b
+    Example:
+      espomail --as alice email send --from support@example.com --to jane@acme.example \\
+          --subject "Your printer" --body "It is fixed." --parent case:12
+    """
+    from espomail.services import sending
+
+    if (body is None) == (body_file is None):
+        raise InvalidInput("give exactly one of --body and --body-file")
+    if body_file is not None:
+        body = sys.stdin.read() if str(body_file) == "-" else _read_text(body_file)
+    app = get_app()
+    draft = sending.Draft(sender, list(to), list(cc), subject, body, html, parent, reply_to_email, attach)
+    emit(sending.send(app.store, app.actor, app.settings, draft))
+
+
+def _read_text(path: Path) -> str:
+    from espomail.errors import NotFound
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NotFound(f"no file {path} (given to --body-file)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"cannot read {path}: {exc}") from None
+
+
 COMMANDS = [email]

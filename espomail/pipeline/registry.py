@@ -12,6 +12,8 @@ from collections.abc import Callable
 from espomail.pipeline.context import Context
 from espomail.pipeline.steps import (
     account_filter,
+    auto_reply,
+    email_to_case,
     finish_stopped,
     loop_guard,
     notify,
@@ -30,10 +32,25 @@ IMPORT_PIPELINE: tuple[str, ...] = (
     "thread",  # In-Reply-To/References among stored emails: the replied email and its teams
     "parent",  # the CRM record: our generated References, the replied email's parent, addresses
     "users-teams",  # who the email reaches: addresses, the account's users and teams
+    "email-to-case",  # before user filters: a case's assignee is a user the email reaches too
     "user-filter",  # each reached user's own filters: trash, folder, read, no notification
     "save",  # fields (new emails) and relations (every delivery) in one transaction
+    "auto-reply",  # after the case exists: its number goes in the subject; queued, sent after commit
     "notify",  # stream note on the parent; followers and newly reached users are told once
 )
 
-_MODULES = (parse, loop_guard, account_filter, thread, parent, users_teams, user_filter, save, notify, finish_stopped)
+_MODULES = (
+    parse,
+    loop_guard,
+    account_filter,
+    thread,
+    parent,
+    users_teams,
+    email_to_case,
+    user_filter,
+    save,
+    auto_reply,
+    notify,
+    finish_stopped,
+)
 STEPS: dict[str, Callable[[Context], None]] = {module.NAME: module.run for module in _MODULES}

@@ -26,6 +26,7 @@ from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
 from espomail.mail import msgid
 from espomail.mail.imap import Fetched, FolderStatus, ImapSession
+from espomail.services import outbox
 from espomail.services.ingest import Incoming, Processed, process, retry_unfinished, store_messages
 from espomail.services.locks import AccountLock
 from espomail.store import accounts as accounts_q
@@ -90,6 +91,9 @@ class Writer:
         with self._lock:
             yield self.store
 
+    def guard(self) -> contextlib.AbstractContextManager:
+        return self._lock
+
 
 def fetch(
     store: Store,
@@ -103,7 +107,11 @@ def fetch(
     """Fetch the named accounts (default: every active one)."""
     accounts = _select_accounts(store, account_names)
     writer = Writer(store)
-    retried = Processed() if dry_run else retry_unfinished(store, settings)
+    retried = Processed()
+    if not dry_run:
+        retried = retry_unfinished(store, settings)
+        outbox.deliver(store, settings, retried.outbox)
+        outbox.retry_failed(store, settings)
     results: list[AccountResult] = []
     runnable = []
     for account in accounts:
@@ -164,7 +172,9 @@ class _AccountFetch:
     def _run_locked(self) -> None:
         with self.writer() as store, store.atomic():
             run_id = accounts_q.start_run(store, self.account["id"])
-            self.result.add(retry_unfinished(store, self.settings, [self.account["id"]]))
+            retried = retry_unfinished(store, self.settings, [self.account["id"]])
+        outbox.deliver(self.writer.store, self.settings, retried.outbox, self.writer.guard)
+        self.result.add(retried)
         error = None
         try:
             self._fetch_folders()
@@ -325,6 +335,8 @@ class _FolderFetch:
             return
         with self.writer() as store:
             processed = process(store, self.settings, delivery_ids, raws)
+        # Auto-replies were stored with the emails; they go out now, outside the transaction.
+        outbox.deliver(self.writer.store, self.settings, processed.outbox, self.writer.guard)
         self.owner.result.add(processed)
         if self.owner.after_batch:
             self.owner.after_batch(processed)

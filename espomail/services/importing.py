@@ -12,7 +12,7 @@ from pathlib import Path
 from espomail.config import Settings
 from espomail.errors import InvalidInput, NotFound
 from espomail.mail.parse import parse_message
-from espomail.services import access
+from espomail.services import access, outbox
 from espomail.services.access import Actor
 from espomail.services.accounts import get_account
 from espomail.services.emails import get_email
@@ -75,7 +75,9 @@ def import_path(store: Store, actor: Actor, settings: Settings, path: Path, acco
 def _import_batch(store, settings, account_id, path, batch, total) -> int:  # noqa: ANN001
     with store.atomic():
         stored = store_messages(store, account_id, f"import:{path.name}", batch)
-    total.add(process(store, settings, stored.delivery_ids))
+    processed = process(store, settings, stored.delivery_ids)
+    outbox.deliver(store, settings, processed.outbox)
+    total.add(processed)
     return stored.already
 
 
@@ -87,11 +89,14 @@ def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | No
     if failed:
         rows = emails_q.failed_deliveries(store)
         result = process(store, settings, [r["id"] for r in rows])
+        outbox.deliver(store, settings, result.outbox)
         return _summary(len(rows), result)
     email = get_email(store, email_id)
     rows = [d for d in emails_q.deliveries_of(store, email_id) if d["state"] in ("failed", "pending")]
     if rows:
-        return _summary(len(rows), process(store, settings, [r["id"] for r in rows]))
+        result = process(store, settings, [r["id"] for r in rows])
+        outbox.deliver(store, settings, result.outbox)
+        return _summary(len(rows), result)
     if email["state"] != "processed":
         raise InvalidInput(f"email {email_id} is {email['state']}: there is nothing to reprocess")
     return _reparse(store, email)

@@ -238,7 +238,7 @@ M001_INITIAL = [
     "CREATE INDEX emails_by_replied ON emails (replied_id)",
     "CREATE INDEX emails_by_date ON emails (date_sent)",
     "CREATE INDEX emails_unfinished ON emails (state) WHERE state <> 'processed'",
-    "CREATE INDEX emails_failed_sends ON emails (status) WHERE status = 'Failed'",
+    "CREATE INDEX emails_unsent ON emails (status) WHERE status IN ('Failed', 'Sending')",
     """CREATE TABLE raw_messages (
         email_id INTEGER PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
         data BLOB NOT NULL)""",

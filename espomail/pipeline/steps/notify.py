@@ -47,7 +47,9 @@ def run(ctx: Context) -> None:
 def _stream(ctx: Context) -> dict[int, tuple[str, int]]:
     """The stream note on the parent, and notifications to its followers who may read."""
     kind, record_id = ctx.parent
-    note_id = q.insert_note(ctx.store, kind, record_id, "email-received", ctx.email_id, _excerpt(ctx))
+    note_id = q.insert_note(
+        ctx.store, kind, record_id, "email-received", ctx.email_id, _excerpt(ctx), is_initial=ctx.case_created
+    )
     records = [(kind, record_id)]
     if ctx.crm_account_id and (kind, record_id) != ("account", ctx.crm_account_id):
         records.append(("account", ctx.crm_account_id))

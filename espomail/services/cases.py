@@ -1,0 +1,191 @@
+"""Cases: distribution to a team (SPEC 5) and the ``case`` commands.
+
+Candidates are the active members of the target team (only those in the target position
+when one is set), ordered by user id.
+
+- none: unassigned, status New;
+- direct: the assign-to user, status Assigned;
+- round-robin: the candidate after the one who got the newest case (highest number)
+  among the candidates, wrapping around; the first candidate when none has a case;
+- least-busy: the candidate with the fewest cases not Closed, Rejected or Duplicate;
+  ties go to the lowest user id.
+No candidate: unassigned, status New.
+"""
+
+from __future__ import annotations
+
+import re
+
+from espomail import validate
+from espomail.errors import NotFound
+from espomail.services import access
+from espomail.services.access import Actor
+from espomail.services.people import get_user
+from espomail.store import cases as q
+from espomail.store import people as people_q
+from espomail.store.db import Row, Store
+
+STATUSES = ("New", "Assigned", "Pending", "Closed", "Rejected", "Duplicate")
+PRIORITIES = ("Low", "Normal", "High", "Urgent")
+SUBJECT_NUMBER = re.compile(r"\[#(\d+)[^\]\d]*\]")
+
+
+def choose_assignee(store: Store, account: Row) -> tuple[int | None, str]:
+    """(user id or None, why) for a new case of a group account."""
+    method = account["distribution"]
+    if method == "direct":
+        user_id = account["assign_user_id"]
+        return user_id, "direct: the account's assign-to user" if user_id else "direct, but no assign-to user"
+    if method not in ("round-robin", "least-busy") or not account["target_team_id"]:
+        return None, "no distribution"
+    candidates = q.team_candidates(store, account["target_team_id"], account["target_position"])
+    if not candidates:
+        return None, f"{method}: the target team has no active candidate"
+    if method == "round-robin":
+        return _round_robin(store, candidates)
+    return _least_busy(store, candidates)
+
+
+def _round_robin(store: Store, candidates: list[int]) -> tuple[int, str]:
+    last = q.last_assignee_among(store, candidates)
+    if last is None:
+        return candidates[0], "round-robin: no candidate has a case yet, the first by user id"
+    following = candidates[(candidates.index(last) + 1) % len(candidates)]
+    return following, f"round-robin: the candidate after user {last}, who got the newest case"
+
+
+def _least_busy(store: Store, candidates: list[int]) -> tuple[int, str]:
+    counts = q.open_case_counts(store, candidates)
+    chosen = min(candidates, key=lambda uid: (counts.get(uid, 0), uid))
+    return chosen, f"least-busy: {counts.get(chosen, 0)} open cases (counts {[counts.get(c, 0) for c in candidates]})"
+
+
+def number_in_subject(subject: str) -> int | None:
+    found = SUBJECT_NUMBER.search(subject or "")
+    return int(found.group(1)) if found else None
+
+
+def with_number(subject: str, number: int) -> str:
+    """``[#N] subject`` unless the subject carries ``[#N]`` already."""
+    if number_in_subject(subject) == number:
+        return subject
+    return f"[#{number}] {subject}"
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def case_dict(store: Store, case: Row, full: bool = True) -> dict:
+    def username(user_id):  # noqa: ANN001, ANN202
+        return people_q.user_by_id(store, user_id)["username"] if user_id else None
+
+    inbound = store.value("SELECT name FROM mail_accounts WHERE id = ?", [case["inbound_account_id"]])
+    result = {
+        "number": case["number"],
+        "name": case["name"],
+        "status": case["status"],
+        "priority": case["priority"],
+        "type": case["type"],
+        "assigned_user": username(case["assigned_user_id"]),
+        "teams": people_q.team_names(store, q.team_ids(store, case["id"])),
+        "account_id": case["account_id"],
+        "contact_id": case["contact_id"],
+        "lead_id": case["lead_id"],
+        "inbound_account": inbound,
+        "email_ids": q.email_ids(store, case["id"]),
+        "created_at": case["created_at"],
+        "updated_at": case["updated_at"],
+    }
+    if full:
+        result["description"] = case["description"]
+        result["attachments"] = [
+            {
+                "filename": a["filename"],
+                "content_type": a["content_type"],
+                "size": a["size"],
+                "inline": bool(a["is_inline"]),
+                "email_id": a["source_email_id"],
+            }
+            for a in q.attachments_of(store, case["id"])
+        ]
+        result["followers"] = store.column(
+            """SELECT u.username FROM followers f JOIN users u ON u.id = f.user_id
+               WHERE f.record_type = 'case' AND f.record_id = ? ORDER BY u.username""",
+            [case["id"]],
+        )
+        result["stream"] = [
+            {
+                "type": n["type"],
+                "email_id": n["email_id"],
+                "body": n["body"],
+                "is_initial": bool(n["is_initial"]),
+                "created_at": n["created_at"],
+            }
+            for n in store.rows(
+                "SELECT * FROM stream_notes WHERE record_type = 'case' AND record_id = ? ORDER BY id", [case["id"]]
+            )
+        ]
+    return result
+
+
+def get_case(store: Store, number: int) -> Row:
+    case = q.case_by_number(store, number)
+    if case is None:
+        raise NotFound(f"no case number {number}; see 'espomail case list'")
+    return case
+
+
+def _may_see(store: Store, actor: Actor, case: Row) -> bool:
+    if actor.is_admin or access.level(actor, "email_read") == "all":
+        return True
+    return case["assigned_user_id"] == actor.user_id or bool(actor.team_ids & set(q.team_ids(store, case["id"])))
+
+
+def list_cases(
+    store: Store,
+    actor: Actor,
+    status: str | None = None,
+    assigned: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[dict]:
+    if status:
+        validate.choice(status, STATUSES, "--status")
+    assigned_id = get_user(store, assigned)["id"] if assigned else None
+    visible = None
+    if not (actor.is_admin or access.level(actor, "email_read") == "all"):
+        visible = (actor.user_id, sorted(actor.team_ids))
+    rows = q.list_cases(store, status, assigned_id, limit, offset, visible)
+    return [case_dict(store, r, full=False) for r in rows]
+
+
+def show_case(store: Store, actor: Actor, number: int) -> dict:
+    case = get_case(store, number)
+    if not _may_see(store, actor, case):
+        access.deny(actor, "case access (assignee, a case team, or email read all)", f"see case {number}")
+    return case_dict(store, case)
+
+
+def update_case(
+    store: Store,
+    actor: Actor,
+    number: int,
+    status: str | None = None,
+    assign: str | None = None,
+    priority: str | None = None,
+) -> dict:
+    with store.atomic():
+        case = get_case(store, number)
+        if not _may_see(store, actor, case):
+            access.deny(actor, "case access (assignee, a case team, or email read all)", f"change case {number}")
+        values: dict = {}
+        if status:
+            values["status"] = validate.choice(status, STATUSES, "--status")
+        if priority:
+            values["priority"] = validate.choice(priority, PRIORITIES, "--priority")
+        if assign is not None:
+            values["assigned_user_id"] = get_user(store, assign)["id"] if assign else None
+            if assign and not status and case["status"] == "New":
+                values["status"] = "Assigned"
+        q.update_case(store, case["id"], values)
+        return case_dict(store, q.case_by_id(store, case["id"]))

@@ -1,0 +1,49 @@
+"""The system sender (SPEC 7): the group account with SMTP whose address is the outbound address."""
+
+from __future__ import annotations
+
+from espomail import validate
+from espomail.errors import InvalidInput
+from espomail.services import access
+from espomail.services.access import Actor
+from espomail.services.outbox import system_account
+from espomail.store.db import Store
+
+KEYS = ("outbound_address", "outbound_name", "outbound_shared")
+
+
+def _get(store: Store, key: str) -> str | None:
+    return store.value("SELECT value FROM settings WHERE key = ?", [key])
+
+
+def _put(store: Store, key: str, value: str | None) -> None:
+    store.execute("DELETE FROM settings WHERE key = ?", [key])
+    if value is not None:
+        store.execute("INSERT INTO settings (key, value) VALUES (?, ?)", [key, value])
+
+
+def show(store: Store, actor: Actor) -> dict:
+    account = system_account(store)
+    return {
+        "address": _get(store, "outbound_address"),
+        "name": _get(store, "outbound_name"),
+        "shared": _get(store, "outbound_shared") == "1",
+        "account": account["name"] if account else None,
+    }
+
+
+def set_outbound(store: Store, actor: Actor, address: str, name: str | None, shared: bool | None) -> dict:
+    access.require_admin(actor, "change the outbound settings")
+    address = validate.email_address(address)
+    with store.atomic():
+        _put(store, "outbound_address", address)
+        if name is not None:
+            _put(store, "outbound_name", name or None)
+        if shared is not None:
+            _put(store, "outbound_shared", "1" if shared else "0")
+        if system_account(store) is None:
+            raise InvalidInput(
+                f"no active group account with SMTP has the address {address}; add one first "
+                "('espomail account add-group ... --smtp-host H'), then run this again"
+            )
+        return show(store, actor)

@@ -1,0 +1,327 @@
+"""``email send`` (SPEC 7): pick the SMTP, check From, build, send, store, append to Sent.
+
+As user U with From address F, the SMTP is, in this order: U's personal account whose
+address is F and has SMTP; a group account whose address is F, with shared SMTP, that U's
+group-send permission allows; the system outbound account when the system SMTP is shared
+and F is the system address or one of U's addresses. Administrators (and the system
+administrator) may send through any account with SMTP whose address is F.
+
+With a case as parent the subject gets ``[#N] `` and Reply-To is the case's group account
+reply-to address, or its address, so the customer's answer returns to the group mailbox.
+The generated Message-ID encodes the parent, so answers link back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from espomail import secrets, timeutil, validate
+from espomail.config import Settings
+from espomail.errors import EspomailError, InvalidInput, NotFound
+from espomail.mail import compose, msgid, smtp
+from espomail.mail.imap import ImapSession
+from espomail.mail.parse import parse_message
+from espomail.pipeline.steps.parent import crm_account_of, record_exists
+from espomail.services import access
+from espomail.services.access import Actor
+from espomail.services.cases import with_number
+from espomail.services.emails import email_dict, readable_email
+from espomail.store import accounts as accounts_q
+from espomail.store import emails as emails_q
+from espomail.store import notifications as notes_q
+from espomail.store import people as people_q
+from espomail.store.db import Row, Store
+
+log = logging.getLogger("espomail.send")
+
+
+@dataclasses.dataclass
+class Draft:
+    sender: str
+    to: list[str]
+    cc: list[str]
+    subject: str
+    body: str
+    html: bool = False
+    parent: str | None = None
+    reply_to_email: int | None = None
+    attachments: Sequence[Path] = ()
+
+
+class SendFailed(EspomailError):
+    """SMTP refused the message; it is stored as Failed."""
+
+
+def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
+    access.require_flag(actor, "email_create", "send email")
+    sender = validate.email_address(draft.sender)
+    recipients = [validate.email_address(a) for a in draft.to]
+    cc = [validate.email_address(a) for a in draft.cc]
+    if not recipients:
+        raise InvalidInput("give at least one --to address")
+    replied = readable_email(store, actor, draft.reply_to_email, "reply to") if draft.reply_to_email else None
+    parent = _parent(store, draft.parent, replied)
+    account = choose_account(store, actor, sender)
+    subject, reply_to = _case_rules(store, parent, validate.name(draft.subject, "--subject", 998))
+    files = [(p.name, _read(p)) for p in draft.attachments]
+    message_id = msgid.generate(settings.message_id_domain, parent=parent)
+    references = _references(replied)
+    raw = compose.build(
+        (_from_name(store, actor, account), sender),
+        recipients,
+        subject,
+        draft.body,
+        message_id,
+        cc=cc,
+        html=draft.html,
+        reply_to=reply_to,
+        in_reply_to=replied["message_id"] if replied else None,
+        references=references,
+        attachments=files,
+    )
+    with store.atomic():
+        email_id = _store(store, actor, settings, raw, account, parent, replied)
+    error = _deliver(settings, account, sender, recipients + cc, raw)
+    with store.atomic():
+        _finish(store, email_id, error)
+    if error:
+        raise SendFailed(f"{error}; the email is stored as Failed (id {email_id})")
+    result = email_dict(store, emails_q.email_by_id(store, email_id), actor)
+    result["stored_in_sent_folder"] = _append_sent(settings, account, raw)
+    return result
+
+
+# -- choosing the account -----------------------------------------------------------------------
+
+
+def choose_account(store: Store, actor: Actor, sender: str) -> Row:
+    """The account whose SMTP sends mail from ``sender`` for ``actor`` (SPEC 7)."""
+    candidates = [a for a in accounts_q.accounts_by_address(store, sender) if a["smtp_host"] and a["is_active"]]
+    if actor.is_admin:
+        if candidates:
+            return candidates[0]
+        return _system_or_fail(store, sender, "no mail account with SMTP has this address")
+    own = set(a.lower() for a in people_q.addresses_of(store, "user", actor.user_id))
+    for account in candidates:
+        if account["kind"] == "personal" and account["owner_id"] == actor.user_id and sender.lower() in own:
+            return account
+    shared = [a for a in candidates if a["kind"] == "group" and a["smtp_shared"]]
+    for account in shared:
+        if access.can_send_through_group(actor, accounts_q.team_ids(store, account["id"])):
+            return account
+    if shared:
+        access.deny(
+            actor,
+            f"group send (your level: {access.level(actor, 'group_send')})",
+            f"send through the shared group account '{shared[0]['name']}'",
+        )
+    system = _system_if_shared(store)
+    system_address = store.value("SELECT value FROM settings WHERE key = 'outbound_address'") or ""
+    if system is not None and sender.lower() in own | {system_address.lower()}:
+        return system
+    if sender.lower() not in own and sender.lower() != system_address.lower():
+        access.deny(
+            actor,
+            "sending from this address",
+            f"send from {sender} (not one of your addresses, a shared group address or the system address)",
+        )
+    raise EspomailError(
+        f"no SMTP to send from {sender}: add SMTP to your personal account (--smtp-host), or ask an "
+        "administrator to share a group account's SMTP or the system SMTP ('espomail outbound set --shared')"
+    )
+
+
+def _system_if_shared(store: Store) -> Row | None:
+    from espomail.services.outbox import system_account
+
+    shared = store.value("SELECT value FROM settings WHERE key = 'outbound_shared'")
+    return system_account(store) if shared == "1" else None
+
+
+def _system_or_fail(store: Store, sender: str, why: str) -> Row:
+    from espomail.services.outbox import system_account
+
+    system = system_account(store)
+    address = store.value("SELECT value FROM settings WHERE key = 'outbound_address'") or ""
+    if system is not None and sender.lower() == address.lower():
+        return system
+    raise EspomailError(f"cannot send from {sender}: {why}; add --smtp-host to that account")
+
+
+# -- parent, case rules, references ---------------------------------------------------------------
+
+
+def _parent(store: Store, ref: str | None, replied: Row | None) -> tuple[str, int] | None:
+    if ref:
+        kind, number = validate.record_ref(ref)
+        record_id = store.value("SELECT id FROM cases WHERE number = ?", [number]) if kind == "case" else number
+        if record_id is None or not record_exists(store, kind, record_id):
+            raise NotFound(f"no {kind} {number}")
+        return kind, record_id
+    if replied is not None and replied["parent_type"]:
+        return replied["parent_type"], replied["parent_id"]
+    return None
+
+
+def _case_rules(store: Store, parent: tuple[str, int] | None, subject: str) -> tuple[str, str | None]:
+    if parent is None or parent[0] != "case":
+        return subject, None
+    case = store.row("SELECT * FROM cases WHERE id = ?", [parent[1]])
+    reply_to = None
+    if case["inbound_account_id"]:
+        inbound = accounts_q.account_by_id(store, case["inbound_account_id"])
+        if inbound is not None:
+            reply_to = inbound["reply_to_address"] or inbound["address"]
+    return with_number(subject, case["number"]), reply_to
+
+
+def _references(replied: Row | None) -> list[str]:
+    if replied is None or not replied["has_message_id"]:
+        return []
+    return [*json.loads(replied["references_list"]), replied["message_id"]][-20:]
+
+
+def _from_name(store: Store, actor: Actor, account: Row) -> str | None:
+    if account["kind"] == "group" and not actor.user_id:
+        return account["reply_from_name"] or account["name"]
+    if actor.user_id:
+        return people_q.user_by_id(store, actor.user_id)["name"]
+    name = store.value("SELECT value FROM settings WHERE key = 'outbound_name'")
+    return name or None
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFound(f"no file {path} (given to --attach)") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {path}: {exc.strerror}") from None
+
+
+# -- storing and sending ---------------------------------------------------------------------------
+
+
+def _store(
+    store: Store,
+    actor: Actor,
+    settings: Settings,
+    raw: bytes,
+    account: Row,
+    parent: tuple[str, int] | None,
+    replied: Row | None,
+) -> int:
+    parsed = parse_message(raw)
+    stamp = timeutil.now_iso()
+    email_id = emails_q.insert_raw_email(
+        store,
+        {
+            "message_id": parsed.message_id,
+            "subject": parsed.subject,
+            "from_address": parsed.from_.address,
+            "from_name": parsed.from_.name,
+            "date_sent": stamp,
+            "raw_size": len(raw),
+            "truncated": False,
+        },
+        raw,
+    )
+    emails_q.save_parsed(
+        store,
+        email_id,
+        {
+            "to_list": emails_q.as_json_list(a.address for a in parsed.to),
+            "cc_list": emails_q.as_json_list(a.address for a in parsed.cc),
+            "reply_to_list": emails_q.as_json_list(a.address for a in parsed.reply_to),
+            "in_reply_to": parsed.in_reply_to,
+            "references_list": parsed.references,
+            "body_text": parsed.body_text,
+            "body_html": parsed.body_html,
+            "parent_type": parent[0] if parent else None,
+            "parent_id": parent[1] if parent else None,
+            "crm_account_id": crm_account_of(store, *parent) if parent else None,
+            "replied_id": replied["id"] if replied else None,
+            "status": "Sending",
+            "created_by_id": actor.user_id,
+            "sent_account_id": account["id"],
+            "state": "processed",
+        },
+    )
+    emails_q.add_attachments(store, email_id, parsed.attachments)
+    _relations(store, actor, email_id, stamp, parsed, account, parent)
+    return email_id
+
+
+def _relations(
+    store: Store,
+    actor: Actor,
+    email_id: int,
+    stamp: str,
+    parsed,
+    account: Row,  # noqa: ANN001
+    parent: tuple[str, int] | None,
+) -> None:
+    from espomail.pipeline.context import UserState
+
+    users: dict[int, UserState] = {}
+    if actor.user_id:
+        users[actor.user_id] = UserState(reason="sent it", is_sender=True, is_read=True)
+    addresses = [a.address for a in [*parsed.to, *parsed.cc]]
+    for user_id in people_q.users_by_addresses(store, addresses).values():
+        users.setdefault(user_id, UserState(reason="address in To/Cc"))
+    emails_q.add_users(store, email_id, stamp, users)
+    teams = set(accounts_q.team_ids(store, account["id"])) if account["kind"] == "group" else set()
+    teams |= set(actor.team_ids)
+    emails_q.add_teams(store, email_id, teams)
+    notes_q.insert_notifications(
+        store, [{"user_id": u, "type": "email-received", "email_id": email_id} for u in users if u != actor.user_id]
+    )
+    if parent:
+        notes_q.insert_note(store, parent[0], parent[1], "email-sent", email_id, (parsed.body_text or "")[:500])
+
+
+def _deliver(settings: Settings, account: Row, sender: str, recipients: list[str], raw: bytes) -> str | None:
+    try:
+        smtp.send(smtp.SmtpConfig.from_account(account, settings), settings.timeout_s, sender, recipients, raw)
+    except EspomailError as exc:
+        return exc.message
+    return None
+
+
+def _finish(store: Store, email_id: int, error: str | None) -> None:
+    status = "Failed" if error else "Sent"
+    store.execute(
+        "UPDATE emails SET status = ?, last_error = ?, send_attempts = send_attempts + 1 WHERE id = ?",
+        [status, error, email_id],
+    )
+    emails_q.insert_events(store, email_id, None, [("send", status.lower(), error)])
+
+
+def _append_sent(settings: Settings, account: Row, raw: bytes) -> bool | None:
+    """IMAP-APPEND to the account's sent folder when it has one; a failure is only logged."""
+    if not account["store_sent"] or not account["host"]:
+        return None
+    try:
+        password = secrets.resolve(
+            secrets.SecretRef.from_json(account["secret_ref"]), account["name"], settings.timeout_s
+        )
+        with ImapSession(
+            account["host"],
+            account["port"],
+            account["security"],
+            account["username"],
+            password,
+            settings.timeout_s,
+            bool(account["insecure"]),
+        ) as session:
+            session.append(account["store_sent"], raw)
+        return True
+    except EspomailError as exc:
+        log.warning(
+            "storing sent mail in %s of account %s failed: %s", account["store_sent"], account["name"], exc.message
+        )
+        return False

@@ -169,6 +169,18 @@ def link(email_id: int, parent: str) -> None:
     emit(email_actions.link(app.store, app.actor, email_id, parent))
 
 
+@email.command("update")
+@click.argument("email_id", metavar="ID", type=int)
+@click.option("--assign", metavar="U", help="The assigned user ('' for nobody).")
+@click.option("--add-team", multiple=True, metavar="T", help="Add a team.")
+@click.option("--remove-team", multiple=True, metavar="T", help="Remove a team.")
+@json_option
+def update(email_id: int, assign: str | None, add_team: tuple[str, ...], remove_team: tuple[str, ...]) -> None:
+    """Change the assigned user or teams of an email (needs the email edit level)."""
+    app = get_app()
+    emit(email_actions.update(app.store, app.actor, email_id, assign, add_team, remove_team))
+
+
 @email.command("delete")
 @click.argument("email_id", metavar="ID", type=int)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")

@@ -54,7 +54,9 @@ def fetch(accounts: tuple[str, ...], limit: int | None, dry_run: bool) -> None:
     app = get_app()
     progress, finish = _progress_bar(app)
     try:
-        summary = fetching.fetch(app.store, app.settings, list(accounts) or None, limit, dry_run, progress)
+        summary = fetching.fetch(
+            app.store, app.settings, list(accounts) or None, limit, dry_run, progress, actor=app.actor
+        )
     finally:
         finish()
     data = summary.as_dict()

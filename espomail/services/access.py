@@ -1,17 +1,33 @@
-"""Every permission decision (SPEC 8) is made here: a table of actions plus ``require()``.
+"""Every permission decision (SPEC 8) is made here: a table of actions and one check.
 
-Commands never check roles themselves; services call ``require(actor, ACTION, facts)``.
-Levels are ``no < own < team < all``; several roles merge to the most permissive; nothing
-granted means no; admins (and the system administrator, who runs commands without
-``--as``) bypass everything. A denial raises PermissionDenied naming the missing
-permission and is written to the log.
+Services describe what is at stake with a small *facts* object and call
+``require(actor, ACTION, facts, what)``; commands never decide permissions. Levels are
+``no < own < team < all``; several roles merge to the most permissive; nothing granted
+means no; administrators (and the system administrator, who runs commands without
+``--as``) pass every check. A denial raises PermissionDenied naming the missing
+permission (exit 4) and is written to the log.
+
+| action          | facts          | rule                                                        |
+|-----------------|----------------|-------------------------------------------------------------|
+| admin           | -              | administrators only                                         |
+| email.read      | EmailFacts     | read level: own = among its users; team = or a shared team  |
+| email.edit      | EmailFacts     | edit level, the same reach as reading                       |
+| email.delete    | EmailFacts     | delete level: own = its assigned user or its sender         |
+| email.create    | -              | email create: yes                                           |
+| account.manage  | AccountFacts   | group: admin; personal: its owner with personal accounts    |
+| account.send    | AccountFacts   | group send: all, or team with a shared team                 |
+| filter.manage   | FilterFacts    | global/group account: admin; own inbox or own personal acct |
+| user.self       | OwnerFacts     | oneself (folders, follows, notifications of a user)         |
+| case.access     | CaseFacts      | its assignee, a case team, or email read level all          |
+| email.list      | -              | read level other than no                                    |
+| email.from      | SenderFacts    | one's own address or the system address (groups: send)      |
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from espomail.errors import PermissionDenied
 
@@ -75,79 +91,169 @@ class Actor:
 SYSTEM = Actor(user_id=None, username="(system administrator)", is_admin=True)
 
 
+# -- facts: what the rules need to know about the target -------------------------------------
+
+
 @dataclasses.dataclass(frozen=True)
 class EmailFacts:
-    """What the email-level rules need to know about one email."""
-
     user_ids: frozenset[int]
     team_ids: frozenset[int]
     assigned_user_id: int | None = None
     created_by_id: int | None = None
 
 
-# action -> (role field, human name of the permission). Email actions take EmailFacts.
-EMAIL_ACTIONS = {
-    "email.read": ("email_read", "email read"),
-    "email.edit": ("email_edit", "email edit"),
-    "email.delete": ("email_delete", "email delete"),
-}
+@dataclasses.dataclass(frozen=True)
+class AccountFacts:
+    kind: str  # group | personal
+    owner_id: int | None
+    team_ids: frozenset[int] = frozenset()
+
+
+@dataclasses.dataclass(frozen=True)
+class FilterFacts:
+    scope: str  # global | account | user
+    account: AccountFacts | None = None
+    user_id: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class OwnerFacts:
+    user_id: int
+
+
+@dataclasses.dataclass(frozen=True)
+class CaseFacts:
+    assigned_user_id: int | None
+    team_ids: frozenset[int]
+
+
+# -- the rules ------------------------------------------------------------------------------------
 
 
 def level(actor: Actor, field: str) -> str:
-    """The actor's level for a role field ('all' for admins)."""
+    """The actor's level for a role field (the highest for administrators)."""
     if actor.is_admin:
         return FIELD_LEVELS[field][-1]
     return getattr(actor.permissions, field)
 
 
-def can_email(actor: Actor, action: str, facts: EmailFacts) -> bool:
+def _email_rule(field: str, delete: bool = False) -> Callable[[Actor, EmailFacts], tuple[bool, str]]:
+    def rule(actor: Actor, facts: EmailFacts) -> tuple[bool, str]:
+        lvl = level(actor, field)
+        missing = f"{field.replace('_', ' ')} (your level: {lvl})"
+        if lvl == "all":
+            return True, missing
+        if lvl == "no" or actor.user_id is None:
+            return False, missing
+        if delete:
+            owns = actor.user_id in (facts.assigned_user_id, facts.created_by_id)
+        else:
+            owns = actor.user_id in facts.user_ids
+        if lvl == "own":
+            return owns, missing
+        return owns or bool(actor.team_ids & facts.team_ids), missing
+
+    return rule
+
+
+def _email_list(actor: Actor, _facts: object) -> tuple[bool, str]:
+    return level(actor, "email_read") != "no", "email read (your level: no)"
+
+
+@dataclasses.dataclass(frozen=True)
+class SenderFacts:
+    own_address: bool  # one of the user's addresses
+    system_address: bool  # the system address
+
+
+def _email_from(actor: Actor, facts: SenderFacts) -> tuple[bool, str]:
+    ok = facts.own_address or facts.system_address
+    return ok, "sending from this address (use one of yours, a shared group address or the system address)"
+
+
+def _admin(actor: Actor, _facts: object) -> tuple[bool, str]:
+    return actor.is_admin, "administrator"
+
+
+def _email_create(actor: Actor, _facts: object) -> tuple[bool, str]:
+    return level(actor, "email_create") == "yes", "email create"
+
+
+def _account_manage(actor: Actor, facts: AccountFacts) -> tuple[bool, str]:
+    if facts.kind == "group":
+        return actor.is_admin, "administrator (group mail accounts)"
+    if level(actor, "personal_accounts") != "yes":
+        return False, "personal email accounts"
+    return facts.owner_id == actor.user_id, "administrator (another user's personal account)"
+
+
+def _account_send(actor: Actor, facts: AccountFacts) -> tuple[bool, str]:
+    lvl = level(actor, "group_send")
+    missing = f"group send (your level: {lvl})"
+    if lvl == "all":
+        return True, missing
+    return lvl == "team" and bool(actor.team_ids & facts.team_ids), missing
+
+
+def _filter_manage(actor: Actor, facts: FilterFacts) -> tuple[bool, str]:
+    if facts.scope == "global":
+        return actor.is_admin, "administrator (global filters)"
+    if facts.scope == "account":
+        if facts.account.kind == "group":
+            return actor.is_admin, "administrator (group account filters)"
+        return facts.account.owner_id == actor.user_id, "administrator (another user's account filters)"
+    return facts.user_id == actor.user_id, "administrator (another user's filters)"
+
+
+def _user_self(actor: Actor, facts: OwnerFacts) -> tuple[bool, str]:
+    return facts.user_id == actor.user_id, "administrator (another user's data)"
+
+
+def _case_access(actor: Actor, facts: CaseFacts) -> tuple[bool, str]:
+    if level(actor, "email_read") == "all":
+        return True, ""
+    ok = facts.assigned_user_id == actor.user_id or bool(actor.team_ids & facts.team_ids)
+    return ok, "case access (its assignee, a case team, or email read all)"
+
+
+RULES: dict[str, Callable[[Actor, object], tuple[bool, str]]] = {
+    "admin": _admin,
+    "email.read": _email_rule("email_read"),
+    "email.edit": _email_rule("email_edit"),
+    "email.delete": _email_rule("email_delete", delete=True),
+    "email.create": _email_create,
+    "email.list": _email_list,
+    "email.from": _email_from,
+    "account.manage": _account_manage,
+    "account.send": _account_send,
+    "filter.manage": _filter_manage,
+    "user.self": _user_self,
+    "case.access": _case_access,
+}
+
+
+def allowed(actor: Actor, action: str, facts: object = None) -> bool:
     if actor.is_admin:
         return True
-    field = EMAIL_ACTIONS[action][0]
-    lvl = getattr(actor.permissions, field)
-    if lvl == "all":
-        return True
-    if lvl == "no" or actor.user_id is None:
-        return False
-    owns = _owns(actor, action, facts)
-    if lvl == "own":
-        return owns
-    return owns or bool(actor.team_ids & facts.team_ids)
+    return RULES[action](actor, facts)[0]
 
 
-def _owns(actor: Actor, action: str, facts: EmailFacts) -> bool:
-    if action == "email.delete":
-        # Deleting removes the email for everyone: "own" is narrower than for reading.
-        return actor.user_id in (facts.assigned_user_id, facts.created_by_id)
-    return actor.user_id in facts.user_ids
+def require(actor: Actor, action: str, facts: object = None, what: str = "do this") -> None:
+    """Raise PermissionDenied (exit 4) naming the missing permission, and log it."""
+    if actor.is_admin:
+        return
+    ok, missing = RULES[action](actor, facts)
+    if not ok:
+        deny(actor, missing, what)
 
 
-def require_email(actor: Actor, action: str, facts: EmailFacts, what: str) -> None:
-    if not can_email(actor, action, facts):
-        field, name = EMAIL_ACTIONS[action]
-        deny(actor, f"{name} (your level: {level(actor, field)})", what)
-
-
-def require_admin(actor: Actor, what: str) -> None:
-    if not actor.is_admin:
-        deny(actor, "administrator", what)
-
-
-def require_flag(actor: Actor, field: str, what: str) -> None:
-    """Yes/no permissions: email_create, personal_accounts."""
-    if level(actor, field) != "yes":
-        deny(actor, field.replace("_", " ").replace("accounts", "email accounts"), what)
-
-
-def can_send_through_group(actor: Actor, account_team_ids: Iterable[int]) -> bool:
-    lvl = level(actor, "group_send")
-    if lvl == "all":
-        return True
-    return lvl == "team" and bool(actor.team_ids & frozenset(account_team_ids))
+def case_scope(actor: Actor) -> str:
+    """How far case lists reach: 'all', or 'mine' (assigned to the actor or a team of theirs)."""
+    return "all" if actor.is_admin or level(actor, "email_read") == "all" else "mine"
 
 
 def read_scope(actor: Actor) -> str:
-    """How far the actor's lists reach: 'all', 'team', 'own' or 'no'."""
+    """How far the actor's email lists reach: 'all', 'team', 'own' or 'no'."""
     return level(actor, "email_read")
 
 
@@ -155,5 +261,5 @@ def deny(actor: Actor, permission: str, what: str) -> None:
     log.warning("permission denied: user=%s permission=%r action=%r", actor.username, permission, what)
     raise PermissionDenied(
         f"{actor.username} may not {what}: missing permission '{permission}'; "
-        f"ask an administrator to grant it in a role"
+        "ask an administrator to grant it in a role"
     )

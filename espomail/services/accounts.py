@@ -121,15 +121,16 @@ def _folder_name(store: Store, folder_id: int | None) -> str | None:
 # -- permissions ---------------------------------------------------------------------------
 
 
+def account_facts(store: Store, account: Row) -> access.AccountFacts:
+    return access.AccountFacts(account["kind"], account["owner_id"], frozenset(q.team_ids(store, account["id"])))
+
+
 def require_manage(store: Store, actor: Actor, account: Row | None, kind: str, owner_id: int | None) -> None:
     """Group accounts: admins. Personal accounts: admins, or their owner with the permission."""
-    if actor.is_admin:
-        return
-    if kind == "group":
-        access.require_admin(actor, "manage group mail accounts")
-    access.require_flag(actor, "personal_accounts", "manage personal mail accounts")
-    if owner_id != actor.user_id:
-        access.deny(actor, "administrator", "manage another user's personal mail account")
+    name = f" '{account['name']}'" if account is not None else ""
+    access.require(
+        actor, "account.manage", access.AccountFacts(kind, owner_id), f"manage the {kind} mail account{name}"
+    )
 
 
 def visible_accounts(store: Store, actor: Actor) -> list[Row]:
@@ -158,7 +159,7 @@ def add_account(
         owner_id = _owner(store, kind, options)
         require_manage(store, actor, None, kind, owner_id)
         if kind == "personal" and not actor.is_admin:
-            _check_personal_limit(store, settings, owner_id)
+            _check_personal_limit(store, actor, settings, owner_id)
         if q.account_by_name(store, name):
             raise Duplicate(f"a mail account named '{name}' exists already")
         for required in ("address", "host", "username"):
@@ -205,11 +206,12 @@ def _owner(store: Store, kind: str, options: Mapping[str, Any]) -> int | None:
     return get_user(store, options["user"])["id"]
 
 
-def _check_personal_limit(store: Store, settings: Settings, owner_id: int) -> None:
+def _check_personal_limit(store: Store, actor: Actor, settings: Settings, owner_id: int) -> None:
     if q.count_personal(store, owner_id) >= settings.max_personal_accounts:
-        raise access.PermissionDenied(
-            f"a user may have at most {settings.max_personal_accounts} personal mail accounts "
-            "(config max_personal_accounts); remove one first or ask an administrator"
+        access.deny(
+            actor,
+            f"more than {settings.max_personal_accounts} personal mail accounts (config max_personal_accounts)",
+            "add another personal mail account (remove one first)",
         )
 
 
@@ -388,7 +390,7 @@ def list_accounts(store: Store, actor: Actor) -> list[dict]:
 def show_account(store: Store, actor: Actor, name: str) -> dict:
     account = get_account(store, name)
     if not actor.is_admin and account["owner_id"] != actor.user_id:
-        access.deny(actor, "administrator", f"see mail account '{name}'")
+        access.require(actor, "account.manage", account_facts(store, account), f"see mail account '{name}'")
     result = account_dict(store, account)
     result["fetch_state"] = [
         {k: row[k] for k in ("folder", "uidvalidity", "last_uid", "last_date", "by_date", "uidnext")}

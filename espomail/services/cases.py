@@ -135,10 +135,8 @@ def get_case(store: Store, number: int) -> Row:
     return case
 
 
-def _may_see(store: Store, actor: Actor, case: Row) -> bool:
-    if actor.is_admin or access.level(actor, "email_read") == "all":
-        return True
-    return case["assigned_user_id"] == actor.user_id or bool(actor.team_ids & set(q.team_ids(store, case["id"])))
+def _facts(store: Store, case: Row) -> access.CaseFacts:
+    return access.CaseFacts(case["assigned_user_id"], frozenset(q.team_ids(store, case["id"])))
 
 
 def list_cases(
@@ -153,7 +151,7 @@ def list_cases(
         validate.choice(status, STATUSES, "--status")
     assigned_id = get_user(store, assigned)["id"] if assigned else None
     visible = None
-    if not (actor.is_admin or access.level(actor, "email_read") == "all"):
+    if access.case_scope(actor) == "mine":
         visible = (actor.user_id, sorted(actor.team_ids))
     rows = q.list_cases(store, status, assigned_id, limit, offset, visible)
     return [case_dict(store, r, full=False) for r in rows]
@@ -161,8 +159,7 @@ def list_cases(
 
 def show_case(store: Store, actor: Actor, number: int) -> dict:
     case = get_case(store, number)
-    if not _may_see(store, actor, case):
-        access.deny(actor, "case access (assignee, a case team, or email read all)", f"see case {number}")
+    access.require(actor, "case.access", _facts(store, case), f"see case {number}")
     return case_dict(store, case)
 
 
@@ -176,8 +173,7 @@ def update_case(
 ) -> dict:
     with store.atomic():
         case = get_case(store, number)
-        if not _may_see(store, actor, case):
-            access.deny(actor, "case access (assignee, a case team, or email read all)", f"change case {number}")
+        access.require(actor, "case.access", _facts(store, case), f"change case {number}")
         values: dict = {}
         if status:
             values["status"] = validate.choice(status, STATUSES, "--status")

@@ -78,7 +78,7 @@ def link(store: Store, actor: Actor, email_id: int, parent: str) -> dict:
     kind, number = validate.record_ref(parent)
     with store.atomic():
         email = get_email(store, email_id)
-        access.require_email(actor, "email.edit", facts(store, email), f"change the parent of email {email_id}")
+        access.require(actor, "email.edit", facts(store, email), f"change the parent of email {email_id}")
         record_id = number
         if kind == "case":
             record_id = store.value("SELECT id FROM cases WHERE number = ?", [number])
@@ -93,11 +93,52 @@ def link(store: Store, actor: Actor, email_id: int, parent: str) -> dict:
         return email_dict(store, get_email(store, email_id), actor)
 
 
+def update(
+    store: Store,
+    actor: Actor,
+    email_id: int,
+    assign: str | None = None,
+    add_teams=(),
+    remove_teams=(),  # noqa: ANN001
+) -> dict:
+    """Change the assigned user and teams of an email (needs the edit level)."""
+    from espomail.services.people import get_team, get_user
+
+    with store.atomic():
+        email = get_email(store, email_id)
+        access.require(actor, "email.edit", facts(store, email), f"change email {email_id}")
+        changes = []
+        if assign is not None:
+            user = get_user(store, assign) if assign else None
+            emails_q.save_parsed(store, email_id, {"assigned_user_id": user["id"] if user else None})
+            if user is not None:
+                emails_q.add_users(store, email_id, email["date_sent"], {user["id"]: _assigned()})
+            changes.append(f"assigned {assign or 'nobody'}")
+        for name in add_teams:
+            emails_q.add_teams(store, email_id, [get_team(store, name)["id"]])
+            changes.append(f"+team {name}")
+        for name in remove_teams:
+            store.execute(
+                "DELETE FROM email_teams WHERE email_id = ? AND team_id = ?", [email_id, get_team(store, name)["id"]]
+            )
+            changes.append(f"-team {name}")
+        if not changes:
+            raise InvalidInput("give --assign, --add-team or --remove-team")
+        emails_q.insert_events(store, email_id, None, [("update", ", ".join(changes), f"by {actor.username}")])
+        return email_dict(store, get_email(store, email_id), actor)
+
+
+def _assigned():  # noqa: ANN202
+    from espomail.pipeline.context import UserState
+
+    return UserState(reason="assigned by hand")
+
+
 def delete(store: Store, actor: Actor, email_id: int) -> dict:
     """Remove the shared email for everyone (attachments, per-user rows, notifications)."""
     with store.atomic():
         email = get_email(store, email_id)
-        access.require_email(actor, "email.delete", facts(store, email), f"delete email {email_id}")
+        access.require(actor, "email.delete", facts(store, email), f"delete email {email_id}")
         result = email_dict(store, email, None, full=False)
         store.execute("DELETE FROM emails WHERE id = ?", [email_id])
         result["deleted_at"] = timeutil.now_iso()

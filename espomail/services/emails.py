@@ -35,7 +35,7 @@ def facts(store: Store, email: Row) -> EmailFacts:
 
 def readable_email(store: Store, actor: Actor, email_id: int, what: str = "read") -> Row:
     email = get_email(store, email_id)
-    access.require_email(actor, "email.read", facts(store, email), f"{what} email {email_id}")
+    access.require(actor, "email.read", facts(store, email), f"{what} email {email_id}")
     return email
 
 
@@ -122,9 +122,8 @@ def list_for(
 ) -> list[dict]:
     query = Query(limit=limit, offset=offset, state=validate.choice(state, STATES, "--state"))
     if actor.user_id is not None:
+        access.require(actor, "email.list", None, "list emails")
         scope = access.read_scope(actor)
-        if scope == "no":
-            access.deny(actor, "email read (your level: no)", "list emails")
         query.user_id, query.scope, query.team_ids = actor.user_id, scope, tuple(sorted(actor.team_ids))
         query.folder = "inbox"
     if folder:

@@ -26,7 +26,7 @@ from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
 from espomail.mail import msgid
 from espomail.mail.imap import Fetched, FolderStatus, ImapSession
-from espomail.services import outbox
+from espomail.services import access, outbox
 from espomail.services.ingest import Incoming, Processed, process, retry_unfinished, store_messages
 from espomail.services.locks import AccountLock
 from espomail.store import accounts as accounts_q
@@ -103,9 +103,12 @@ def fetch(
     dry_run: bool = False,
     progress: Progress | None = None,
     after_batch: Callable[[Processed], None] | None = None,
+    actor: access.Actor | None = None,
 ) -> Summary:
-    """Fetch the named accounts (default: every active one)."""
+    """Fetch the named accounts (default: every active one the actor may manage)."""
     accounts = _select_accounts(store, account_names)
+    if actor is not None and not actor.is_admin:
+        accounts = _manageable(store, actor, accounts, explicit=bool(account_names))
     writer = Writer(store)
     retried = Processed()
     if not dry_run:
@@ -128,6 +131,20 @@ def fetch(
     order = {a["name"]: i for i, a in enumerate(accounts)}
     results.sort(key=lambda r: order[r.name])
     return Summary(results, retried)
+
+
+def _manageable(store: Store, actor: access.Actor, accounts: list[Row], explicit: bool) -> list[Row]:
+    """A user fetches only accounts they manage (their own personal ones)."""
+    from espomail.services.accounts import account_facts
+
+    allowed = []
+    for account in accounts:
+        facts = account_facts(store, account)
+        if access.allowed(actor, "account.manage", facts):
+            allowed.append(account)
+        elif explicit:
+            access.require(actor, "account.manage", facts, f"fetch mail account '{account['name']}'")
+    return allowed
 
 
 def _select_accounts(store: Store, names: list[str] | None) -> list[Row]:

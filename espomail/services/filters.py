@@ -60,18 +60,20 @@ def filter_dict(store: Store, row: Row) -> dict:
     }
 
 
+def _facts(store: Store, scope: str, account: Row | None, user_id: int | None) -> access.FilterFacts:
+    account_facts = access.AccountFacts(account["kind"], account["owner_id"]) if account is not None else None
+    return access.FilterFacts(scope, account_facts, user_id)
+
+
 def _require_manage(store: Store, actor: Actor, scope: str, account: Row | None, user: Row | None) -> None:
-    if actor.is_admin:
-        return
-    if scope == "global":
-        access.require_admin(actor, "manage global filters")
-    if scope == "account":
-        if account["kind"] == "group":
-            access.require_admin(actor, "manage filters of group mail accounts")
-        if account["owner_id"] != actor.user_id:
-            access.deny(actor, "administrator", f"manage filters of another user's account '{account['name']}'")
-    if scope == "user" and user["id"] != actor.user_id:
-        access.deny(actor, "administrator", f"manage filters of user '{user['username']}'")
+    where = {
+        "global": "global filters",
+        "account": f"filters of account '{account['name']}'" if account else "",
+        "user": f"filters of user '{user['username']}'" if user else "",
+    }[scope]
+    access.require(
+        actor, "filter.manage", _facts(store, scope, account, user["id"] if user else None), f"manage {where}"
+    )
 
 
 def add_filter(
@@ -158,12 +160,10 @@ def get_filter(store: Store, ref: str) -> Row:
 
 
 def _visible(actor: Actor, row: Row, store: Store) -> bool:
-    if actor.is_admin or row["scope"] == "global":
+    if row["scope"] == "global":
         return True
-    if row["scope"] == "user":
-        return row["user_id"] == actor.user_id
-    account = accounts_q.account_by_id(store, row["account_id"])
-    return account is not None and account["owner_id"] == actor.user_id
+    account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
+    return access.allowed(actor, "filter.manage", _facts(store, row["scope"], account, row["user_id"]))
 
 
 def list_filters(store: Store, actor: Actor) -> list[dict]:
@@ -173,7 +173,7 @@ def list_filters(store: Store, actor: Actor) -> list[dict]:
 def show_filter(store: Store, actor: Actor, ref: str) -> dict:
     row = get_filter(store, ref)
     if not _visible(actor, row, store):
-        access.deny(actor, "administrator", f"see filter '{ref}'")
+        access.require(actor, "admin", None, f"see filter '{ref}'")
     return filter_dict(store, row)
 
 
@@ -220,8 +220,8 @@ def test_file(store: Store, actor: Actor, path: Path, account: str | None, user:
     parsed = parse_message(raw)
     account_row = get_account(store, account) if account else None
     user_row = get_user(store, user) if user else None
-    if user_row is not None and not actor.is_admin and user_row["id"] != actor.user_id:
-        access.deny(actor, "administrator", f"test the filters of user '{user}'")
+    if user_row is not None:
+        access.require(actor, "user.self", access.OwnerFacts(user_row["id"]), f"test the filters of user '{user}'")
     result: dict = {"subject": parsed.subject, "from": parsed.from_.address if parsed.from_ else None}
     hit = first_account_match(store, account_row["id"] if account_row else None, parsed)
     result["account"] = account_row["name"] if account_row else None

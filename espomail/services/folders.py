@@ -42,8 +42,9 @@ def add_folder(
         if group:
             return _add_group_folder(store, actor, name, teams)
         owner = get_user(store, user)
-        if actor.user_id != owner["id"]:
-            access.require_admin(actor, f"add folders for user '{owner['username']}'")
+        access.require(
+            actor, "user.self", access.OwnerFacts(owner["id"]), f"add folders for user '{owner['username']}'"
+        )
         if q.personal_folder(store, owner["id"], name):
             raise Duplicate(f"user '{owner['username']}' has a folder '{name}' already")
         folder_id = q.insert_folder(store, "personal", name, owner["id"], skip_notifications)
@@ -51,7 +52,7 @@ def add_folder(
 
 
 def _add_group_folder(store: Store, actor: Actor, name: str, teams: Sequence[str]) -> dict:
-    access.require_admin(actor, "add group folders")
+    access.require(actor, "admin", None, "add group folders")
     if not teams:
         raise InvalidInput("a group folder needs at least one --team")
     if q.group_folder(store, name):
@@ -65,8 +66,9 @@ def _add_group_folder(store: Store, actor: Actor, name: str, teams: Sequence[str
 def list_folders(store: Store, actor: Actor, user: str | None = None) -> list[dict]:
     if user:
         owner = get_user(store, user)
-        if actor.user_id != owner["id"]:
-            access.require_admin(actor, f"list the folders of user '{owner['username']}'")
+        access.require(
+            actor, "user.self", access.OwnerFacts(owner["id"]), f"list the folders of user '{owner['username']}'"
+        )
         return [folder_dict(store, r) for r in q.folders(store, owner["id"])]
     owner_id = None if actor.is_system else actor.user_id
     return [folder_dict(store, r) for r in q.folders(store, owner_id)]

@@ -45,7 +45,7 @@ def read_source(path: Path) -> Iterator[tuple[str, bytes]]:
 
 
 def import_path(store: Store, actor: Actor, settings: Settings, path: Path, account: str | None = None) -> dict:
-    access.require_admin(actor, "import mail")
+    access.require(actor, "admin", None, "import mail")
     account_row = get_account(store, account) if account else None
     account_id = account_row["id"] if account_row else None
     total = Processed()
@@ -83,7 +83,7 @@ def _import_batch(store, settings, account_id, path, batch, total) -> int:  # no
 
 def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | None, failed: bool) -> dict:
     """Retry failed (or pending) deliveries; for a processed email, refresh its parse."""
-    access.require_admin(actor, "reprocess emails")
+    access.require(actor, "admin", None, "reprocess emails")
     if (email_id is None) == (not failed):
         raise InvalidInput("give an email ID or --failed")
     if failed:

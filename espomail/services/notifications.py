@@ -33,8 +33,7 @@ def notification_dict(store: Store, row: Row) -> dict:
 def _whose(store: Store, actor: Actor, user: str | None) -> int | None:
     if user:
         target = get_user(store, user)
-        if target["id"] != actor.user_id:
-            access.require_admin(actor, f"see the notifications of user '{user}'")
+        access.require(actor, "user.self", access.OwnerFacts(target["id"]), f"see the notifications of user '{user}'")
         return target["id"]
     return actor.user_id
 

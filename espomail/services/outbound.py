@@ -33,7 +33,7 @@ def show(store: Store, actor: Actor) -> dict:
 
 
 def set_outbound(store: Store, actor: Actor, address: str, name: str | None, shared: bool | None) -> dict:
-    access.require_admin(actor, "change the outbound settings")
+    access.require(actor, "admin", None, "change the outbound settings")
     address = validate.email_address(address)
     with store.atomic():
         _put(store, "outbound_address", address)

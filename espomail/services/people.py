@@ -79,7 +79,7 @@ def team_dict(store: Store, team: Row) -> dict:
 
 
 def add_team(store: Store, actor: Actor, name: str, positions: Sequence[str]) -> dict:
-    access.require_admin(actor, "add teams")
+    access.require(actor, "admin", None, "add teams")
     name = validate.name(name, "team name")
     cleaned = _unique([validate.name(p, "position") for p in positions])
     with store.atomic():
@@ -98,7 +98,7 @@ def show_team(store: Store, actor: Actor, name: str) -> dict:
 
 
 def update_team(store: Store, actor: Actor, name: str, add: Sequence[str], remove: Sequence[str]) -> dict:
-    access.require_admin(actor, "change teams")
+    access.require(actor, "admin", None, "change teams")
     with store.atomic():
         team = get_team(store, name)
         positions = json.loads(team["positions"])
@@ -112,7 +112,7 @@ def update_team(store: Store, actor: Actor, name: str, add: Sequence[str], remov
 
 
 def remove_team(store: Store, actor: Actor, name: str) -> dict:
-    access.require_admin(actor, "remove teams")
+    access.require(actor, "admin", None, "remove teams")
     with store.atomic():
         team = get_team(store, name)
         result = team_dict(store, team)
@@ -141,7 +141,7 @@ def _check_levels(levels: dict[str, str | None]) -> dict[str, str]:
 
 
 def add_role(store: Store, actor: Actor, name: str, levels: dict[str, str | None]) -> dict:
-    access.require_admin(actor, "add roles")
+    access.require(actor, "admin", None, "add roles")
     name = validate.name(name, "role name")
     checked = _check_levels(levels)
     with store.atomic():
@@ -152,7 +152,7 @@ def add_role(store: Store, actor: Actor, name: str, levels: dict[str, str | None
 
 
 def update_role(store: Store, actor: Actor, name: str, levels: dict[str, str | None]) -> dict:
-    access.require_admin(actor, "change roles")
+    access.require(actor, "admin", None, "change roles")
     checked = _check_levels(levels)
     with store.atomic():
         role = get_role(store, name)
@@ -169,7 +169,7 @@ def show_role(store: Store, actor: Actor, name: str) -> dict:
 
 
 def remove_role(store: Store, actor: Actor, name: str) -> dict:
-    access.require_admin(actor, "remove roles")
+    access.require(actor, "admin", None, "remove roles")
     with store.atomic():
         role = get_role(store, name)
         result = role_dict(store, role)
@@ -233,7 +233,7 @@ def add_user(
     is_admin: bool = False,
     is_active: bool = True,
 ) -> dict:
-    access.require_admin(actor, "add users")
+    access.require(actor, "admin", None, "add users")
     username = validate.name(username, "username", 100)
     if any(ch.isspace() for ch in username) or ":" in username:
         raise InvalidInput(f"username '{username}' must not contain spaces or ':'")
@@ -263,7 +263,7 @@ def show_user(store: Store, actor: Actor, username: str) -> dict:
 def update_user(store: Store, actor: Actor, username: str, changes: dict) -> dict:
     """Apply ``changes``: name, is_admin, is_active, add_emails, remove_emails,
     add_teams, remove_teams, add_roles, remove_roles (all optional)."""
-    access.require_admin(actor, "change users")
+    access.require(actor, "admin", None, "change users")
     with store.atomic():
         user = get_user(store, username)
         uid = user["id"]
@@ -289,7 +289,7 @@ def update_user(store: Store, actor: Actor, username: str, changes: dict) -> dic
 
 
 def remove_user(store: Store, actor: Actor, username: str) -> dict:
-    access.require_admin(actor, "remove users")
+    access.require(actor, "admin", None, "remove users")
     with store.atomic():
         user = get_user(store, username)
         result = user_dict(store, user)

@@ -148,8 +148,7 @@ def _followable(store: Store, kind: str, record_id: int) -> tuple[str, int]:
 
 
 def _may_manage_follow(actor: Actor, user: Row) -> None:
-    if actor.user_id != user["id"]:
-        access.require_admin(actor, f"change what user '{user['username']}' follows")
+    access.require(actor, "user.self", access.OwnerFacts(user["id"]), f"change what user '{user['username']}' follows")
 
 
 def follow(store: Store, actor: Actor, kind: str, record_id: int, username: str) -> dict:

@@ -57,7 +57,7 @@ class SendFailed(EspomailError):
 
 
 def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
-    access.require_flag(actor, "email_create", "send email")
+    access.require(actor, "email.create", None, "send email")
     sender = validate.email_address(draft.sender)
     recipients = [validate.email_address(a) for a in draft.to]
     cc = [validate.email_address(a) for a in draft.cc]
@@ -111,27 +111,30 @@ def choose_account(store: Store, actor: Actor, sender: str) -> Row:
             return account
     shared = [a for a in candidates if a["kind"] == "group" and a["smtp_shared"]]
     for account in shared:
-        if access.can_send_through_group(actor, accounts_q.team_ids(store, account["id"])):
+        if access.allowed(actor, "account.send", _facts(store, account)):
             return account
     if shared:
-        access.deny(
+        access.require(
             actor,
-            f"group send (your level: {access.level(actor, 'group_send')})",
+            "account.send",
+            _facts(store, shared[0]),
             f"send through the shared group account '{shared[0]['name']}'",
         )
     system = _system_if_shared(store)
     system_address = store.value("SELECT value FROM settings WHERE key = 'outbound_address'") or ""
     if system is not None and sender.lower() in own | {system_address.lower()}:
         return system
-    if sender.lower() not in own and sender.lower() != system_address.lower():
-        access.deny(
-            actor,
-            "sending from this address",
-            f"send from {sender} (not one of your addresses, a shared group address or the system address)",
-        )
+    facts = access.SenderFacts(sender.lower() in own, sender.lower() == system_address.lower())
+    access.require(actor, "email.from", facts, f"send from {sender}")
     raise EspomailError(
         f"no SMTP to send from {sender}: add SMTP to your personal account (--smtp-host), or ask an "
         "administrator to share a group account's SMTP or the system SMTP ('espomail outbound set --shared')"
+    )
+
+
+def _facts(store: Store, account: Row) -> access.AccountFacts:
+    return access.AccountFacts(
+        account["kind"], account["owner_id"], frozenset(accounts_q.team_ids(store, account["id"]))
     )
 
 

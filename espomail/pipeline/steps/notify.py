@@ -62,7 +62,7 @@ def _stream(ctx: Context) -> dict[int, tuple[str, int]]:
         actor = actor_by_id(ctx.store, user_id)
         if actor is None or user_id == sender:
             continue
-        if not access.can_email(actor, "email.read", facts):
+        if not access.allowed(actor, "email.read", facts):
             refused[actor.username] = f"read level {access.level(actor, 'email_read')} does not reach this email"
             continue
         notified.append((user_id, record, actor.username))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import time
 
 UTC = dt.UTC
 
@@ -21,8 +22,16 @@ def iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_last_iso: tuple[int, str] = (-1, "")
+
+
 def now_iso() -> str:
-    return iso(now())  # type: ignore[return-value]
+    """The current time as ISO text; formatted once per second (an import calls this a lot)."""
+    global _last_iso
+    seconds = int(time.time())
+    if _last_iso[0] != seconds:
+        _last_iso = (seconds, iso(dt.datetime.fromtimestamp(seconds, UTC)))  # type: ignore[assignment]
+    return _last_iso[1]
 
 
 def parse_iso(value: str) -> dt.datetime:

@@ -38,6 +38,10 @@ class Criteria:
         )
 
     @property
+    def needs_body(self) -> bool:
+        return bool(self.body_contains or self.body_contains_all)
+
+    @property
     def empty(self) -> bool:
         return not (
             self.from_pattern or self.to_pattern or self.subject_pattern or self.body_contains or self.body_contains_all

@@ -160,14 +160,14 @@ class ImapSession:
         with self._guard("searching messages by date"):
             return sorted(self.client.search(["SINCE", day]))
 
-    def sizes(self, uids: list[int]) -> dict[int, tuple[int, dt.datetime | None]]:
-        """UID -> (RFC822.SIZE, INTERNALDATE), in one pipelined command."""
-        result: dict[int, tuple[int, dt.datetime | None]] = {}
+    def sizes(self, uids: list[int]) -> dict[int, tuple[int, bytes | None]]:
+        """UID -> (RFC822.SIZE, raw INTERNALDATE; see ``internaldate()``), in one pipelined command."""
+        result: dict[int, tuple[int, bytes | None]] = {}
         for chunk in _chunks(uids, 5000):
             for uid, items, _literals in self._raw_fetch(chunk, "RFC822.SIZE INTERNALDATE"):
                 size = re.search(rb"RFC822\.SIZE (\d+)", items)
                 date = re.search(rb'INTERNALDATE "([^"]+)"', items)
-                result[uid] = (int(size.group(1)) if size else 0, _internaldate(date))
+                result[uid] = (int(size.group(1)) if size else 0, date.group(1) if date else None)
         return result
 
     def message_ids(self, uids: list[int]) -> dict[int, bytes]:
@@ -302,10 +302,11 @@ def _int_or_none(value: object) -> int | None:
     return None if value is None else int(value)  # type: ignore[arg-type]
 
 
-def _internaldate(match: re.Match | None) -> dt.datetime | None:
-    if not match:
+def internaldate(value: bytes | None) -> dt.datetime | None:
+    """An IMAP INTERNALDATE (``17-Jul-1996 02:44:25 -0700``) as an aware UTC datetime."""
+    if not value:
         return None
     try:
-        return dt.datetime.strptime(match.group(1).decode().strip(), "%d-%b-%Y %H:%M:%S %z").astimezone(dt.UTC)
+        return dt.datetime.strptime(value.decode().strip(), "%d-%b-%Y %H:%M:%S %z").astimezone(dt.UTC)
     except ValueError:
         return None

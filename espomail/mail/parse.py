@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import binascii
 import codecs
+import dataclasses
 import functools
 import itertools
 import re
@@ -109,6 +110,28 @@ class ParsedEmail:
     is_bounce: bool = False
     truncated: bool = False
     defects: list[str] = field(default_factory=list)
+    # False for a summary (see ``summary()``): bodies and most headers left out.
+    complete: bool = True
+
+
+# Headers the import pipeline reads itself (loop and automation checks).
+SUMMARY_HEADERS = (
+    "auto-submitted",
+    "x-autoreply",
+    "x-autorespond",
+    "precedence",
+    "x-precedence",
+    "x-auto-response-suppress",
+    "list-id",
+    "list-unsubscribe",
+)
+
+
+def summary(parsed: ParsedEmail) -> ParsedEmail:
+    """A light copy to hand between processes: no bodies and only SUMMARY_HEADERS.
+    Whoever needs more parses the raw source again (``complete`` is False)."""
+    headers = {name: parsed.headers[name] for name in SUMMARY_HEADERS if name in parsed.headers}
+    return dataclasses.replace(parsed, body_text=None, body_html=None, headers=headers, complete=False)
 
 
 # --------------------------------------------------------------------------- public API

@@ -9,11 +9,12 @@ decision with ``ctx.decide()``; ``email explain`` prints those decisions later.
 from __future__ import annotations
 
 import dataclasses
-import json
 from typing import Any
 
 from espomail.config import Settings
 from espomail.mail.parse import ParsedEmail
+from espomail.pipeline.lookups import Lookups
+from espomail.pipeline.writes import BatchWriter, Writes
 from espomail.store.db import Row, Store
 
 
@@ -38,6 +39,8 @@ class Context:
     account: Row | None
     raw: bytes
     is_new: bool
+    lookups: Lookups
+    batch: BatchWriter
     parsed: ParsedEmail | None = None
     stopped: str | None = None  # "dropped" (loop guard) or "filtered" (account filter)
     parent: tuple[str, int] | None = None
@@ -55,6 +58,7 @@ class Context:
     auto_reply_id: int | None = None
     events: list[tuple[str, str, str | None]] = dataclasses.field(default_factory=list)
     counters: dict[str, int] = dataclasses.field(default_factory=dict)
+    writes: Writes = dataclasses.field(default_factory=Writes)
 
     @property
     def email_id(self) -> int:
@@ -62,9 +66,19 @@ class Context:
 
     def decide(self, step: str, decision: str, detail: Any = None) -> None:
         """Record what a step decided (and why) for ``email explain``."""
-        if detail is not None and not isinstance(detail, str):
-            detail = json.dumps(detail, ensure_ascii=False, default=str)
         self.events.append((step, decision, detail))
+
+    def complete(self) -> ParsedEmail:
+        """The full parse (bodies, every header), when ``parsed`` is only a summary."""
+        if self.parsed is None or not self.parsed.complete:
+            from espomail.mail.parse import parse_message
+            from espomail.pipeline.steps.parse import TRUNCATED_NOTE
+            from espomail.store import emails as emails_q
+
+            raw = self.raw or emails_q.raw_of(self.store, self.email_id)
+            truncated = bool(self.email["truncated"])
+            self.parsed = parse_message(raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
+        return self.parsed
 
     def stop(self, how: str) -> None:
         self.stopped = how

@@ -12,8 +12,11 @@ import logging
 import traceback
 
 from espomail.config import Settings
+from espomail.mail.parse import ParsedEmail
 from espomail.pipeline.context import Context
+from espomail.pipeline.lookups import Lookups
 from espomail.pipeline.registry import IMPORT_PIPELINE, STEPS
+from espomail.pipeline.writes import BatchWriter
 from espomail.store import emails as emails_q
 from espomail.store.db import Row, Store
 
@@ -21,12 +24,26 @@ log = logging.getLogger("espomail.pipeline")
 
 
 def process_delivery(
-    store: Store, settings: Settings, delivery: Row, raw: bytes | None = None, parsed=None
+    store: Store,
+    settings: Settings,
+    delivery: Row,
+    raw: bytes | None = None,
+    parsed: ParsedEmail | None = None,
+    lookups: Lookups | None = None,
+    email: Row | None = None,
+    batch: BatchWriter | None = None,
 ) -> Context | None:
-    """Process one pending or failed delivery. Returns the context, or None when it failed."""
-    email = emails_q.email_by_id(store, delivery["email_id"])
-    account = emails_q.account_of(store, delivery)
-    raw = raw if raw is not None else emails_q.raw_of(store, email["id"])
+    """Process one pending or failed delivery. Returns the context, or None when it failed.
+
+    ``raw`` and ``parsed`` are passed by a fetch that has them in memory already; otherwise
+    the raw source is read back from the store and parsed again.
+    """
+    lookups = lookups or Lookups(store)
+    batch = batch or BatchWriter(store)
+    email = email or emails_q.email_by_id(store, delivery["email_id"])
+    account = lookups.account(delivery["account_id"]) if delivery["account_id"] else None
+    if raw is None:
+        raw, parsed = emails_q.raw_of(store, email["id"]), None
     ctx = Context(
         store=store,
         settings=settings,
@@ -35,12 +52,15 @@ def process_delivery(
         account=account,
         raw=raw or b"",
         is_new=email["state"] != "processed",
+        lookups=lookups,
+        batch=batch,
         parsed=parsed,
     )
     try:
-        with store.atomic():
+        with store.savepoint():
             run_steps(ctx)
-            emails_q.insert_events(store, ctx.email_id, delivery["id"], ctx.events)
+        ctx.writes.add_events(ctx.email_id, delivery["id"], ctx.events)
+        batch.absorb(ctx.writes, ctx.email_id)
         return ctx
     except Exception as exc:  # noqa: BLE001 - any failure is kept, not lost
         log.warning("processing email %s failed: %s", email["id"], exc)

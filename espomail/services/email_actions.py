@@ -141,5 +141,7 @@ def delete(store: Store, actor: Actor, email_id: int) -> dict:
         access.require(actor, "email.delete", facts(store, email), f"delete email {email_id}")
         result = email_dict(store, email, None, full=False)
         store.execute("DELETE FROM emails WHERE id = ?", [email_id])
+        # The raw source goes too, unless another email has the very same one.
+        emails_q.forget_raw(store, [email["raw_sha256"]])
         result["deleted_at"] = timeutil.now_iso()
-        return result
+    return result

@@ -6,6 +6,8 @@ import json
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
+from espomail.mail.parse import parse_message
+from espomail.pipeline.steps.parse import TRUNCATED_NOTE
 from espomail.services import access
 from espomail.services.access import Actor, EmailFacts
 from espomail.services.accounts import get_account
@@ -73,8 +75,12 @@ def email_dict(store: Store, email: Row, actor: Actor | None = None, full: bool 
         ],
     }
     if full:
-        result["body_text"] = email["body_text"]
-        result["body_html"] = email["body_html"]
+        parsed = parse_message(
+            q.raw_of(store, email["id"]),
+            headers_only=bool(email["truncated"]),
+            note=TRUNCATED_NOTE if email["truncated"] else None,
+        )
+        result["body_text"], result["body_html"] = parsed.body_text, parsed.body_html
         result["bcc"] = json.loads(email["bcc_list"])
         result["last_error"] = email["last_error"]
     if actor is not None and actor.user_id is not None:
@@ -197,17 +203,36 @@ def explain(store: Store, actor: Actor, email_id: int) -> dict:
             }
             for d in q.deliveries_of(store, email_id)
         ],
-        "events": [
-            {
-                "delivery_id": e["delivery_id"],
-                "step": e["step"],
-                "decision": e["decision"],
-                "detail": _detail(e["detail"]),
-                "at": e["created_at"],
-            }
-            for e in q.events_of(store, email_id)
-        ],
+        "events": _events(q.events_of(store, email_id)),
     }
+
+
+def _events(rows) -> list[dict]:  # noqa: ANN001
+    """The trail of decisions; a processed delivery's steps are stored together in one row."""
+    events = []
+    for row in rows:
+        if row["step"] == "pipeline":
+            for step, decision, detail in json.loads(row["detail"]):
+                events.append(
+                    {
+                        "delivery_id": row["delivery_id"],
+                        "step": step,
+                        "decision": decision,
+                        "detail": detail,
+                        "at": row["created_at"],
+                    }
+                )
+        else:
+            events.append(
+                {
+                    "delivery_id": row["delivery_id"],
+                    "step": row["step"],
+                    "decision": row["decision"],
+                    "detail": _detail(row["detail"]),
+                    "at": row["created_at"],
+                }
+            )
+    return events
 
 
 def _detail(text: str | None):  # noqa: ANN202

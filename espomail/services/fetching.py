@@ -25,9 +25,15 @@ from espomail import secrets, timeutil
 from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
 from espomail.mail import msgid
-from espomail.mail.imap import Fetched, FolderStatus, ImapSession
-from espomail.services import access, outbox
-from espomail.services.ingest import Incoming, Processed, process, retry_unfinished, store_messages
+from espomail.mail.imap import FolderStatus, ImapSession, internaldate
+from espomail.services import access, outbox, preparing
+from espomail.services.ingest import (
+    Incoming,
+    Processed,
+    process,
+    retry_unfinished,
+    store_messages,
+)
 from espomail.services.locks import AccountLock
 from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
@@ -245,7 +251,7 @@ class _FolderFetch:
             return
         selected = self.session.select(self.folder, readonly=not self.account["mark_seen"])
         uids, mode = self._candidates(state, selected)
-        if mode != "incremental" and uids:
+        if mode != "incremental" and uids and self._store_has_mail():
             uids = self._skip_known(uids)
         limit = self.owner.limit
         backlog = max(0, len(uids) - limit)
@@ -293,6 +299,10 @@ class _FolderFetch:
             return (timeutil.parse_iso(state["last_date"]) - dt.timedelta(days=1)).date()
         return timeutil.parse_date(self.account["fetch_since"] or "1970-01-01")
 
+    def _store_has_mail(self) -> bool:
+        with self.writer() as store:
+            return store.value("SELECT 1 FROM emails LIMIT 1") is not None
+
     def _skip_known(self, uids: list[int]) -> list[int]:
         """On a first or by-date run, do not download what the store has already: the
         known emails get this account's delivery from their Message-ID alone."""
@@ -325,16 +335,20 @@ class _FolderFetch:
         big = {uid for uid, (size, _) in sizes.items() if size > max_bytes}
         batches = list(_batches(uids, sizes, self.settings.batch_size, MAX_BATCH_BYTES, big))
         done = 0
-        for batch, fetched in _prefetch(self.session, batches, big, peek=not self.account["mark_seen"]):
-            self._import_batch(batch, fetched, sizes)
+        use_worker = len(uids) >= preparing.WORKER_THRESHOLD
+        preparer = preparing.Preparer(self.writer.store.raw.directory, use_worker)
+        try:
+            for batch, incoming in _prefetch(self.session, batches, big, not self.account["mark_seen"], preparer):
+                self._import_batch(batch, incoming, sizes)
+        finally:
+            preparer.close()
             done += len(batch)
             if self.owner.progress:
                 self.owner.progress(self.account["name"], done, len(uids))
 
-    def _import_batch(self, batch: list[int], fetched: list[Fetched], sizes: dict) -> None:
-        incoming = [Incoming(f.raw, f.uid, f.truncated) for f in fetched]
+    def _import_batch(self, batch: list[int], incoming: list[Incoming], sizes: dict) -> None:
         last_uid = max(batch)
-        last_date = sizes.get(last_uid, (0, None))[1]
+        last_date = internaldate(sizes.get(last_uid, (0, None))[1])
         with self.writer() as store:
             with store.atomic():
                 stored = store_messages(store, self.account["id"], self.folder, incoming)
@@ -344,14 +358,13 @@ class _FolderFetch:
                     values["last_date"] = timeutil.iso(last_date)
                 accounts_q.save_folder_state(store, self.account["id"], self.folder, values)
             self.owner.result.duplicates += stored.already
-        raws = {}
-        self._process(stored.delivery_ids, raws)
+        self._process(stored.delivery_ids, stored.prepared)
 
-    def _process(self, delivery_ids: list[int], raws: dict) -> None:
+    def _process(self, delivery_ids: list[int], prepared: dict) -> None:
         if not delivery_ids:
             return
         with self.writer() as store:
-            processed = process(store, self.settings, delivery_ids, raws)
+            processed = process(store, self.settings, delivery_ids, prepared)
         # Auto-replies were stored with the emails; they go out now, outside the transaction.
         outbox.deliver(self.writer.store, self.settings, processed.outbox, self.writer.guard)
         self.owner.result.add(processed)
@@ -393,20 +406,23 @@ _DONE = object()
 
 
 def _prefetch(
-    session: ImapSession, batches: list[list[int]], big: set[int], peek: bool
-) -> Iterator[tuple[list[int], list[Fetched]]]:
-    """Download the next batch while the current one is stored: a reader thread and a
-    queue of one, so memory holds at most two batches whatever the mailbox size."""
-    channel: queue.Queue = queue.Queue(maxsize=1)
+    session: ImapSession, batches: list[list[int]], big: set[int], peek: bool, preparer: preparing.Preparer
+) -> Iterator[tuple[list[int], list[Incoming]]]:
+    """Download the next batches while the current one is stored: a download thread hands
+    each batch to the preparer (parse, hash, commit the raw sources; a worker process for
+    large fetches) and queues the pending result; the main thread takes them in order.
+    The queue holds two batches, so memory does not grow with the mailbox."""
+    channel: queue.Queue = queue.Queue(maxsize=2)
     stop = threading.Event()
 
     def reader() -> None:
         try:
             for batch in batches:
-                fetched = list(session.download(batch, big & set(batch), peek=peek))
+                downloaded = session.download(batch, big & set(batch), peek=peek)
+                pending = preparer.submit((f.raw, f.uid, f.truncated) for f in downloaded)
                 while not stop.is_set():
                     try:
-                        channel.put((batch, fetched), timeout=0.5)
+                        channel.put((batch, pending), timeout=0.5)
                         break
                     except queue.Full:
                         continue
@@ -425,7 +441,8 @@ def _prefetch(
                 return
             if isinstance(item, BaseException):
                 raise item
-            yield item
+            batch, pending = item
+            yield batch, pending()
     finally:
         stop.set()
         thread.join(timeout=5)

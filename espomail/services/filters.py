@@ -196,14 +196,19 @@ def first_account_match(store: Store, account_id: int | None, parsed) -> tuple[R
     candidates = q.global_filters(store)
     if account_id is not None:
         candidates += q.account_filters(store, account_id)
-    return _first(candidates, parsed)
+    return first_match(candidates, parsed)
 
 
 def first_user_match(store: Store, user_id: int, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
-    return _first(q.user_filters(store, user_id), parsed)
+    return first_match(q.user_filters(store, user_id), parsed)
 
 
-def _first(rows: list[Row], parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
+def needs_body(rows) -> bool:  # noqa: ANN001
+    """Whether any of these filters looks at the body (then a full parse is needed)."""
+    return any(Criteria.from_row(row).needs_body for row in rows)
+
+
+def first_match(rows, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
     for row in rows:
         matched, reasons = match(Criteria.from_row(row), parsed)
         if matched:

@@ -75,7 +75,7 @@ def import_path(store: Store, actor: Actor, settings: Settings, path: Path, acco
 def _import_batch(store, settings, account_id, path, batch, total) -> int:  # noqa: ANN001
     with store.atomic():
         stored = store_messages(store, account_id, f"import:{path.name}", batch)
-    processed = process(store, settings, stored.delivery_ids)
+    processed = process(store, settings, stored.delivery_ids, stored.prepared)
     outbox.deliver(store, settings, processed.outbox)
     total.add(processed)
     return stored.already
@@ -105,10 +105,9 @@ def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | No
 def _reparse(store: Store, email) -> dict:  # noqa: ANN001
     parsed = parse_message(emails_q.raw_of(store, email["id"]), headers_only=bool(email["truncated"]))
     with store.atomic():
-        emails_q.save_parsed(store, email["id"], {"body_text": parsed.body_text, "body_html": parsed.body_html})
         store.execute("DELETE FROM attachments WHERE email_id = ?", [email["id"]])
         emails_q.add_attachments(store, email["id"], parsed.attachments)
-        emails_q.insert_events(store, email["id"], None, [("reprocess", "reparsed", "bodies and attachments")])
+        emails_q.insert_events(store, email["id"], None, [("reprocess", "reparsed", "attachments")])
     return {"deliveries": 0, "new": 0, "duplicates": 0, "filtered": 0, "failed": 0, "reparsed": 1}
 
 

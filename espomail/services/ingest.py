@@ -9,13 +9,18 @@ kept as ``failed`` and the rest goes on.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from espomail import timeutil
 from espomail.config import Settings
-from espomail.mail.parse import key_for, parse_headers
+from espomail.mail.parse import ParsedEmail, key_for, parse_message
+from espomail.pipeline.lookups import Lookups
 from espomail.pipeline.runner import process_delivery
+from espomail.pipeline.steps.parse import TRUNCATED_NOTE
+from espomail.pipeline.writes import BatchWriter
+from espomail.store import blobs
 from espomail.store import emails as emails_q
 from espomail.store.db import Row, Store
 
@@ -27,49 +32,90 @@ class Incoming:
     raw: bytes
     uid: int | None = None
     truncated: bool = False
+    parsed: ParsedEmail | None = None
+    sha256: str = ""
+    location: blobs.Location | None = None  # where the raw source is, once it is written
+    key: str = ""  # the de-duplication key: the Message-ID, or a fingerprint
+    has_id: bool = True
+    size: int = 0
+
+
+def prepare(raw: bytes, uid: int | None = None, truncated: bool = False) -> Incoming:
+    """Parse, hash and key a message before it is stored (see services.preparing)."""
+    note = TRUNCATED_NOTE if truncated else None
+    parsed = parse_message(raw, headers_only=truncated, note=note)
+    key, has_id = key_for(parsed, raw)
+    return Incoming(raw, uid, truncated, parsed, blobs.digest(raw), None, key, has_id, len(raw))
+
+
+def write_raw(writer: blobs.PackWriter, items: list[Incoming]) -> None:
+    """Append the raw sources not written yet to a pack and sync it."""
+    missing = [item for item in items if item.location is None]
+    for item, location in zip(missing, writer.append((item.sha256, item.raw) for item in missing), strict=True):
+        item.location = location
 
 
 @dataclasses.dataclass
 class Stored:
     delivery_ids: list[int] = dataclasses.field(default_factory=list)
     already: int = 0  # messages this account had brought before: nothing to do
+    # delivery id -> (raw, parsed): processing reuses them instead of reading back and parsing again
+    prepared: dict[int, tuple[bytes, ParsedEmail]] = dataclasses.field(default_factory=dict)
 
 
 def store_messages(store: Store, account_id: int | None, folder: str | None, messages: Iterable[Incoming]) -> Stored:
     """Insert the raw messages and their deliveries. The caller owns the transaction."""
     result = Stored()
-    keyed = []
-    for item in messages:
-        parsed = parse_headers(item.raw)
-        key, has_id = key_for(parsed, item.raw)
-        keyed.append((item, parsed, key, has_id))
+    items = [item if item.parsed is not None else prepare(item.raw, item.uid, item.truncated) for item in messages]
+    write_raw(store.raw.writer, items)
+    emails_q.save_locations(store, (item.location for item in items))
+    keyed = [(item, item.parsed, item.key, item.has_id) for item in items]
     known = emails_q.ids_by_message_ids(store, [k for _, _, k, _ in keyed])
     seen_here = emails_q.delivered_to_account(store, list(known.values()), account_id)
+    stamp = timeutil.now_iso()
     for item, parsed, key, has_id in keyed:
         email_id = known.get(key)
         if email_id is None:
-            email_id = emails_q.insert_raw_email(store, _first_fields(parsed, key, has_id, item), item.raw)
+            email_id = emails_q.insert_fetched(store, _first_fields(parsed, key, has_id, item), stamp)
             known[key] = email_id
         elif email_id in seen_here:
             result.already += 1
             continue
         seen_here.add(email_id)
-        result.delivery_ids.append(emails_q.insert_delivery(store, email_id, account_id, folder, item.uid))
+        delivery_id = emails_q.insert_delivery(store, email_id, account_id, folder, item.uid)
+        result.delivery_ids.append(delivery_id)
+        result.prepared[delivery_id] = (item.raw, parsed)
     return result
 
 
-def _first_fields(parsed, key: str, has_id: bool, item: Incoming) -> dict:  # noqa: ANN001
-    """What is known before processing: enough to list and explain a failed email."""
-    return {
-        "message_id": key,
-        "has_message_id": has_id,
-        "subject": parsed.subject[:998],
-        "from_address": parsed.from_.address if parsed.from_ else None,
-        "from_name": parsed.from_.name if parsed.from_ else None,
-        "date_sent": timeutil.iso(parsed.date) if parsed.date else timeutil.now_iso(),
-        "raw_size": len(item.raw),
-        "truncated": item.truncated,
-    }
+def _first_fields(parsed: ParsedEmail, key: str, has_id: bool, item: Incoming) -> tuple:
+    """Every column its headers give, in the order of emails_q.FETCHED_COLUMNS."""
+    names = {a.lower: a.name for a in [parsed.from_, *parsed.to, *parsed.cc, *parsed.reply_to] if a and a.name}
+    return (
+        key,
+        int(has_id),
+        parsed.subject[:998],
+        parsed.from_.address if parsed.from_ else None,
+        parsed.from_.name if parsed.from_ else None,
+        _addresses(parsed.to),
+        _addresses(parsed.cc),
+        _addresses(parsed.bcc),
+        _addresses(parsed.reply_to),
+        json.dumps(names, ensure_ascii=False),
+        timeutil.iso(parsed.date) if parsed.date else timeutil.now_iso(),
+        parsed.in_reply_to,
+        json.dumps(parsed.references, ensure_ascii=False),
+        item.size,
+        int(item.truncated),
+        item.sha256,
+        int(parsed.is_auto_reply),
+        int(parsed.is_auto_submitted),
+        int(parsed.is_bounce),
+    )
+
+
+def _addresses(items) -> str:  # noqa: ANN001
+    return json.dumps([a.address for a in items], ensure_ascii=False)
 
 
 @dataclasses.dataclass
@@ -92,20 +138,31 @@ def process(
     store: Store,
     settings: Settings,
     delivery_ids: Iterable[int],
-    raws: dict[int, bytes] | None = None,
-    on_done: Callable[[], None] | None = None,
+    prepared: dict[int, tuple[bytes, ParsedEmail]] | None = None,
 ) -> Processed:
     """Run the pipeline over deliveries (one transaction, one savepoint per delivery)."""
     result = Processed()
+    lookups = Lookups(store)
+    delivery_ids = list(delivery_ids)
     with store.atomic():
+        batch = BatchWriter(store)
+        deliveries = emails_q.by_ids(store, "email_deliveries", delivery_ids)
+        emails = emails_q.by_ids(store, "emails", {d["email_id"] for d in deliveries.values()})
+        lookups.prefetch(parsed for _raw, parsed in (prepared or {}).values() if parsed is not None)
         for delivery_id in delivery_ids:
-            delivery = emails_q.delivery_by_id(store, delivery_id)
+            delivery = deliveries.get(delivery_id)
             if delivery is None or delivery["state"] not in ("pending", "failed"):
                 continue
-            raw = (raws or {}).get(delivery["email_id"])
-            _count(result, process_delivery(store, settings, delivery, raw))
-            if on_done:
-                on_done()
+            email = emails.pop(delivery["email_id"], None)
+            if delivery["email_id"] in batch.touched:
+                # The same email twice in one batch (a retry after a crash): the second
+                # delivery must see what the first one wrote.
+                batch.flush()
+                email = None
+            email = email or emails_q.email_by_id(store, delivery["email_id"])
+            raw, parsed = (prepared or {}).get(delivery_id, (None, None))
+            _count(result, process_delivery(store, settings, delivery, raw, parsed, lookups, email, batch))
+        batch.flush()
     return result
 
 

@@ -242,8 +242,6 @@ def _store(
             "reply_to_list": emails_q.as_json_list(a.address for a in parsed.reply_to),
             "in_reply_to": parsed.in_reply_to,
             "references_list": parsed.references,
-            "body_text": parsed.body_text,
-            "body_html": parsed.body_html,
             "parent_type": parent[0] if parent else None,
             "parent_id": parent[1] if parent else None,
             "crm_account_id": crm_account_of(store, *parent) if parent else None,

@@ -20,6 +20,8 @@ from typing import Any
 import sqlite_utils
 
 from espomail.errors import EspomailError
+from espomail.store.blobs import RawStore
+from espomail.store.blobs import directory_for as raw_directory
 
 Row = sqlite3.Row
 
@@ -32,6 +34,14 @@ class Store:
         self.conn = conn
         self.path = path
         self.db = sqlite_utils.Database(conn)
+        self._raw: RawStore | None = None
+
+    @property
+    def raw(self) -> RawStore:
+        """The raw-message packs beside the database."""
+        if self._raw is None:
+            self._raw = RawStore(raw_directory(self.path))
+        return self._raw
 
     # -- transactions -------------------------------------------------------
     @contextlib.contextmanager
@@ -42,6 +52,24 @@ class Store:
         """
         with self.db.atomic():
             yield self
+
+    @contextlib.contextmanager
+    def savepoint(self) -> Iterator[Store]:
+        """A cheap nested unit inside an open transaction (one per processed delivery)."""
+        self._depth = getattr(self, "_depth", 0) + 1
+        name = f"sp{self._depth}"
+        self.conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            self.conn.execute(f"RELEASE {name}")
+        finally:
+            self._depth -= 1
 
     @property
     def in_transaction(self) -> bool:
@@ -84,6 +112,9 @@ class Store:
         self.conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", params)
 
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         self.conn.close()
 
 
@@ -98,10 +129,18 @@ def _adapt(value: Any) -> Any:
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA busy_timeout = 30000")
+    # Raw messages are blobs of kilobytes to megabytes: 16 KiB pages store them with a
+    # quarter of the page overhead. Only a new, empty database takes a page size.
+    conn.execute("PRAGMA page_size = 16384")
     conn.execute("PRAGMA journal_mode = WAL")
     # NORMAL in WAL mode: a committed transaction survives a crash or kill -9 of the
-    # process; only a power cut can lose the last commits (never corrupt the file).
+    # process; a power cut can lose the last commits, never corrupt the file. Because the
+    # folder cursor is committed in the same transaction as the messages, losing a commit
+    # only means fetching those messages again: none is lost, none imported twice.
     conn.execute("PRAGMA synchronous = NORMAL")
+    # Checkpoint (copy the WAL into the database, with an fsync) every 256 MiB rather
+    # than every 4 MiB: a first import of hundreds of megabytes fsyncs far less often.
+    conn.execute("PRAGMA wal_autocheckpoint = 16384")
     conn.execute("PRAGMA foreign_keys = ON")
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA cache_size = -65536")

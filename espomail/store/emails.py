@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from espomail.store import blobs
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
 
@@ -31,8 +32,29 @@ def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, in
 
 
 def raw_of(store: Store, email_id: int) -> bytes:
-    data = store.value("SELECT data FROM raw_messages WHERE email_id = ?", [email_id])
-    return bytes(data) if data is not None else b""
+    row = store.row(
+        """SELECT b.pack, b.pack_offset, b.size FROM emails e JOIN raw_blobs b ON b.sha256 = e.raw_sha256
+           WHERE e.id = ?""",
+        [email_id],
+    )
+    return store.raw.read(tuple(row)) if row else b""
+
+
+def save_locations(store: Store, locations: Iterable) -> None:
+    """Where the raw sources are (the first copy of a source wins)."""
+    store.executemany(
+        """INSERT INTO raw_blobs (sha256, pack, pack_offset, size) VALUES (?, ?, ?, ?)
+           ON CONFLICT (sha256) DO NOTHING""",
+        [(loc.sha256, loc.pack, loc.offset, loc.size) for loc in locations],
+    )
+
+
+def forget_raw(store: Store, shas: Iterable[str]) -> None:
+    """Zero and drop the raw sources of ``shas`` that no email names any more."""
+    gone = [s for s in set(shas) if s and store.value("SELECT 1 FROM emails WHERE raw_sha256 = ?", [s]) is None]
+    rows = [store.row("SELECT pack, pack_offset, size FROM raw_blobs WHERE sha256 = ?", [s]) for s in gone]
+    store.raw.zero(tuple(r) for r in rows if r)
+    store.executemany("DELETE FROM raw_blobs WHERE sha256 = ?", [(s,) for s in gone])
 
 
 def account_of(store: Store, delivery: Row) -> Row | None:
@@ -89,9 +111,57 @@ def deliveries_of(store: Store, email_id: int) -> list[Row]:
 
 def insert_raw_email(store: Store, values: dict, raw: bytes) -> int:
     stamp = now_iso()
-    email_id = store.insert("emails", {**values, "state": "pending", "created_at": stamp, "updated_at": stamp})
-    store.execute("INSERT INTO raw_messages (email_id, data) VALUES (?, ?)", [email_id, raw])
+    values = {"state": "pending", **values}
+    sha = blobs.digest(raw)
+    save_locations(store, store.raw.writer.append([(sha, raw)]))  # synced before the row commits
+    email_id = store.insert("emails", {**values, "raw_sha256": sha, "created_at": stamp, "updated_at": stamp})
     return email_id
+
+
+FETCHED_COLUMNS = (
+    "message_id",
+    "has_message_id",
+    "subject",
+    "from_address",
+    "from_name",
+    "to_list",
+    "cc_list",
+    "bcc_list",
+    "reply_to_list",
+    "address_names",
+    "date_sent",
+    "in_reply_to",
+    "references_list",
+    "raw_size",
+    "truncated",
+    "raw_sha256",
+    "is_auto_reply",
+    "is_auto_submitted",
+    "is_bounce",
+)
+_INSERT_FETCHED = (
+    f"INSERT INTO emails ({', '.join(FETCHED_COLUMNS)}, state, created_at, updated_at) "
+    f"VALUES ({', '.join('?' for _ in FETCHED_COLUMNS)}, 'pending', ?, ?)"
+)
+
+
+def insert_fetched(store: Store, fields: tuple, stamp: str) -> int:
+    """A fetched message, stored first: every field its headers give (FETCHED_COLUMNS) and
+    the SHA-256 of its raw source, which is in the blob store already. Processing then
+    only adds its decisions (the hot path of a fetch: fixed SQL, no per-row building)."""
+    return store.conn.execute(_INSERT_FETCHED, (*fields, stamp, stamp)).lastrowid
+
+
+def by_ids(store: Store, table: str, ids: Sequence[int]) -> dict[int, Row]:
+    """Rows of ``table`` by id, for a whole batch in one query per 500."""
+    found: dict[int, Row] = {}
+    ids = list(ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(f"SELECT * FROM {table} WHERE id IN ({marks})", chunk):
+            found[row["id"]] = row
+    return found
 
 
 def insert_delivery(store: Store, email_id: int, account_id: int | None, folder: str | None, uid: int | None) -> int:

@@ -4,6 +4,11 @@ Never edit a migration once released; add ``m002_…`` instead. ``tests/store/te
 migrates a blank database, compares it to the expected schema and checks that a second run
 changes nothing.
 
+Raw message sources live in pack files beside the database (``store/blobs.py``);
+``raw_blobs`` says where each SHA-256 is, ``emails.raw_sha256`` names it. Text and html bodies are not
+stored twice: they are parsed from the raw source when shown (about half a millisecond),
+which keeps email rows small and halves what an import writes.
+
 Conventions: ids are INTEGER PRIMARY KEY; times are TEXT in ISO 8601 UTC with ``Z``;
 booleans are INTEGER 0/1; lists are JSON text. Every statement is plain SQL that
 PostgreSQL accepts too (with SERIAL/BIGINT and BYTEA substituted by its backend).
@@ -209,8 +214,7 @@ M001_INITIAL = [
         date_sent TEXT,
         in_reply_to TEXT,
         references_list TEXT NOT NULL DEFAULT '[]',
-        body_text TEXT,
-        body_html TEXT,
+        raw_sha256 TEXT,
         raw_size INTEGER NOT NULL DEFAULT 0,
         truncated INTEGER NOT NULL DEFAULT 0,
         parent_type TEXT,
@@ -237,11 +241,14 @@ M001_INITIAL = [
     "CREATE INDEX emails_by_crm_account ON emails (crm_account_id, date_sent)",
     "CREATE INDEX emails_by_replied ON emails (replied_id)",
     "CREATE INDEX emails_by_date ON emails (date_sent)",
+    "CREATE INDEX emails_by_raw ON emails (raw_sha256)",
     "CREATE INDEX emails_unfinished ON emails (state) WHERE state <> 'processed'",
     "CREATE INDEX emails_unsent ON emails (status) WHERE status IN ('Failed', 'Sending')",
-    """CREATE TABLE raw_messages (
-        email_id INTEGER PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
-        data BLOB NOT NULL)""",
+    """CREATE TABLE raw_blobs (
+        sha256 TEXT PRIMARY KEY,
+        pack TEXT NOT NULL,
+        pack_offset INTEGER NOT NULL,
+        size INTEGER NOT NULL)""",
     """CREATE TABLE attachments (
         id INTEGER PRIMARY KEY,
         email_id INTEGER REFERENCES emails(id) ON DELETE CASCADE,

@@ -61,3 +61,18 @@ def records_by_address(store: Store, address: str, kind: str) -> list[Row]:
            WHERE a.address_lower = ? AND a.owner_type = ? ORDER BY r.id LIMIT 1""",
         [address.lower(), kind],
     )
+
+
+def records_by_addresses(store: Store, addresses: list[str]) -> list[Row]:
+    """Contacts, accounts and leads owning any of ``addresses``, lowest id first (one query)."""
+    wanted = sorted({a.lower() for a in addresses if a})
+    if not wanted:
+        return []
+    marks = ", ".join("?" for _ in wanted)
+    return store.rows(
+        f"""SELECT a.address_lower, r.* FROM addresses a
+            JOIN records r ON r.id = a.owner_id AND r.type = a.owner_type
+            WHERE a.address_lower IN ({marks}) AND a.owner_type IN ('contact', 'account', 'lead')
+            ORDER BY r.id""",
+        wanted,
+    )

@@ -157,7 +157,7 @@ def test_trash_is_per_user_and_delete_removes_for_everyone(espomail, world, db_p
     assert espomail("email", "delete", e2, "--yes").exit_code == 0
     assert espomail("--as", "ben", "email", "list", "--json").json == []
     with sqlite3.connect(db_path) as conn:
-        for table in ("email_users", "attachments", "raw_messages", "email_teams", "email_deliveries"):
+        for table in ("email_users", "attachments", "email_teams", "email_deliveries"):
             assert conn.execute(f"SELECT COUNT(*) FROM {table} WHERE email_id = ?", [e2]).fetchone()[0] == 0
 
 

@@ -394,3 +394,30 @@ def test_connection_dropped_in_the_middle_of_a_batch_next_run_completes(
     assert espomail("fetch").exit_code == 0
     assert count(db_path) == total
     assert count(db_path, "SELECT COUNT(DISTINCT message_id) FROM emails") == total
+
+
+def test_the_worker_process_path_links_filters_and_cases_like_in_place(
+    espomail, dovecot, group_account, monkeypatch, smtp
+):
+    """Large fetches parse in a worker process and hand back summaries; steps that need
+    bodies parse again. Force that path with a tiny threshold."""
+    from espomail.services import preparing
+
+    monkeypatch.setattr(preparing, "WORKER_THRESHOLD", 1)
+    espomail("record", "add", "account", "--name", "Acme")
+    espomail("record", "add", "contact", "--name", "Jane", "--email", "jane@acme.example", "--account", "1")
+    espomail("filter", "add", "body", "--global", "--body-contains", "unsubscribe now")
+    _, user = group_account("support", "--create-case")
+    dovecot.append(
+        user,
+        [
+            build_message(from_="jane@acme.example", subject="Broken", body="The printer broke.\n"),
+            build_message(from_="news@list.example", subject="News", body="Click to unsubscribe now.\n"),
+        ],
+    )
+    summary = fetch_json(espomail)
+    assert (summary["new"], summary["accounts"][0]["filtered"], summary["accounts"][0]["cases_created"]) == (1, 1, 1)
+    case = espomail("case", "show", "1", "--json").json
+    assert case["description"] == "The printer broke." and case["account_id"] == 1
+    [email] = espomail("email", "list", "--json").json
+    assert espomail("email", "show", email["id"], "--json").json["body_text"].strip() == "The printer broke."

@@ -125,4 +125,5 @@ def test_parsed_email_fields_are_as_specified():
         "is_bounce",
         "truncated",
         "defects",
+        "complete",
     ]

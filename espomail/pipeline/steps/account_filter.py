@@ -8,14 +8,16 @@ users are added by users-teams).
 from __future__ import annotations
 
 from espomail.pipeline.context import Context
-from espomail.services.filters import first_account_match
+from espomail.services.filters import first_match, needs_body
 
 NAME = "account-filter"
 
 
 def run(ctx: Context) -> None:
     account_id = ctx.account["id"] if ctx.account is not None else None
-    hit = first_account_match(ctx.store, account_id, ctx.parsed)
+    rows = ctx.lookups.account_filters(account_id)
+    parsed = ctx.complete() if needs_body(rows) else ctx.parsed
+    hit = first_match(rows, parsed)
     if hit is None:
         ctx.decide(NAME, "import", "no global or account filter matches")
         return

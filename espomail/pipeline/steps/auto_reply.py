@@ -16,7 +16,6 @@ from espomail.mail import compose, msgid, templates
 from espomail.mail.loops import auto_reply_blocker
 from espomail.pipeline.context import Context
 from espomail.services.cases import with_number
-from espomail.store import accounts as accounts_q
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
 from espomail.store import people as people_q
@@ -33,7 +32,7 @@ def run(ctx: Context) -> None:
         return
     parsed = ctx.parsed
     domain = ctx.settings.message_id_domain
-    blocker = auto_reply_blocker(parsed, ctx.settings.no_reply_pattern, accounts_q.all_addresses(ctx.store), domain)
+    blocker = auto_reply_blocker(parsed, ctx.settings.no_reply_pattern, set(ctx.lookups.own_addresses), domain)
     if blocker is None:
         blocker = _rate_limited(ctx, parsed.from_.lower)
     if blocker:
@@ -109,7 +108,6 @@ def store_outgoing(ctx: Context, raw: bytes, message_id: str, subject: str, body
             "to_list": emails_q.as_json_list([ctx.parsed.from_.address]),
             "date_sent": stamp,
             "raw_size": len(raw),
-            "body_text": body,
             "in_reply_to": ctx.parsed.message_id,
             "parent_type": ctx.parent[0] if ctx.parent else None,
             "parent_id": ctx.parent[1] if ctx.parent else None,

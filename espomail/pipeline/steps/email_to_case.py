@@ -62,7 +62,7 @@ def _from_a_user(ctx: Context) -> bool:
 
 
 def _create(ctx: Context) -> None:
-    account, parsed = ctx.account, ctx.parsed
+    account, parsed = ctx.account, ctx.complete()
     contact_id = lead_id = None
     account_id = ctx.crm_account_id
     if parsed.from_ is not None:

@@ -18,7 +18,6 @@ from espomail.pipeline.context import Context
 from espomail.services import access
 from espomail.services.people import actor_by_id
 from espomail.store import emails as emails_q
-from espomail.store import folders as folders_q
 from espomail.store import notifications as q
 
 NAME = "notify"
@@ -102,7 +101,7 @@ def _skip_reason(ctx: Context, user_id: int, state, followers: dict) -> str | No
     if state.skip_notification:
         return "skip-notification filter"
     if state.folder_id:
-        folder = folders_q.folder(ctx.store, state.folder_id)
+        folder = ctx.lookups.folder(state.folder_id)
         if folder is not None and folder["skip_notifications"]:
             return f"folder {folder['name']} skips notifications"
     return None
@@ -118,9 +117,9 @@ def _too_old(ctx: Context) -> bool:
 
 
 def _excerpt(ctx: Context) -> str:
-    lines = [line for line in (ctx.parsed.body_text or "").splitlines() if not line.startswith(">")]
+    lines = [line for line in (ctx.complete().body_text or "").splitlines() if not line.startswith(">")]
     return "\n".join(lines).strip()[:EXCERPT]
 
 
 def _name(ctx: Context, user_id: int) -> str:
-    return ctx.store.value("SELECT username FROM users WHERE id = ?", [user_id]) or str(user_id)
+    return ctx.lookups.username(user_id)

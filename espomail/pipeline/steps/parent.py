@@ -57,28 +57,28 @@ def _by_address(ctx: Context):  # noqa: ANN202
     candidates = [("From", parsed.from_)] if parsed.from_ else []
     candidates += [("Reply-To", parsed.reply_to[0])] if parsed.reply_to else []
     candidates += [("To", parsed.to[0])] if parsed.to else []
+    owners = ctx.lookups.records_for(address.address for _, address in candidates)
     for header, address in candidates:
-        found = record_for_address(ctx.store, address.address, ctx.settings.b2c_mode)
+        found = pick_record(owners[address.lower], ctx.settings.b2c_mode)
         if found is not None:
             (kind, record_id), owner = found
             return (kind, record_id), f"{header} {address.address} belongs to {owner}"
     return None
 
 
-def record_for_address(store, address: str, b2c_mode: bool):  # noqa: ANN001, ANN201
-    """((type, id), description) of the record an address links to, or None."""
-    contacts = records_q.records_by_address(store, address, "contact")
-    if contacts:
-        contact = contacts[0]
-        if contact["account_id"] and not b2c_mode:
-            return ("account", contact["account_id"]), (
-                f"contact {contact['id']} ({contact['name']}) of account {contact['account_id']}"
+def pick_record(rows, b2c_mode: bool):  # noqa: ANN001, ANN201
+    """Of the records owning one address: a contact (its account unless b2c_mode), else an
+    account, else a lead; the lowest id first. ((type, id), description) or None."""
+    for kind in ("contact", "account", "lead"):
+        found = [r for r in rows if r["type"] == kind]
+        if not found:
+            continue
+        record = found[0]
+        if kind == "contact" and record["account_id"] and not b2c_mode:
+            return ("account", record["account_id"]), (
+                f"contact {record['id']} ({record['name']}) of account {record['account_id']}"
             )
-        return ("contact", contact["id"]), f"contact {contact['id']} ({contact['name']})"
-    for kind in ("account", "lead"):
-        rows = records_q.records_by_address(store, address, kind)
-        if rows:
-            return (kind, rows[0]["id"]), f"{kind} {rows[0]['id']} ({rows[0]['name']})"
+        return (kind, record["id"]), f"{kind} {record['id']} ({record['name']})"
     return None
 
 

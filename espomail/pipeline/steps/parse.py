@@ -15,7 +15,8 @@ TRUNCATED_NOTE = "This message was larger than max_message_size_mb; only its hea
 
 def run(ctx: Context) -> None:
     truncated = bool(ctx.email["truncated"])
-    ctx.parsed = parse_message(ctx.raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
+    if ctx.parsed is None:  # a fetch hands over what it parsed when it stored the message
+        ctx.parsed = parse_message(ctx.raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
     detail: dict = {"attachments": len(ctx.parsed.attachments)}
     if ctx.parsed.defects:
         detail["repaired"] = ctx.parsed.defects[:10]

@@ -8,17 +8,16 @@ not filtered for them.
 from __future__ import annotations
 
 from espomail.pipeline.context import Context
-from espomail.services.filters import first_user_match
-from espomail.store import filters as filters_q
-from espomail.store import people as people_q
+from espomail.services.filters import first_match, needs_body
 
 NAME = "user-filter"
 
 
 def run(ctx: Context) -> None:
     candidates = [uid for uid, state in ctx.users.items() if not state.is_sender]
-    for user_id in sorted(filters_q.users_with_filters(ctx.store, candidates)):
-        hit = first_user_match(ctx.store, user_id, ctx.parsed)
+    for user_id in sorted(set(candidates) & ctx.lookups.users_with_filters):
+        rows = ctx.lookups.user_filters(user_id)
+        hit = first_match(rows, ctx.complete() if needs_body(rows) else ctx.parsed)
         if hit is None:
             continue
         row, reasons = hit
@@ -29,7 +28,7 @@ def run(ctx: Context) -> None:
             state.folder_id = row["folder_id"]
         state.is_read = state.is_read or bool(row["mark_read"])
         state.skip_notification = state.skip_notification or bool(row["skip_notification"])
-        username = people_q.user_by_id(ctx.store, user_id)["username"]
+        username = ctx.lookups.username(user_id)
         ctx.decide(
             NAME,
             row["action"],

@@ -12,10 +12,7 @@ from __future__ import annotations
 import json
 
 from espomail.pipeline.context import Context
-from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
-from espomail.store import folders as folders_q
-from espomail.store import people as people_q
 
 NAME = "users-teams"
 
@@ -28,18 +25,17 @@ def run(ctx: Context) -> None:
         _from_account(ctx)
     if ctx.assigned_user_id:
         ctx.add_user(ctx.assigned_user_id, "assigned user")
-    reached = {uid: state.reason for uid, state in ctx.users.items()}
-    names = {u: people_q.user_by_id(ctx.store, u)["username"] for u in reached}
-    ctx.decide(NAME, "users", {names[u]: reason for u, reason in reached.items()} or "no new users")
+    reached = {ctx.lookups.username(uid): state.reason for uid, state in ctx.users.items()}
+    ctx.decide(NAME, "users", reached or "no new users")
     if ctx.teams:
-        ctx.decide(NAME, "teams", people_q.team_names(ctx.store, ctx.teams))
+        ctx.decide(NAME, "teams", ctx.lookups.team_names(ctx.teams))
 
 
 def _by_address(ctx: Context) -> None:
     parsed = ctx.parsed
     roles = [("From", [parsed.from_] if parsed.from_ else [])]
     roles += [("To", parsed.to), ("Cc", parsed.cc), ("Bcc", parsed.bcc)]
-    owners = people_q.users_by_addresses(ctx.store, [a.address for _, addrs in roles for a in addrs])
+    owners = ctx.lookups.users_for(a.address for _, addrs in roles for a in addrs)
     for header, addresses in roles:
         for address in addresses:
             user_id = owners.get(address.lower)
@@ -54,12 +50,12 @@ def _from_account(ctx: Context) -> None:
         folder_id = _personal_folder(ctx)
         ctx.add_user(account["owner_id"], f"owner of personal account {account['name']}", folder_id=folder_id)
         return
-    team_ids = set(accounts_q.team_ids(ctx.store, account["id"]))
+    team_ids = ctx.lookups.account_team_ids(account["id"])
     ctx.teams.update(team_ids)
     if account["target_team_id"]:
         ctx.teams.add(account["target_team_id"])
     if account["add_team_users"]:
-        for user_id in people_q.active_team_users(ctx.store, team_ids):
+        for user_id in ctx.lookups.active_team_users(team_ids):
             ctx.add_user(user_id, f"member of a team of group account {account['name']}")
     # A move-to-group-folder filter (account-filter step) wins over the account's folder.
     folder_id = ctx.group_folder_id or account["group_folder_id"]
@@ -71,9 +67,9 @@ def _from_account(ctx: Context) -> None:
 
 def _group_folder(ctx: Context, folder_id: int) -> None:
     ctx.group_folder_id = folder_id
-    folder_teams = folders_q.folder_team_ids(ctx.store, folder_id)
+    folder_teams = ctx.lookups.folder_team_ids(folder_id)
     ctx.teams.update(folder_teams)
-    for user_id in people_q.active_team_users(ctx.store, folder_teams):
+    for user_id in ctx.lookups.active_team_users(frozenset(folder_teams)):
         ctx.add_user(user_id, "member of a team of the group folder")
 
 

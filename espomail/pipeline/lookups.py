@@ -1,0 +1,119 @@
+"""Lookups that stay the same for a whole batch of deliveries: filters, accounts, teams, names.
+
+One ``Lookups`` lives for one ``ingest.process`` call (one batch, one transaction), so the
+steps ask the store once per batch instead of once per message. Nothing here changes
+while a batch is processed: administrators change these from other commands.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from espomail.store import accounts as accounts_q
+from espomail.store import emails as emails_q
+from espomail.store import filters as filters_q
+from espomail.store import people as people_q
+from espomail.store import records as records_q
+from espomail.store.db import Row, Store
+
+
+class Lookups:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._users: dict[str, int | None] = {}
+        self._records: dict[str, list[Row]] = {}
+        self._email_ids: dict[str, int | None] = {}
+
+    # -- per-message lookups, asked for a whole batch at once ------------------------------
+    def prefetch(self, parsed_list) -> None:  # noqa: ANN001 - ParsedEmail objects
+        """Three queries for a batch instead of three per message: the users owning any
+        address, the records owning the linking candidates, the emails referenced."""
+        addresses, candidates, references = set(), set(), set()
+        for parsed in parsed_list:
+            everyone = [parsed.from_, *parsed.to, *parsed.cc, *parsed.bcc]
+            addresses.update(a.lower for a in everyone if a)
+            firsts = [parsed.from_, *parsed.reply_to[:1], *parsed.to[:1]]
+            candidates.update(a.lower for a in firsts if a)
+            references.update(r for r in [parsed.in_reply_to, *parsed.references] if r)
+        self.users_for(addresses)
+        self.records_for(candidates)
+        self.email_ids_for(references)
+
+    def users_for(self, addresses) -> dict[str, int]:  # noqa: ANN001
+        """Lower-cased address -> the active user owning it."""
+        wanted = {a.lower() for a in addresses}
+        missing = [a for a in wanted if a not in self._users]
+        if missing:
+            found = people_q.users_by_addresses(self.store, missing)
+            self._users.update({a: found.get(a) for a in missing})
+        return {a: self._users[a] for a in wanted if self._users[a] is not None}
+
+    def records_for(self, addresses) -> dict[str, list[Row]]:  # noqa: ANN001
+        """Lower-cased address -> contacts, accounts and leads owning it (lowest id first)."""
+        wanted = {a.lower() for a in addresses}
+        missing = [a for a in wanted if a not in self._records]
+        if missing:
+            for address in missing:
+                self._records[address] = []
+            for row in records_q.records_by_addresses(self.store, missing):
+                self._records[row["address_lower"]].append(row)
+        return {a: self._records[a] for a in wanted}
+
+    def email_ids_for(self, message_ids) -> dict[str, int]:  # noqa: ANN001
+        """Message-ID -> the stored email that has it."""
+        wanted = set(message_ids)
+        missing = [m for m in wanted if m not in self._email_ids]
+        if missing:
+            found = emails_q.ids_by_message_ids(self.store, missing)
+            self._email_ids.update({m: found.get(m) for m in missing})
+        return {m: self._email_ids[m] for m in wanted if self._email_ids[m] is not None}
+
+    @functools.cache  # noqa: B019 - the instance lives for one batch only
+    def account(self, account_id: int) -> Row | None:
+        return accounts_q.account_by_id(self.store, account_id)
+
+    @functools.cache  # noqa: B019
+    def account_team_ids(self, account_id: int) -> frozenset[int]:
+        return frozenset(accounts_q.team_ids(self.store, account_id))
+
+    @functools.cache  # noqa: B019
+    def active_team_users(self, team_ids: frozenset[int]) -> tuple[int, ...]:
+        return tuple(people_q.active_team_users(self.store, sorted(team_ids)))
+
+    @functools.cache  # noqa: B019
+    def account_filters(self, account_id: int | None) -> tuple[Row, ...]:
+        rows = filters_q.global_filters(self.store)
+        if account_id is not None:
+            rows += filters_q.account_filters(self.store, account_id)
+        return tuple(rows)
+
+    @functools.cache  # noqa: B019
+    def user_filters(self, user_id: int) -> tuple[Row, ...]:
+        return tuple(filters_q.user_filters(self.store, user_id))
+
+    @functools.cached_property
+    def users_with_filters(self) -> frozenset[int]:
+        return frozenset(self.store.column("SELECT DISTINCT user_id FROM filters WHERE scope = 'user'"))
+
+    @functools.cached_property
+    def own_addresses(self) -> frozenset[str]:
+        return frozenset(accounts_q.all_addresses(self.store))
+
+    @functools.cache  # noqa: B019
+    def username(self, user_id: int) -> str:
+        return self.store.value("SELECT username FROM users WHERE id = ?", [user_id]) or str(user_id)
+
+    def team_names(self, team_ids) -> list[str]:  # noqa: ANN001
+        return sorted(self._team_name(t) for t in team_ids)
+
+    @functools.cache  # noqa: B019
+    def _team_name(self, team_id: int) -> str:
+        return self.store.value("SELECT name FROM teams WHERE id = ?", [team_id]) or str(team_id)
+
+    @functools.cache  # noqa: B019
+    def folder(self, folder_id: int) -> Row | None:
+        return self.store.row("SELECT * FROM folders WHERE id = ?", [folder_id])
+
+    @functools.cache  # noqa: B019
+    def folder_team_ids(self, folder_id: int) -> tuple[int, ...]:
+        return tuple(self.store.column("SELECT team_id FROM folder_teams WHERE folder_id = ?", [folder_id]))

@@ -10,9 +10,8 @@ earlier ones through ``pending_fields`` and ``pending_teams``.
 from __future__ import annotations
 
 import dataclasses
-import json
 
-from espomail.store.db import Store
+from espomail.store.db import Store, to_json
 from espomail.timeutil import now_iso
 
 # The columns processing decides (the rest was stored with the raw message), in a fixed
@@ -68,7 +67,7 @@ class Writes:
 
     def add_events(self, email_id: int, delivery_id: int | None, events) -> None:  # noqa: ANN001
         """All decisions of one delivery in one row (``email explain`` unfolds it)."""
-        trail = json.dumps([list(event) for event in events], ensure_ascii=False, default=str)
+        trail = to_json([list(event) for event in events])
         self.events.append((email_id, delivery_id, "pipeline", "processed", trail, now_iso()))
 
 
@@ -130,7 +129,7 @@ class BatchWriter:
 
 def _adapt(value):  # noqa: ANN001, ANN202
     if isinstance(value, list | dict | tuple):
-        return json.dumps(list(value) if isinstance(value, tuple) else value, ensure_ascii=False)
+        return to_json(list(value) if isinstance(value, tuple) else value)
     if isinstance(value, bool):
         return int(value)
     return value

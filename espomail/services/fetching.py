@@ -350,7 +350,7 @@ class _FolderFetch:
         last_uid = max(batch)
         last_date = internaldate(sizes.get(last_uid, (0, None))[1])
         with self.writer() as store:
-            with store.atomic():
+            with store.atomic(immediate=True):
                 stored = store_messages(store, self.account["id"], self.folder, incoming)
                 # The cursor moves only past what this very transaction commits.
                 values = {"last_uid": last_uid}

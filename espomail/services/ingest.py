@@ -9,7 +9,6 @@ kept as ``failed`` and the rest goes on.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from collections.abc import Iterable
 
@@ -22,7 +21,7 @@ from espomail.pipeline.steps.parse import TRUNCATED_NOTE
 from espomail.pipeline.writes import BatchWriter
 from espomail.store import blobs
 from espomail.store import emails as emails_q
-from espomail.store.db import Row, Store
+from espomail.store.db import Row, Store, to_json
 
 log = logging.getLogger("espomail.ingest")
 
@@ -69,22 +68,29 @@ def store_messages(store: Store, account_id: int | None, folder: str | None, mes
     items = [item if item.parsed is not None else prepare(item.raw, item.uid, item.truncated) for item in messages]
     write_raw(store.raw.writer, items)
     emails_q.save_locations(store, (item.location for item in items))
-    keyed = [(item, item.parsed, item.key, item.has_id) for item in items]
-    known = emails_q.ids_by_message_ids(store, [k for _, _, k, _ in keyed])
+    known = emails_q.ids_by_message_ids(store, [item.key for item in items])
+    fresh = {}
+    for item in items:  # the first of several copies with one key is the one stored
+        if item.key not in known:
+            fresh.setdefault(item.key, item)
+    known.update(
+        emails_q.insert_fetched_many(store, [_first_fields(i.parsed, i.key, i.has_id, i) for i in fresh.values()])
+    )
     seen_here = emails_q.delivered_to_account(store, list(known.values()), account_id)
-    stamp = timeutil.now_iso()
-    for item, parsed, key, has_id in keyed:
-        email_id = known.get(key)
-        if email_id is None:
-            email_id = emails_q.insert_fetched(store, _first_fields(parsed, key, has_id, item), stamp)
-            known[key] = email_id
-        elif email_id in seen_here:
+    wanted = []
+    for item in items:
+        email_id = known[item.key]
+        if email_id in seen_here:
             result.already += 1
             continue
         seen_here.add(email_id)
-        delivery_id = emails_q.insert_delivery(store, email_id, account_id, folder, item.uid)
+        wanted.append((email_id, item))
+    delivery_ids = emails_q.insert_deliveries(
+        store, [(email_id, account_id, folder, item.uid) for email_id, item in wanted]
+    )
+    for delivery_id, (_email_id, item) in zip(delivery_ids, wanted, strict=True):
         result.delivery_ids.append(delivery_id)
-        result.prepared[delivery_id] = (item.raw, parsed)
+        result.prepared[delivery_id] = (item.raw, item.parsed)
     return result
 
 
@@ -101,10 +107,10 @@ def _first_fields(parsed: ParsedEmail, key: str, has_id: bool, item: Incoming) -
         _addresses(parsed.cc),
         _addresses(parsed.bcc),
         _addresses(parsed.reply_to),
-        json.dumps(names, ensure_ascii=False),
+        to_json(names),
         timeutil.iso(parsed.date) if parsed.date else timeutil.now_iso(),
         parsed.in_reply_to,
-        json.dumps(parsed.references, ensure_ascii=False),
+        to_json(parsed.references),
         item.size,
         int(item.truncated),
         item.sha256,
@@ -115,7 +121,7 @@ def _first_fields(parsed: ParsedEmail, key: str, has_id: bool, item: Incoming) -
 
 
 def _addresses(items) -> str:  # noqa: ANN001
-    return json.dumps([a.address for a in items], ensure_ascii=False)
+    return to_json([a.address for a in items])
 
 
 @dataclasses.dataclass
@@ -144,7 +150,7 @@ def process(
     result = Processed()
     lookups = Lookups(store)
     delivery_ids = list(delivery_ids)
-    with store.atomic():
+    with store.atomic(immediate=True):
         batch = BatchWriter(store)
         deliveries = emails_q.by_ids(store, "email_deliveries", delivery_ids)
         emails = emails_q.by_ids(store, "emails", {d["email_id"] for d in deliveries.values()})

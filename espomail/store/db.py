@@ -25,6 +25,10 @@ from espomail.store.blobs import directory_for as raw_directory
 
 Row = sqlite3.Row
 
+# One encoder for the JSON columns: json.dumps(..., ensure_ascii=False) builds a new
+# encoder on every call, which an import of thousands of messages notices.
+to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
 
 class Store:
     """An open database: query helpers and nested transactions."""
@@ -45,11 +49,24 @@ class Store:
 
     # -- transactions -------------------------------------------------------
     @contextlib.contextmanager
-    def atomic(self) -> Iterator[Store]:
+    def atomic(self, immediate: bool = False) -> Iterator[Store]:
         """One unit of work: commit on success, roll back on any exception.
 
         Nested blocks use savepoints, so a step can fail without undoing its caller.
+        ``immediate`` takes the write lock at the start (BEGIN IMMEDIATE): a transaction
+        that reads and then writes must not find that another process wrote in between.
         """
+        if immediate and not self.conn.in_transaction:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+            else:
+                self.conn.execute("COMMIT")
+            return
         with self.db.atomic():
             yield self
 

@@ -145,11 +145,32 @@ _INSERT_FETCHED = (
 )
 
 
-def insert_fetched(store: Store, fields: tuple, stamp: str) -> int:
-    """A fetched message, stored first: every field its headers give (FETCHED_COLUMNS) and
-    the SHA-256 of its raw source, which is in the blob store already. Processing then
-    only adds its decisions (the hot path of a fetch: fixed SQL, no per-row building)."""
-    return store.conn.execute(_INSERT_FETCHED, (*fields, stamp, stamp)).lastrowid
+def insert_fetched_many(store: Store, rows: list[tuple]) -> dict[str, int]:
+    """Insert fetched messages (FETCHED_COLUMNS order) in one statement; key -> new id.
+
+    One writer holds the transaction, so the new rows take consecutive ids after the
+    largest one (rowid = max + 1)."""
+    if not rows:
+        return {}
+    stamp = now_iso()
+    store.conn.executemany(_INSERT_FETCHED, [(*row, stamp, stamp) for row in rows])
+    last = store.value("SELECT MAX(id) FROM emails")
+    first = last - len(rows) + 1
+    return {row[0]: first + index for index, row in enumerate(rows)}
+
+
+def insert_deliveries(store: Store, rows: list[tuple]) -> list[int]:
+    """(email_id, account_id, folder, uid) rows -> their new ids, in order (see above)."""
+    if not rows:
+        return []
+    stamp = now_iso()
+    store.conn.executemany(
+        """INSERT INTO email_deliveries (email_id, account_id, folder, uid, state, created_at)
+           VALUES (?, ?, ?, ?, 'pending', ?)""",
+        [(*row, stamp) for row in rows],
+    )
+    last = store.value("SELECT MAX(id) FROM email_deliveries")
+    return list(range(last - len(rows) + 1, last + 1))
 
 
 def by_ids(store: Store, table: str, ids: Sequence[int]) -> dict[int, Row]:

@@ -7,14 +7,11 @@ nothing reads configuration from a global. Every key is described once, here, an
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import Any, NamedTuple
 
 from espomail.errors import ConfigError
 from espomail.timeutil import parse_duration
@@ -53,8 +50,7 @@ ENV_PREFIX = "ESPOMAIL_"
 ENV_SPECIAL = {"ESPOMAIL_CONFIG", "ESPOMAIL_DB", "ESPOMAIL_AS"}
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     db_path: Path
     data_dir: Path
     log_file: str
@@ -78,7 +74,7 @@ class Settings:
     config_path: Path | None = None
 
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -122,6 +118,8 @@ def _config_file(config_path: str | Path | None, env: Mapping[str, str]) -> Path
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    import yaml  # only when there is a file: most commands run without one
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
@@ -271,6 +269,8 @@ def _fqdn() -> str:
 
 def starter_config() -> str:
     """The text of config.example.yaml, built from KEYS (written by ``init --config``)."""
+    import yaml
+
     lines = [
         "# espomail configuration. Every key is optional; shown here with its default.",
         "# Layers: defaults < this file < ESPOMAIL_<KEY> environment < command-line options.",

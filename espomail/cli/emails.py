@@ -10,7 +10,7 @@ import click
 from espomail.cli.app import get_app
 from espomail.cli.output import emit, json_option, paging_options
 from espomail.errors import InvalidInput
-from espomail.services import email_actions, emails, importing
+from espomail.services import emails
 
 LIST_COLUMNS = [
     ("id", "id"),
@@ -108,6 +108,8 @@ def import_(path: Path, account: str | None) -> None:
     The same pipeline as fetch (de-duplication, filters, linking, cases); messages already
     stored are recognised. For migrations from other systems.
     """
+    from espomail.services import importing
+
     app = get_app()
     result = importing.import_path(app.store, app.actor, app.settings, path, account)
     emit(result)
@@ -121,6 +123,8 @@ def import_(path: Path, account: str | None) -> None:
 @json_option
 def reprocess(email_id: int | None, failed: bool) -> None:
     """Run the import pipeline again for a failed email (or all with --failed)."""
+    from espomail.services import importing
+
     app = get_app()
     result = importing.reprocess(app.store, app.actor, app.settings, email_id, failed)
     emit(result)
@@ -133,6 +137,8 @@ def _state_command(action: str, doc: str):
     @click.argument("email_id", metavar="ID", type=int)
     @json_option
     def command(email_id: int) -> None:
+        from espomail.services import email_actions
+
         app = get_app()
         emit(email_actions.change_state(app.store, app.actor, email_id, action))
 
@@ -155,6 +161,8 @@ for _action, _doc in (
 @json_option
 def move(email_id: int, folder: str) -> None:
     """File an email in one of your folders (needs --as)."""
+    from espomail.services import email_actions
+
     app = get_app()
     emit(email_actions.change_state(app.store, app.actor, email_id, "move", folder))
 
@@ -165,6 +173,8 @@ def move(email_id: int, folder: str) -> None:
 @json_option
 def link(email_id: int, parent: str) -> None:
     """Link an email to a CRM record by hand (needs the email edit level)."""
+    from espomail.services import email_actions
+
     app = get_app()
     emit(email_actions.link(app.store, app.actor, email_id, parent))
 
@@ -177,6 +187,8 @@ def link(email_id: int, parent: str) -> None:
 @json_option
 def update(email_id: int, assign: str | None, add_team: tuple[str, ...], remove_team: tuple[str, ...]) -> None:
     """Change the assigned user or teams of an email (needs the email edit level)."""
+    from espomail.services import email_actions
+
     app = get_app()
     emit(email_actions.update(app.store, app.actor, email_id, assign, add_team, remove_team))
 
@@ -195,6 +207,8 @@ def delete(email_id: int, yes: bool) -> None:
         if not sys.stdin.isatty():
             raise InvalidInput("deleting removes the email for every user; confirm with --yes")
         click.confirm(f"Delete email {email_id} for every user?", abort=True, err=True)
+    from espomail.services import email_actions
+
     emit(email_actions.delete(app.store, app.actor, email_id))
 
 

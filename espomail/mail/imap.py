@@ -24,7 +24,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from espomail.errors import MailServerError
 
-DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
+DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}  # as services.accounts
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,9 @@ permission (exit 4) and is written to the log.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable, Iterable
+from typing import NamedTuple
 
 from espomail.errors import PermissionDenied
 
@@ -38,8 +38,7 @@ GROUP_SEND_LEVELS = ("no", "team", "all")
 YES_NO = ("no", "yes")
 
 
-@dataclasses.dataclass(frozen=True)
-class Permissions:
+class Permissions(NamedTuple):
     email_create: str = "no"
     email_read: str = "no"
     email_edit: str = "no"
@@ -48,7 +47,7 @@ class Permissions:
     group_send: str = "no"
 
     def as_dict(self) -> dict[str, str]:
-        return dataclasses.asdict(self)
+        return dict(self._asdict())
 
 
 ALL_PERMISSIONS = Permissions("yes", "all", "all", "all", "yes", "all")
@@ -73,8 +72,7 @@ def merge(roles: Iterable[dict[str, str]]) -> Permissions:
     return Permissions(**best)
 
 
-@dataclasses.dataclass(frozen=True)
-class Actor:
+class Actor(NamedTuple):
     """Who runs a command. ``user_id`` None is the system administrator (no ``--as``)."""
 
     user_id: int | None
@@ -94,35 +92,30 @@ SYSTEM = Actor(user_id=None, username="(system administrator)", is_admin=True)
 # -- facts: what the rules need to know about the target -------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class EmailFacts:
+class EmailFacts(NamedTuple):
     user_ids: frozenset[int]
     team_ids: frozenset[int]
     assigned_user_id: int | None = None
     created_by_id: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class AccountFacts:
+class AccountFacts(NamedTuple):
     kind: str  # group | personal
     owner_id: int | None
     team_ids: frozenset[int] = frozenset()
 
 
-@dataclasses.dataclass(frozen=True)
-class FilterFacts:
+class FilterFacts(NamedTuple):
     scope: str  # global | account | user
     account: AccountFacts | None = None
     user_id: int | None = None
 
 
-@dataclasses.dataclass(frozen=True)
-class OwnerFacts:
+class OwnerFacts(NamedTuple):
     user_id: int
 
 
-@dataclasses.dataclass(frozen=True)
-class CaseFacts:
+class CaseFacts(NamedTuple):
     assigned_user_id: int | None
     team_ids: frozenset[int]
 
@@ -160,8 +153,7 @@ def _email_list(actor: Actor, _facts: object) -> tuple[bool, str]:
     return level(actor, "email_read") != "no", "email read (your level: no)"
 
 
-@dataclasses.dataclass(frozen=True)
-class SenderFacts:
+class SenderFacts(NamedTuple):
     own_address: bool  # one of the user's addresses
     system_address: bool  # the system address
 

@@ -16,7 +16,6 @@ from espomail import secrets, timeutil, validate
 from espomail.config import Settings
 from espomail.errors import Duplicate, EspomailError, InvalidInput, MailServerError, NotFound
 from espomail.mail import templates
-from espomail.mail.imap import DEFAULT_PORTS
 from espomail.services import access
 from espomail.services.access import Actor
 from espomail.services.folders import resolve_group, resolve_personal
@@ -26,6 +25,7 @@ from espomail.store import people as people_q
 from espomail.store.db import Row, Store
 
 SECURITY = ("ssl", "starttls", "none")
+DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}
 DISTRIBUTIONS = ("none", "direct", "round-robin", "least-busy")
 SMTP_PORTS = {"ssl": 465, "starttls": 587, "none": 25}
 GROUP_ONLY = (

@@ -6,8 +6,6 @@ import json
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.mail.parse import parse_message
-from espomail.pipeline.steps.parse import TRUNCATED_NOTE
 from espomail.services import access
 from espomail.services.access import Actor, EmailFacts
 from espomail.services.accounts import get_account
@@ -75,6 +73,9 @@ def email_dict(store: Store, email: Row, actor: Actor | None = None, full: bool 
         ],
     }
     if full:
+        from espomail.mail.parse import parse_message  # the parser loads only to show a body
+        from espomail.pipeline.steps.parse import TRUNCATED_NOTE
+
         parsed = parse_message(
             q.raw_of(store, email["id"]),
             headers_only=bool(email["truncated"]),

@@ -17,8 +17,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import sqlite_utils
-
 from espomail.errors import EspomailError
 from espomail.store.blobs import RawStore
 from espomail.store.blobs import directory_for as raw_directory
@@ -37,7 +35,7 @@ class Store:
         conn.row_factory = sqlite3.Row
         self.conn = conn
         self.path = path
-        self.db = sqlite_utils.Database(conn)
+        self._depth = 0
         self._raw: RawStore | None = None
 
     @property
@@ -56,24 +54,29 @@ class Store:
         ``immediate`` takes the write lock at the start (BEGIN IMMEDIATE): a transaction
         that reads and then writes must not find that another process wrote in between.
         """
-        if immediate and not self.conn.in_transaction:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
+        if self.conn.in_transaction:
+            with self.savepoint():
                 yield self
+            return
+        self.conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        try:
+            yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            try:
+                self.conn.execute("COMMIT")
             except BaseException:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise
-            else:
-                self.conn.execute("COMMIT")
-            return
-        with self.db.atomic():
-            yield self
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[Store]:
         """A cheap nested unit inside an open transaction (one per processed delivery)."""
-        self._depth = getattr(self, "_depth", 0) + 1
+        self._depth += 1
         name = f"sp{self._depth}"
         self.conn.execute(f"SAVEPOINT {name}")
         try:

@@ -16,11 +16,7 @@ PostgreSQL accepts too (with SERIAL/BIGINT and BYTEA substituted by its backend)
 
 from __future__ import annotations
 
-from sqlite_utils.migrations import Migrations
-
 from espomail.store.db import Store
-
-migrations = Migrations("espomail")
 
 M001_INITIAL = [
     # -- people -----------------------------------------------------------------------
@@ -347,6 +343,7 @@ M001_INITIAL = [
         is_read INTEGER NOT NULL DEFAULT 0,
         created_at TEXT NOT NULL)""",
     "CREATE INDEX notifications_by_user ON notifications (user_id, is_read, id)",
+    "CREATE INDEX notifications_by_user_all ON notifications (user_id, id)",
     "CREATE INDEX notifications_by_email ON notifications (email_id)",
     # -- outbound -------------------------------------------------------------------------
     """CREATE TABLE system_sends (
@@ -361,15 +358,34 @@ M001_INITIAL = [
 ]
 
 
-@migrations()
 def m001_initial(db) -> None:  # noqa: ANN001 - sqlite_utils.Database
     for statement in M001_INITIAL:
         db.execute(statement)
 
 
+# The numbered migrations, in order. Append; never edit a released one.
+MIGRATIONS = [("m001_initial", m001_initial)]
+SET_NAME = "espomail"
+
+
+def pending(store: Store) -> list[str]:
+    """The migrations not applied yet (a cheap check: every command runs it)."""
+    if not store.value("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlite_migrations'"):
+        return [name for name, _ in MIGRATIONS]
+    applied = set(store.column("SELECT name FROM _sqlite_migrations WHERE migration_set = ?", [SET_NAME]))
+    return [name for name, _ in MIGRATIONS if name not in applied]
+
+
 def apply_migrations(store: Store) -> list[str]:
-    """Apply pending migrations; return the names applied (empty when up to date)."""
-    pending = [m.name for m in migrations.pending(store.db)]
-    if pending:
-        migrations.apply(store.db)
-    return pending
+    """Apply pending migrations (sqlite-utils records them); return the names applied."""
+    names = pending(store)
+    if not names:
+        return []
+    import sqlite_utils
+    from sqlite_utils.migrations import Migrations
+
+    migrations = Migrations(SET_NAME)
+    for name, function in MIGRATIONS:
+        migrations(name=name)(function)
+    migrations.apply(sqlite_utils.Database(store.conn))
+    return names

@@ -420,24 +420,29 @@ def reset_account(store: Store, actor: Actor, name: str, since: str) -> dict:
         return account_dict(store, q.account_by_id(store, account["id"]))
 
 
-def test_account(store: Store, actor: Actor, settings: Settings, name: str) -> dict:
-    """Log in, list folders, check the monitored ones exist (and try SMTP when configured)."""
+def open_imap(account: Row, settings: Settings):  # noqa: ANN201 - an ImapSession
+    """Log in to an account's IMAP server (the password resolved now, never stored)."""
     from espomail.mail.imap import ImapSession
 
+    password = secrets.resolve(secrets.SecretRef.from_json(account["secret_ref"]), account["name"], settings.timeout_s)
+    return ImapSession(
+        account["host"],
+        account["port"],
+        account["security"],
+        account["username"],
+        password,
+        settings.timeout_s,
+        bool(account["insecure"]),
+    )
+
+
+def test_account(store: Store, actor: Actor, settings: Settings, name: str) -> dict:
+    """Log in, list folders, check the monitored ones exist (and try SMTP when configured)."""
     account = get_account(store, name)
     require_manage(store, actor, account, account["kind"], account["owner_id"])
     result: dict[str, Any] = {"account": name, "ok": False, "imap": None, "smtp": None}
     try:
-        password = secrets.resolve(secrets.SecretRef.from_json(account["secret_ref"]), name, settings.timeout_s)
-        with ImapSession(
-            account["host"],
-            account["port"],
-            account["security"],
-            account["username"],
-            password,
-            settings.timeout_s,
-            bool(account["insecure"]),
-        ) as session:
+        with open_imap(account, settings) as session:
             folders = session.list_folders()
         monitored = json.loads(account["folders"])
         missing = [f for f in monitored if f not in folders and f.upper() != "INBOX"]

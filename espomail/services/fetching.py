@@ -21,7 +21,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
-from espomail import secrets, timeutil
+from espomail import timeutil
 from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
 from espomail.mail import msgid
@@ -217,19 +217,10 @@ class _AccountFetch:
             accounts_q.prune_runs(store, self.account["id"])
 
     def _fetch_folders(self) -> None:
+        from espomail.services.accounts import open_imap
+
         account = self.account
-        password = secrets.resolve(
-            secrets.SecretRef.from_json(account["secret_ref"]), account["name"], self.settings.timeout_s
-        )
-        with ImapSession(
-            account["host"],
-            account["port"],
-            account["security"],
-            account["username"],
-            password,
-            self.settings.timeout_s,
-            bool(account["insecure"]),
-        ) as session:
+        with open_imap(account, self.settings) as session:
             for folder in json.loads(account["folders"]):
                 _FolderFetch(self, session, folder).run()
 

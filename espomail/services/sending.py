@@ -19,11 +19,10 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
-from espomail import secrets, timeutil, validate
+from espomail import timeutil, validate
 from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
 from espomail.mail import compose, msgid, smtp
-from espomail.mail.imap import ImapSession
 from espomail.mail.parse import parse_message
 from espomail.pipeline.steps.parent import crm_account_of, record_exists
 from espomail.services import access
@@ -306,19 +305,10 @@ def _append_sent(settings: Settings, account: Row, raw: bytes) -> bool | None:
     """IMAP-APPEND to the account's sent folder when it has one; a failure is only logged."""
     if not account["store_sent"] or not account["host"]:
         return None
+    from espomail.services.accounts import open_imap
+
     try:
-        password = secrets.resolve(
-            secrets.SecretRef.from_json(account["secret_ref"]), account["name"], settings.timeout_s
-        )
-        with ImapSession(
-            account["host"],
-            account["port"],
-            account["security"],
-            account["username"],
-            password,
-            settings.timeout_s,
-            bool(account["insecure"]),
-        ) as session:
+        with open_imap(account, settings) as session:
             session.append(account["store_sent"], raw)
         return True
     except EspomailError as exc:

@@ -7,7 +7,7 @@ import sys
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, message
+from espomail.cli.output import emit, json_option, message, page, paging_options
 from espomail.services import accounts
 
 SECURITY = click.Choice(["ssl", "starttls", "none"])
@@ -192,11 +192,12 @@ def update(name: str, **kwargs) -> None:
 
 
 @account.command("list")
+@paging_options
 @json_option
-def list_() -> None:
+def list_(limit: int, offset: int) -> None:
     """List the accounts you may manage (administrators: all)."""
     app = get_app()
-    emit(accounts.list_accounts(app.store, app.actor), COLUMNS)
+    emit(page(accounts.list_accounts(app.store, app.actor), limit, offset), COLUMNS)
 
 
 @account.command("show")

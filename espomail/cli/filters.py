@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option
+from espomail.cli.output import emit, json_option, page, paging_options
 from espomail.errors import InvalidInput
 from espomail.services import filters
 
@@ -100,11 +100,12 @@ def add(
 
 
 @filter_.command("list")
+@paging_options
 @json_option
-def list_() -> None:
+def list_(limit: int, offset: int) -> None:
     """List the filters you may see (administrators: all)."""
     app = get_app()
-    emit(filters.list_filters(app.store, app.actor), COLUMNS)
+    emit(page(filters.list_filters(app.store, app.actor), limit, offset), COLUMNS)
 
 
 @filter_.command("show")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option
+from espomail.cli.output import emit, json_option, page, paging_options
 from espomail.services import folders
 
 COLUMNS = [
@@ -44,11 +44,12 @@ def folder_add(name, username, group, teams, skip_notifications) -> None:
 
 @folder.command("list")
 @click.option("--user", "username", metavar="U", help="Only the folders user U sees.")
+@paging_options
 @json_option
-def folder_list(username: str | None) -> None:
+def folder_list(username: str | None, limit: int, offset: int) -> None:
     """List folders (with --as: yours and your teams' group folders)."""
     app = get_app()
-    emit(folders.list_folders(app.store, app.actor, username), COLUMNS)
+    emit(page(folders.list_folders(app.store, app.actor, username), limit, offset), COLUMNS)
 
 
 COMMANDS = [folder]

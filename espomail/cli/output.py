@@ -49,6 +49,11 @@ def paging_options(func: Callable) -> Callable:
     return wrapper
 
 
+def page(rows: list, limit: int, offset: int) -> list:
+    """One page of a short list that is read whole (teams, users, roles, accounts ...)."""
+    return rows[offset : offset + limit]
+
+
 def emit(data: Any, columns: Columns | None = None, title: str | None = None) -> None:
     """Print ``data`` (a dict or a list of dicts) as JSON, a table or key/value lines."""
     if get_app().json:

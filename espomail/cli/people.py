@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option
+from espomail.cli.output import emit, json_option, page, paging_options
 from espomail.services import people
 
 TEAM_COLUMNS = [("id", "id"), ("name", "name"), ("positions", "positions"), ("members", "members")]
@@ -67,11 +67,12 @@ def team_add(name: str, positions: tuple[str, ...]) -> None:
 
 
 @team.command("list")
+@paging_options
 @json_option
-def team_list() -> None:
+def team_list(limit: int, offset: int) -> None:
     """List teams with their positions and members."""
     app = get_app()
-    emit([_members(t) for t in people.list_teams(app.store, app.actor)], TEAM_COLUMNS)
+    emit(page([_members(t) for t in people.list_teams(app.store, app.actor)], limit, offset), TEAM_COLUMNS)
 
 
 @team.command("show")
@@ -145,11 +146,12 @@ def user_add(username, emails, name, teams, roles, admin, inactive) -> None:
 
 
 @user.command("list")
+@paging_options
 @json_option
-def user_list() -> None:
+def user_list(limit: int, offset: int) -> None:
     """List users."""
     app = get_app()
-    emit(people.list_users(app.store, app.actor), USER_COLUMNS)
+    emit(page(people.list_users(app.store, app.actor), limit, offset), USER_COLUMNS)
 
 
 @user.command("show")
@@ -263,11 +265,12 @@ def role_update(name: str, **kwargs) -> None:
 
 
 @role.command("list")
+@paging_options
 @json_option
-def role_list() -> None:
+def role_list(limit: int, offset: int) -> None:
     """List roles."""
     app = get_app()
-    emit(people.list_roles(app.store, app.actor), ROLE_COLUMNS)
+    emit(page(people.list_roles(app.store, app.actor), limit, offset), ROLE_COLUMNS)
 
 
 @role.command("show")

@@ -5,6 +5,8 @@ import sqlite3
 
 import pytest
 
+from espomail.testing.messages import build_message
+
 ACCOUNT_KEYS = {
     "id",
     "name",
@@ -228,7 +230,7 @@ def test_account_test_says_what_is_wrong(espomail, dovecot, mailbox):
 def test_tls_certificate_is_verified_unless_insecure(espomail, tmp_path):
     from espomail.testing.dovecot import Dovecot
 
-    with Dovecot(base=tmp_path / "tls", tls=True) as server:
+    with Dovecot(tls=True) as server:
         espomail(
             "account",
             "add-group",
@@ -250,6 +252,28 @@ def test_tls_certificate_is_verified_unless_insecure(espomail, tmp_path):
         assert strict.exit_code == 1 and "certificate" in strict.stderr and "--insecure" in strict.stderr
         espomail("account", "update", "tls", "--insecure")
         assert espomail("account", "test", "tls").exit_code == 0
+        espomail(
+            "account",
+            "add-group",
+            "starttls",
+            "--address",
+            "s@example.com",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            server.port,
+            "--security",
+            "starttls",
+            "--username",
+            "support",
+            "--password-env",
+            "TEST_IMAP_PASSWORD",
+            "--insecure",
+        )
+        assert espomail("account", "test", "starttls").exit_code == 0
+        server.append("support", build_message(subject="over starttls"))
+        result = espomail("fetch", "--account", "starttls", "--json")
+        assert result.exit_code == 0 and result.json["new"] == 1
 
 
 def test_update_remove_and_unknown(espomail, admin_setup):

@@ -421,3 +421,26 @@ def test_the_worker_process_path_links_filters_and_cases_like_in_place(
     assert case["description"] == "The printer broke." and case["account_id"] == 1
     [email] = espomail("email", "list", "--json").json
     assert espomail("email", "show", email["id"], "--json").json["body_text"].strip() == "The printer broke."
+
+
+def test_keep_unread_by_default_and_mark_seen_on_request(espomail, dovecot, group_account):
+    _, quiet = group_account("quiet")
+    _, marking = group_account("marking", "--mark-seen")
+    for user in (quiet, marking):
+        dovecot.append(user, build_message())
+    fetch_json(espomail)
+    for user, seen in ((quiet, False), (marking, True)):
+        with dovecot.client(user) as client:
+            client.select_folder("INBOX", readonly=True)
+            flags = client.get_flags(client.search("ALL"))
+        assert all((b"\\Seen" in f) is seen for f in flags.values()), (user, flags)
+
+
+def test_lists_page_with_limit_and_offset(espomail, dovecot, group_account):
+    _, user = group_account("pages")
+    dovecot.append(user, [build_message(subject=f"p{i}") for i in range(5)])
+    fetch_json(espomail)
+    first = [e["subject"] for e in espomail("email", "list", "--limit", "2", "--json").json]
+    second = [e["subject"] for e in espomail("email", "list", "--limit", "2", "--offset", "2", "--json").json]
+    assert len(first) == 2 and len(second) == 2 and not set(first) & set(second)
+    assert espomail("account", "list", "--offset", "1", "--json").json == []

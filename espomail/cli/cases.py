@@ -15,7 +15,7 @@ COLUMNS = [
     ("priority", "priority"),
     ("assigned_user", "assigned"),
     ("teams", "teams"),
-    ("inbound_account", "account"),
+    ("inbound_account", "mail account"),
     ("email_ids", "emails"),
     ("created_at", "created"),
 ]

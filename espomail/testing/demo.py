@@ -9,6 +9,7 @@ again to show that nothing is imported twice, and stops Dovecot.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shlex
 import subprocess
@@ -97,6 +98,19 @@ def configure(port: int) -> None:
         if espomail("team", "show", "demo-support", check=False, show=False).returncode == 3:
             espomail("team", "add", "demo-support", "--position", "agent")
             espomail("user", "add", "demo-agent", "--email", "agent@demo.example", "--team", "demo-support:agent")
+            espomail("user", "add", "demo-agent2", "--email", "agent2@demo.example", "--team", "demo-support:agent")
+            espomail("record", "add", "account", "--name", "Acme (demo)", "--email", "info@acme.example")
+            espomail(
+                "record",
+                "add",
+                "contact",
+                "--name",
+                "Jane Roe",
+                "--email",
+                "jane@acme.example",
+                "--account",
+                "Acme (demo)",
+            )
         espomail(
             "account",
             "add-group",
@@ -117,6 +131,11 @@ def configure(port: int) -> None:
             "2000-01-01",
             "--team",
             "demo-support",
+            "--create-case",
+            "--distribution",
+            "round-robin",
+            "--target-team",
+            "demo-support",
         )
     else:
         espomail("account", "update", ACCOUNT, "--port", str(port), "--host", "127.0.0.1")
@@ -132,6 +151,12 @@ def main() -> None:
         print("\nThe main job, as cron runs it (silent on success; --json for a summary):")
         espomail("fetch", "--account", ACCOUNT, "--json")
         espomail("email", "list", "--account", ACCOUNT, "--limit", "10")
+        espomail("case", "list", "--limit", "5")
+        first = espomail("email", "list", "--account", ACCOUNT, "--json", show=False).stdout
+        jane = next((e["id"] for e in json.loads(first) if e["subject"] == "Re: Printer on fire"), None)
+        if jane is not None:
+            print("\nWhy the reply landed where it did:")
+            espomail("email", "explain", str(jane))
         espomail("status")
         print("\nFetching again imports nothing twice:")
         espomail("fetch", "--account", ACCOUNT, "--json")

@@ -132,6 +132,13 @@ class Store:
         self.conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", params)
 
     def close(self) -> None:
+        try:
+            # Keep the query planner's statistics fresh (bounded work: a few hundred rows
+            # sampled per index, and only for tables that changed enough).
+            self.conn.execute("PRAGMA analysis_limit = 400")
+            self.conn.execute("PRAGMA optimize")
+        except sqlite3.Error:
+            pass
         if self._raw is not None:
             self._raw.close()
             self._raw = None

@@ -57,8 +57,9 @@ def unfollow(store: Store, kind: str, record_id: int, user_id: int) -> int:
 def records_by_address(store: Store, address: str, kind: str) -> list[Row]:
     """Records of ``kind`` owning ``address`` (any of their addresses), lowest id first."""
     return store.rows(
-        """SELECT r.* FROM addresses a JOIN records r ON r.id = a.owner_id AND r.type = a.owner_type
-           WHERE a.address_lower = ? AND a.owner_type = ? ORDER BY r.id LIMIT 1""",
+        """SELECT r.* FROM addresses a CROSS JOIN records r
+           WHERE a.address_lower = ? AND a.owner_type = ? AND r.id = a.owner_id AND r.type = a.owner_type
+           ORDER BY r.id LIMIT 1""",
         [address.lower(), kind],
     )
 
@@ -70,9 +71,11 @@ def records_by_addresses(store: Store, addresses: list[str]) -> list[Row]:
         return []
     marks = ", ".join("?" for _ in wanted)
     return store.rows(
-        f"""SELECT a.address_lower, r.* FROM addresses a
-            JOIN records r ON r.id = a.owner_id AND r.type = a.owner_type
+        # CROSS JOIN keeps addresses as the outer loop (by its address index): left to
+        # itself the planner may walk every record of a type instead.
+        f"""SELECT a.address_lower, r.* FROM addresses a CROSS JOIN records r
             WHERE a.address_lower IN ({marks}) AND a.owner_type IN ('contact', 'account', 'lead')
+            AND r.id = a.owner_id AND r.type = a.owner_type
             ORDER BY r.id""",
         wanted,
     )

@@ -73,7 +73,7 @@ def import_path(store: Store, actor: Actor, settings: Settings, path: Path, acco
 
 
 def _import_batch(store, settings, account_id, path, batch, total) -> int:  # noqa: ANN001
-    with store.atomic(immediate=True):
+    with store.atomic():
         stored = store_messages(store, account_id, f"import:{path.name}", batch)
     processed = process(store, settings, stored.delivery_ids, stored.prepared)
     outbox.deliver(store, settings, processed.outbox)

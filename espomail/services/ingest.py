@@ -150,7 +150,7 @@ def process(
     result = Processed()
     lookups = Lookups(store)
     delivery_ids = list(delivery_ids)
-    with store.atomic(immediate=True):
+    with store.atomic():
         batch = BatchWriter(store)
         deliveries = emails_q.by_ids(store, "email_deliveries", delivery_ids)
         emails = emails_q.by_ids(store, "emails", {d["email_id"] for d in deliveries.values()})

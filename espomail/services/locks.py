@@ -18,13 +18,15 @@ from espomail import timeutil
 from espomail.store import accounts as accounts_q
 from espomail.store.db import Store, ensure_private_dir
 
+HOST = socket.gethostname()
+
 
 class AccountLock:
     def __init__(self, data_dir: Path, account_id: int, lease_s: int) -> None:
         self.path = data_dir / "locks" / f"account-{account_id}.lock"
         self.account_id = account_id
         self.lease_s = lease_s
-        self.host = socket.gethostname()
+        self.host = HOST
         self.holder = f"{self.host}:{os.getpid()}"
         self._fd: int | None = None
 

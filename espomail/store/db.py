@@ -47,12 +47,13 @@ class Store:
 
     # -- transactions -------------------------------------------------------
     @contextlib.contextmanager
-    def atomic(self, immediate: bool = False) -> Iterator[Store]:
+    def atomic(self, immediate: bool = True) -> Iterator[Store]:
         """One unit of work: commit on success, roll back on any exception.
 
         Nested blocks use savepoints, so a step can fail without undoing its caller.
-        ``immediate`` takes the write lock at the start (BEGIN IMMEDIATE): a transaction
-        that reads and then writes must not find that another process wrote in between.
+        The write lock is taken at the start (BEGIN IMMEDIATE), waiting up to the busy
+        timeout for other processes: a transaction that reads, checks and then writes
+        must not find that another process wrote in between ("database is locked").
         """
         if self.conn.in_transaction:
             with self.savepoint():

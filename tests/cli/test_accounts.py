@@ -318,3 +318,38 @@ def test_personal_account_options_are_checked(espomail, admin_setup):
     assert result.json["kind"] == "personal" and result.json["owner"] == "alice"
     wrong = espomail("account", "update", "mine", "--create-case")
     assert wrong.exit_code == 2 and "group accounts only" in wrong.stderr
+
+
+def test_concurrent_commands_do_not_fail_with_database_locked(espomail, isolated):
+    import os
+    import subprocess
+    import sys
+
+    espomail("init")
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "espomail",
+                "account",
+                "add-group",
+                f"acct{i}",
+                "--address",
+                f"a{i}@example.com",
+                "--host",
+                "h",
+                "--username",
+                "u",
+                "--password-env",
+                "X",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=os.environ.copy(),
+        )
+        for i in range(6)
+    ]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 6, errors
+    assert len(espomail("account", "list", "--json").json) == 6

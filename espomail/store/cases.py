@@ -63,14 +63,14 @@ def email_ids(store: Store, case_id: int) -> list[int]:
 
 
 def last_assignee_among(store: Store, user_ids: Sequence[int]) -> int | None:
-    """The assignee of the newest case (highest number) assigned to one of ``user_ids``."""
-    if not user_ids:
-        return None
-    marks = ", ".join("?" for _ in user_ids)
-    return store.value(
-        f"SELECT assigned_user_id FROM cases WHERE assigned_user_id IN ({marks}) ORDER BY number DESC LIMIT 1",
-        list(user_ids),
-    )
+    """The assignee of the newest case (highest number) assigned to one of ``user_ids``:
+    one index lookup per candidate, whatever the number of cases."""
+    newest: dict[int, int] = {}
+    for user_id in user_ids:
+        number = store.value("SELECT MAX(number) FROM cases WHERE assigned_user_id = ?", [user_id])
+        if number is not None:
+            newest[user_id] = number
+    return max(newest, key=newest.get) if newest else None
 
 
 def open_case_counts(store: Store, user_ids: Sequence[int]) -> dict[int, int]:

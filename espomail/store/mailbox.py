@@ -46,8 +46,10 @@ def list_emails(store: Store, query: Query) -> list[Row]:
     if query.parent:
         kind, record_id = query.parent
         if kind == "account":
-            where.append("((e.parent_type = 'account' AND e.parent_id = ?) OR e.crm_account_id = ?)")
-            params += [record_id, record_id]
+            # crm_account_id is the account itself for an account parent, and the account
+            # of a contact/opportunity/case parent: one index, read in date order.
+            where.append("e.crm_account_id = ?")
+            params.append(record_id)
         else:
             where.append("e.parent_type = ? AND e.parent_id = ?")
             params += [kind, record_id]

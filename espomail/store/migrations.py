@@ -190,6 +190,7 @@ M001_INITIAL = [
         updated_at TEXT NOT NULL)""",
     "CREATE INDEX cases_by_status ON cases (status, number)",
     "CREATE INDEX cases_by_assignee ON cases (assigned_user_id, status)",
+    "CREATE INDEX cases_by_assignee_number ON cases (assigned_user_id, number)",
     """CREATE TABLE case_teams (
         case_id INTEGER NOT NULL REFERENCES cases(id) ON DELETE CASCADE,
         team_id INTEGER NOT NULL REFERENCES teams(id) ON DELETE CASCADE,

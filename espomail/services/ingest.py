@@ -21,7 +21,7 @@ from espomail.pipeline.steps.parse import TRUNCATED_NOTE
 from espomail.pipeline.writes import BatchWriter
 from espomail.store import blobs
 from espomail.store import emails as emails_q
-from espomail.store.db import Row, Store, to_json
+from espomail.store.db import Row, Store, json_strings, to_json
 
 log = logging.getLogger("espomail.ingest")
 
@@ -110,7 +110,7 @@ def _first_fields(parsed: ParsedEmail, key: str, has_id: bool, item: Incoming) -
         to_json(names),
         timeutil.iso(parsed.date) if parsed.date else timeutil.now_iso(),
         parsed.in_reply_to,
-        to_json(parsed.references),
+        json_strings(parsed.references),
         item.size,
         int(item.truncated),
         item.sha256,
@@ -121,7 +121,7 @@ def _first_fields(parsed: ParsedEmail, key: str, has_id: bool, item: Incoming) -
 
 
 def _addresses(items) -> str:  # noqa: ANN001
-    return to_json([a.address for a in items])
+    return json_strings([a.address for a in items])
 
 
 @dataclasses.dataclass

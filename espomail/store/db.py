@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sqlite3
 import stat
 from collections.abc import Iterable, Iterator, Sequence
@@ -26,6 +27,15 @@ Row = sqlite3.Row
 # One encoder for the JSON columns: json.dumps(..., ensure_ascii=False) builds a new
 # encoder on every call, which an import of thousands of messages notices.
 to_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+_PLAIN = re.compile(r'[^"\\\x00-\x1f]*')
+
+
+def json_strings(values: list[str]) -> str:
+    """A JSON array of strings; addresses and Message-IDs rarely need escaping, so the
+    common case is a join (an import encodes six such lists per message)."""
+    if all(_PLAIN.fullmatch(v) for v in values):
+        return '["' + '", "'.join(values) + '"]' if values else "[]"
+    return to_json(values)
 
 
 class Store:

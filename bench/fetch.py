@@ -345,6 +345,9 @@ def run_espomail(dovecot, n: int, work: Path, timeout: float) -> dict:
     if not binary:
         return _result("espomail", note="not available (no espomail executable next to Python)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESPOMAIL_")}
+    # As an installed espomail starts (pip compiles it): a bytecode cache, in bench/out.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(Path(__file__).resolve().parent / "out" / "pycache")
     env.update(
         ESPOMAIL_DB=str(work / "espomail.db"),
         XDG_CONFIG_HOME=str(work / "config"),

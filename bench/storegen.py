@@ -153,6 +153,11 @@ def cli_env(db: Path) -> dict[str, str]:
     """The environment the CLI runs in: this store, no config file, nothing inherited."""
     home = db.parent
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESPOMAIL_")}
+    # Start as an installed espomail does (pip compiles it): with a bytecode cache, kept in
+    # bench/out/pycache so nothing is written into the source tree, even where the
+    # environment sets PYTHONDONTWRITEBYTECODE.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = str(Path(__file__).resolve().parent / "out" / "pycache")
     env.update(
         ESPOMAIL_DB=str(db),
         XDG_CONFIG_HOME=str(home / "config"),

@@ -114,6 +114,9 @@ class ParsedEmail:
     complete: bool = True
 
 
+# The body of a message stored as headers only (over max_message_size_mb).
+TRUNCATED_NOTE = "This message was larger than max_message_size_mb; only its headers were stored."
+
 # Headers the import pipeline reads itself (loop and automation checks).
 SUMMARY_HEADERS = (
     "auto-submitted",

@@ -71,8 +71,7 @@ class Context:
     def complete(self) -> ParsedEmail:
         """The full parse (bodies, every header), when ``parsed`` is only a summary."""
         if self.parsed is None or not self.parsed.complete:
-            from espomail.mail.parse import parse_message
-            from espomail.pipeline.steps.parse import TRUNCATED_NOTE
+            from espomail.mail.parse import TRUNCATED_NOTE, parse_message
             from espomail.store import emails as emails_q
 
             raw = self.raw or emails_q.raw_of(self.store, self.email_id)

@@ -40,8 +40,20 @@ def readable_email(store: Store, actor: Actor, email_id: int, what: str = "read"
 
 
 def email_dict(store: Store, email: Row, actor: Actor | None = None, full: bool = True) -> dict:
+    return email_dicts(store, [email], actor, full)[0]
+
+
+def email_dicts(store: Store, emails: list[Row], actor: Actor | None = None, full: bool = False) -> list[dict]:
+    """The JSON shape of SPEC 2 for a page of emails: their relations in a query each."""
+    user_id = actor.user_id if actor is not None else None
+    related = q.relations_of(store, [e["id"] for e in emails], user_id)
+    return [_one(store, email, related, user_id, full) for email in emails]
+
+
+def _one(store: Store, email: Row, related: dict, user_id: int | None, full: bool) -> dict:
+    eid = email["id"]
     result = {
-        "id": email["id"],
+        "id": eid,
         "message_id": email["message_id"] if email["has_message_id"] else None,
         "subject": email["subject"],
         "from": email["from_address"],
@@ -59,9 +71,9 @@ def email_dict(store: Store, email: Row, actor: Actor | None = None, full: bool 
         "is_bounce": bool(email["is_bounce"]),
         "truncated": bool(email["truncated"]),
         "assigned_user": _username(store, email["assigned_user_id"]),
-        "teams": q.team_names_of(store, email["id"]),
-        "users": q.usernames_of(store, email["id"]),
-        "accounts": q.account_names_of(store, email["id"]),
+        "teams": [r[1] for r in related["teams"][eid]],
+        "users": [r[1] for r in related["users"][eid]],
+        "accounts": [r[1] for r in related["accounts"][eid]],
         "attachments": [
             {
                 "filename": a["filename"],
@@ -69,24 +81,29 @@ def email_dict(store: Store, email: Row, actor: Actor | None = None, full: bool 
                 "size": a["size"],
                 "inline": bool(a["is_inline"]),
             }
-            for a in q.attachments_of(store, email["id"])
+            for a in related["attachments"][eid]
         ],
     }
     if full:
-        from espomail.mail.parse import parse_message  # the parser loads only to show a body
-        from espomail.pipeline.steps.parse import TRUNCATED_NOTE
-
-        parsed = parse_message(
-            q.raw_of(store, email["id"]),
-            headers_only=bool(email["truncated"]),
-            note=TRUNCATED_NOTE if email["truncated"] else None,
-        )
-        result["body_text"], result["body_html"] = parsed.body_text, parsed.body_html
-        result["bcc"] = json.loads(email["bcc_list"])
-        result["last_error"] = email["last_error"]
-    if actor is not None and actor.user_id is not None:
-        result.update(_user_state(store, email["id"], actor.user_id))
+        result.update(_bodies(store, email))
+    if user_id is not None:
+        result.update(_user_state(related["state"][eid]))
     return result
+
+
+def _bodies(store: Store, email: Row) -> dict:
+    from espomail.mail.parse import TRUNCATED_NOTE, parse_message  # loaded only to show a body
+
+    truncated = bool(email["truncated"])
+    parsed = parse_message(
+        q.raw_of(store, email["id"]), headers_only=truncated, note=TRUNCATED_NOTE if truncated else None
+    )
+    return {
+        "body_text": parsed.body_text,
+        "body_html": parsed.body_html,
+        "bcc": json.loads(email["bcc_list"]),
+        "last_error": email["last_error"],
+    }
 
 
 def _shown_id(store: Store, email: Row) -> int:
@@ -102,15 +119,12 @@ def _username(store: Store, user_id: int | None) -> str | None:
     return store.value("SELECT username FROM users WHERE id = ?", [user_id])
 
 
-def _user_state(store: Store, email_id: int, user_id: int) -> dict:
-    row = q.user_state(store, email_id, user_id)
-    if row is None:
+def _user_state(rows: list[Row]) -> dict:
+    if not rows:
         return {"folder": None, "is_read": False, "in_trash": False, "in_archive": False}
-    folder = None
-    if row["folder_id"]:
-        folder = store.value("SELECT name FROM folders WHERE id = ?", [row["folder_id"]])
+    row = rows[0]
     return {
-        "folder": folder,
+        "folder": row["folder_name"],
         "is_read": bool(row["is_read"]),
         "in_trash": bool(row["in_trash"]),
         "in_archive": bool(row["in_archive"]),
@@ -139,8 +153,7 @@ def list_for(
         query.parent = _parent_ref(store, parent)
     if account:
         query.account_id = get_account(store, account)["id"]
-    rows = list_emails(store, query)
-    return [email_dict(store, row, actor, full=False) for row in rows]
+    return email_dicts(store, list_emails(store, query), actor)
 
 
 def _apply_folder(store: Store, actor: Actor, query: Query, folder: str) -> None:

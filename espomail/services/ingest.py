@@ -14,10 +14,9 @@ from collections.abc import Iterable
 
 from espomail import timeutil
 from espomail.config import Settings
-from espomail.mail.parse import ParsedEmail, key_for, parse_message
+from espomail.mail.parse import TRUNCATED_NOTE, ParsedEmail, key_for, parse_message
 from espomail.pipeline.lookups import Lookups
 from espomail.pipeline.runner import process_delivery
-from espomail.pipeline.steps.parse import TRUNCATED_NOTE
 from espomail.pipeline.writes import BatchWriter
 from espomail.store import blobs
 from espomail.store import emails as emails_q

@@ -1,81 +1,97 @@
-"""Prepare downloaded messages for storing: parse, hash, commit the raw source to the blob
-store. In-thread for small fetches; in a worker process for large ones.
+"""Prepare downloaded messages for storing: hash them, write their raw sources to a pack,
+parse them. In-thread for small fetches; with a worker process for large ones.
 
-A large fetch runs as a three-stage pipeline: the download thread reads batches from IMAP,
-a worker process parses them and commits their raw sources (a second core, and no
-interpreter lock shared with the main thread), and the main thread stores rows and runs
-the import pipeline. Bounded queues keep at most a few batches in memory.
+A large fetch runs as a three-stage pipeline: the download thread reads a batch from
+IMAP, hashes it and appends it to a pack (hashing and file I/O release the interpreter
+lock), and hands the parsing to a worker process (``espomail.mail.parse_worker``: a second
+core, no interpreter lock shared with the main thread, and it reads the bytes from the
+pack rather than through a pipe); the main thread stores rows and runs the import
+pipeline. Bounded queues keep at most a few batches in memory.
 """
 
 from __future__ import annotations
 
-import concurrent.futures
-import multiprocessing
+import queue
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from espomail.mail.parse import summary
+from espomail.mail import parse_worker
 from espomail.services.ingest import Incoming, prepare
-from espomail.store.blobs import Location, PackWriter, RawStore, digest
+from espomail.store.blobs import Location, PackWriter, digest
 
-# Below this many messages a worker process costs more (start-up) than it saves.
+# Below this many messages the worker's start-up (about 0.1 s) is not worth it.
 WORKER_THRESHOLD = 400
 
 Batch = list[tuple[bytes, int | None, bool]]  # (raw, uid, truncated)
-Work = list[tuple[tuple[str, int, int], int | None, bool]]  # (where the raw is, uid, truncated)
 
 
-def _parse(raw: bytes, uid: int | None, truncated: bool) -> tuple:
-    item = prepare(raw, uid, truncated)
-    return item.parsed, item.key, item.has_id
+class ParseWorker:
+    """The worker process: work frames in on stdin, results out on stdout, in order."""
 
+    def __init__(self, directory: Path) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "espomail.mail.parse_worker", str(directory)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._results: queue.Queue = queue.Queue()
+        self._reader = threading.Thread(target=self._read, name="parse-results", daemon=True)
+        self._reader.start()
 
-def _parse_packed(directory: str, work: Work) -> list[tuple]:
-    """In the worker: read each raw source from its pack (the page cache has it) and parse
-    it. The bytes never travel through a pipe, and only a summary comes back (no bodies:
-    the few steps that need them parse the source again)."""
-    packs = RawStore(Path(directory))
-    results = []
-    for where, uid, truncated in work:
-        parsed, key, has_id = _parse(packs.read(where), uid, truncated)
-        results.append((summary(parsed), key, has_id))
-    return results
+    def _read(self) -> None:
+        while (result := parse_worker.read_frame(self._process.stdout)) is not None:
+            self._results.put(result)
+        self._results.put(None)  # the worker ended
+
+    def submit(self, work: list) -> Callable[[], list[tuple]]:
+        parse_worker.write_frame(self._process.stdin, work)
+        return self._next
+
+    def _next(self) -> list[tuple]:
+        result = self._results.get()
+        if result is None:
+            raise RuntimeError(f"the parsing worker ended unexpectedly (exit code {self._process.poll()})")
+        return result
+
+    def close(self) -> None:
+        try:
+            self._process.stdin.close()
+            self._process.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self._process.kill()
 
 
 class Preparer:
     """Turns downloaded batches into Incoming items whose raw sources are durable.
 
-    ``submit`` runs on the download thread: it hashes the messages and appends them to a
-    pack (hashing and file I/O release the interpreter lock), then hands the parsing to
-    the worker process (large fetches) or does it in place. It returns a callable that
-    yields the finished items.
+    ``submit`` runs on the download thread and returns a callable that yields the items.
     """
 
     def __init__(self, directory: Path, use_worker: bool) -> None:
-        self.directory = directory
         self._writer = PackWriter(directory)
-        self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        if use_worker:
-            context = multiprocessing.get_context("spawn")
-            self._pool = concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context)
+        self._worker = ParseWorker(directory) if use_worker else None
 
     def submit(self, batch: Iterable[tuple[bytes, int | None, bool]]) -> Callable[[], list[Incoming]]:
         batch = list(batch)
         shas = [digest(raw) for raw, _uid, _truncated in batch]
         locations = self._writer.append(zip(shas, (raw for raw, _uid, _truncated in batch), strict=True))
-        if self._pool is not None:
-            work = [
-                ((loc.pack, loc.offset, loc.size), uid, truncated)
-                for loc, (_raw, uid, truncated) in zip(locations, batch, strict=True)
-            ]
-            future = self._pool.submit(_parse_packed, str(self.directory), work)
-            return lambda: _items(batch, shas, locations, future.result())
-        parsed = [_parse(raw, uid, truncated) for raw, uid, truncated in batch]
+        if self._worker is not None:
+            where = [(loc.pack, loc.offset, loc.size) for loc in locations]
+            work = [(place, truncated) for place, (_raw, _uid, truncated) in zip(where, batch, strict=True)]
+            pending = self._worker.submit(work)
+            return lambda: _items(batch, shas, locations, pending())
+        parsed = []
+        for raw, uid, truncated in batch:
+            item = prepare(raw, uid, truncated)
+            parsed.append((item.parsed, item.key, item.has_id))
         return lambda: _items(batch, shas, locations, parsed)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._worker is not None:
+            self._worker.close()
         self._writer.close()
 
 

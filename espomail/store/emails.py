@@ -323,3 +323,53 @@ def user_state(store: Store, email_id: int, user_id: int) -> Row | None:
 
 def as_json_list(values: Iterable[str]) -> str:
     return json.dumps(list(values), ensure_ascii=False)
+
+
+# -- the relations of a page of emails, a query each (lists show 100 at a time) -------------
+
+
+def _grouped(store: Store, sql: str, ids: Sequence[int], extra: Sequence = ()) -> dict[int, list[Row]]:
+    found: dict[int, list[Row]] = {i: [] for i in ids}
+    if not ids:
+        return found
+    marks = ", ".join("?" for _ in ids)
+    for row in store.rows(sql.format(marks=marks), [*extra, *ids]):
+        found[row[0]].append(row)
+    return found
+
+
+def relations_of(store: Store, ids: Sequence[int], user_id: int | None = None) -> dict[str, dict[int, list[Row]]]:
+    """Teams, users, fetching accounts, attachments (and one user's state) of ``ids``."""
+    ids = list(ids)
+    result = {
+        "teams": _grouped(
+            store,
+            "SELECT et.email_id, t.name FROM email_teams et JOIN teams t ON t.id = et.team_id "
+            "WHERE et.email_id IN ({marks}) ORDER BY t.name",
+            ids,
+        ),
+        "users": _grouped(
+            store,
+            "SELECT eu.email_id, u.username FROM email_users eu JOIN users u ON u.id = eu.user_id "
+            "WHERE eu.email_id IN ({marks}) ORDER BY u.username",
+            ids,
+        ),
+        "accounts": _grouped(
+            store,
+            "SELECT DISTINCT d.email_id, a.name FROM email_deliveries d JOIN mail_accounts a ON a.id = d.account_id "
+            "WHERE d.email_id IN ({marks}) AND d.state = 'done' ORDER BY a.name",
+            ids,
+        ),
+        "attachments": _grouped(
+            store, "SELECT email_id, * FROM attachments WHERE email_id IN ({marks}) ORDER BY id", ids
+        ),
+    }
+    if user_id is not None:
+        result["state"] = _grouped(
+            store,
+            "SELECT eu.email_id, eu.*, f.name AS folder_name FROM email_users eu "
+            "LEFT JOIN folders f ON f.id = eu.folder_id WHERE eu.user_id = ? AND eu.email_id IN ({marks})",
+            ids,
+            [user_id],
+        )
+    return result

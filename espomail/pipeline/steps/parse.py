@@ -6,11 +6,10 @@ nothing is written before the filters have decided.
 
 from __future__ import annotations
 
-from espomail.mail.parse import parse_message
+from espomail.mail.parse import TRUNCATED_NOTE, parse_message
 from espomail.pipeline.context import Context
 
 NAME = "parse"
-TRUNCATED_NOTE = "This message was larger than max_message_size_mb; only its headers were stored."
 
 
 def run(ctx: Context) -> None:

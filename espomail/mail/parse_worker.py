@@ -1,0 +1,58 @@
+"""The parsing worker of a large fetch: a separate process, so that parsing runs on a
+second core without sharing the interpreter lock with the main thread's database work.
+
+It imports only the parser and the pack reader (a fast start), reads batches of work
+from stdin and writes results to stdout, each a length-prefixed pickle. Work: a list of
+``((pack, offset, size), truncated)``; the bytes come from the packs (the page cache has
+them: they never travel through the pipe). Result: a list of ``(summary, key, has_id)``.
+Run as ``python -m espomail.mail.parse_worker PACK_DIRECTORY``.
+"""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import sys
+from pathlib import Path
+from typing import BinaryIO
+
+from espomail.mail.parse import TRUNCATED_NOTE, key_for, parse_message, summary
+from espomail.store.blobs import RawStore
+
+HEADER = struct.Struct("!Q")
+
+
+def write_frame(stream: BinaryIO, value: object) -> None:
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(HEADER.pack(len(data)))
+    stream.write(data)
+    stream.flush()
+
+
+def read_frame(stream: BinaryIO) -> object | None:
+    head = stream.read(HEADER.size)
+    if len(head) < HEADER.size:
+        return None
+    (length,) = HEADER.unpack(head)
+    return pickle.loads(stream.read(length))
+
+
+def parse_batch(packs: RawStore, work: list[tuple[tuple[str, int, int], bool]]) -> list[tuple]:
+    results = []
+    for where, truncated in work:
+        raw = packs.read(where)
+        parsed = parse_message(raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
+        key, has_id = key_for(parsed, raw)
+        results.append((summary(parsed), key, has_id))
+    return results
+
+
+def main(directory: str) -> None:
+    packs = RawStore(Path(directory))
+    source, sink = sys.stdin.buffer, sys.stdout.buffer
+    while (work := read_frame(source)) is not None:
+        write_frame(sink, parse_batch(packs, work))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,1 @@
+"""The store: the only place with SQL (db.py connects, migrations.py owns the schema)."""

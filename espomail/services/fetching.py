@@ -40,7 +40,7 @@ from espomail.store import emails as emails_q
 from espomail.store.db import Row, Store
 
 log = logging.getLogger("espomail.fetch")
-MAX_BATCH_BYTES = 64 * 1024 * 1024
+MAX_BATCH_BYTES = 32 * 1024 * 1024  # memory is bounded by a few batches, whatever the mailbox
 
 Progress = Callable[[str, int, int], None]  # (account, done, total)
 

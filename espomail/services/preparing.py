@@ -79,15 +79,21 @@ class Preparer:
         shas = [digest(raw) for raw, _uid, _truncated in batch]
         locations = self._writer.append(zip(shas, (raw for raw, _uid, _truncated in batch), strict=True))
         if self._worker is not None:
-            where = [(loc.pack, loc.offset, loc.size) for loc in locations]
-            work = [(place, truncated) for place, (_raw, _uid, truncated) in zip(where, batch, strict=True)]
+            # The raw bytes are in the pack now: keep none of them in memory.
+            meta = [(uid, truncated, len(raw)) for raw, uid, truncated in batch]
+            del batch
+            work = [
+                ((loc.pack, loc.offset, loc.size), truncated)
+                for loc, (_u, truncated, _s) in zip(locations, meta, strict=True)
+            ]
             pending = self._worker.submit(work)
-            return lambda: _items(batch, shas, locations, pending())
+            return lambda: _items(meta, shas, locations, pending())
         parsed = []
         for raw, uid, truncated in batch:
             item = prepare(raw, uid, truncated)
             parsed.append((item.parsed, item.key, item.has_id))
-        return lambda: _items(batch, shas, locations, parsed)
+        meta = [(uid, truncated, len(raw)) for raw, uid, truncated in batch]
+        return lambda: _items(meta, shas, locations, parsed)
 
     def close(self) -> None:
         if self._worker is not None:
@@ -95,10 +101,11 @@ class Preparer:
         self._writer.close()
 
 
-def _items(batch: Batch, shas: list[str], locations: list[Location], parsed: list[tuple]) -> list[Incoming]:
+def _items(meta: list[tuple], shas: list[str], locations: list[Location], parsed: list[tuple]) -> list[Incoming]:
+    """``meta``: (uid, truncated, size) per message."""
     return [
-        Incoming(b"", uid, truncated, result, sha, location, key, has_id, len(raw))
-        for (raw, uid, truncated), sha, location, (result, key, has_id) in zip(
-            batch, shas, locations, parsed, strict=True
+        Incoming(b"", uid, truncated, result, sha, location, key, has_id, size)
+        for (uid, truncated, size), sha, location, (result, key, has_id) in zip(
+            meta, shas, locations, parsed, strict=True
         )
     ]

@@ -27,9 +27,9 @@ large page cache during generation only; the store is back in WAL mode afterward
   (email-received for every reached user but the sender, stream-note for followers);
 - raw sources: a realistic RFC 5322 message of 2-5 KB (3.4 KB on average) per email
   (trace headers, DKIM, 7bit/quoted-printable/base64 text, 3% with a small attachment)
-  appended to ONE pack file in ``<db stem>-raw/``; ``raw_blobs`` rows and
-  ``emails.raw_sha256`` (exact offsets: ``espomail email show ID --raw`` gives the
-  bytes back).
+  appended to ONE pack file in ``<db stem>-raw/``; ``emails.raw_pack``, ``raw_offset``,
+  ``raw_size`` and ``raw_sha256`` (exact offsets: ``espomail email show ID --raw`` gives
+  the bytes back).
 
 The same seed gives the same mail (dates are relative to the day of generation). Memory
 stays bounded: threads are chosen among the last 3,000 emails and rows are written per
@@ -461,9 +461,8 @@ class Generator:
             raw = m["raw"]
             sha = hashlib.sha256(raw).hexdigest()
             raws.append(raw)
-            out["raw_blobs"].append((sha, self.pack_name, self.offset, len(raw)))
+            self._rows(out, email_id, m, sha, len(raw), self.offset)
             self.offset += len(raw)
-            self._rows(out, email_id, m, sha, len(raw))
         pack.write(b"".join(raws))
         c = self.conn
         c.execute("BEGIN")
@@ -585,7 +584,7 @@ class Generator:
             "account": account, "attached": attached,
         }  # fmt: skip
 
-    def _rows(self, out: dict, email_id: int, m: dict, sha: str, size: int) -> None:
+    def _rows(self, out: dict, email_id: int, m: dict, sha: str, size: int, offset: int) -> None:
         rng = self.rng
         thread, reply_to = m["thread"], m["reply_to"]
         acct_id, acct_name, acct_address, team_id, add_team = self.accounts[m["account"]]
@@ -600,7 +599,8 @@ class Generator:
         out["emails"].append(
             (email_id, m["message_id"], m["subject"], sender[1], sender[0], _json_list([recipient[1]]),
              _json_list([a for _, a in cc]), _json_names(names), date_sent, reply_to["mid"] if reply_to else None,
-             _json_list(m["refs"]), sha, size, parent[0] if parent else None, parent[1] if parent else None, crm,
+             _json_list(m["refs"]), sha, self.pack_name, offset, size, parent[0] if parent else None,
+             parent[1] if parent else None, crm,
              reply_to["id"] if reply_to else None, assigned, fetched, fetched)
         )  # fmt: skip
         if crm:
@@ -739,11 +739,10 @@ class Generator:
 
 
 TABLES = {
-    "raw_blobs": "INSERT INTO raw_blobs (sha256, pack, pack_offset, size) VALUES (?, ?, ?, ?)",
     "emails": """INSERT INTO emails (id, message_id, subject, from_address, from_name, to_list, cc_list,
-        address_names, date_sent, in_reply_to, references_list, raw_sha256, raw_size, parent_type, parent_id,
-        crm_account_id, replied_id, assigned_user_id, state, status, created_at, updated_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'processed', 'Archived', ?, ?)""",
+        address_names, date_sent, in_reply_to, references_list, raw_sha256, raw_pack, raw_offset, raw_size,
+        parent_type, parent_id, crm_account_id, replied_id, assigned_user_id, state, status, created_at, updated_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'processed', 'Archived', ?, ?)""",
     "email_users": """INSERT INTO email_users (email_id, user_id, is_read, in_trash, in_archive, folder_id,
         is_sender, sort_date, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
     "email_teams": "INSERT INTO email_teams (email_id, team_id) VALUES (?, ?)",

@@ -140,8 +140,9 @@ def delete(store: Store, actor: Actor, email_id: int) -> dict:
         email = get_email(store, email_id)
         access.require(actor, "email.delete", facts(store, email), f"delete email {email_id}")
         result = email_dict(store, email, None, full=False)
+        places = emails_q.raw_places(store, email_id)
         store.execute("DELETE FROM emails WHERE id = ?", [email_id])
-        # The raw source goes too, unless another email has the very same one.
-        emails_q.forget_raw(store, [email["raw_sha256"]])
         result["deleted_at"] = timeutil.now_iso()
+    # Once the deletion is committed, its raw sources are zeroed in their packs.
+    store.raw.zero(places)
     return result

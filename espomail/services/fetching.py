@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from espomail import timeutil
 from espomail.config import Settings
-from espomail.errors import EspomailError, InvalidInput, NotFound
+from espomail.errors import EspomailError, NotFound
 from espomail.mail import msgid
 from espomail.mail.imap import FolderStatus, ImapSession, internaldate
 from espomail.services import access, outbox, preparing
@@ -438,8 +438,3 @@ def _prefetch(
     finally:
         stop.set()
         thread.join(timeout=5)
-
-
-def check_limit(limit: int | None) -> None:
-    if limit is not None and limit < 1:
-        raise InvalidInput("--limit must be at least 1")

@@ -66,7 +66,6 @@ def store_messages(store: Store, account_id: int | None, folder: str | None, mes
     result = Stored()
     items = [item if item.parsed is not None else prepare(item.raw, item.uid, item.truncated) for item in messages]
     write_raw(store.raw.writer, items)
-    emails_q.save_locations(store, (item.location for item in items))
     known = emails_q.ids_by_message_ids(store, [item.key for item in items])
     fresh = {}
     for item in items:  # the first of several copies with one key is the one stored
@@ -85,7 +84,11 @@ def store_messages(store: Store, account_id: int | None, folder: str | None, mes
         seen_here.add(email_id)
         wanted.append((email_id, item))
     delivery_ids = emails_q.insert_deliveries(
-        store, [(email_id, account_id, folder, item.uid) for email_id, item in wanted]
+        store,
+        [
+            (email_id, account_id, folder, item.uid, item.location.pack, item.location.offset, item.location.size)
+            for email_id, item in wanted
+        ],
     )
     for delivery_id, (_email_id, item) in zip(delivery_ids, wanted, strict=True):
         result.delivery_ids.append(delivery_id)
@@ -113,6 +116,8 @@ def _first_fields(parsed: ParsedEmail, key: str, has_id: bool, item: Incoming) -
         item.size,
         int(item.truncated),
         item.sha256,
+        item.location.pack,
+        item.location.offset,
         int(parsed.is_auto_reply),
         int(parsed.is_auto_submitted),
         int(parsed.is_bounce),

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import sqlite3
-import stat
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -221,7 +220,3 @@ def open_store(path: Path, create: bool = True, migrate: bool = True) -> Store:
     except sqlite3.DatabaseError as exc:
         raise EspomailError(f"cannot open the database {path}: {exc}") from exc
     return store
-
-
-def file_mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)

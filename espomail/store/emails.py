@@ -16,10 +16,6 @@ def email_by_id(store: Store, email_id: int) -> Row | None:
     return store.row("SELECT * FROM emails WHERE id = ?", [email_id])
 
 
-def email_by_message_id(store: Store, message_id: str) -> Row | None:
-    return store.row("SELECT * FROM emails WHERE message_id = ?", [message_id])
-
-
 def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, int]:
     found: dict[str, int] = {}
     unique = list(dict.fromkeys(message_ids))
@@ -32,39 +28,22 @@ def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, in
 
 
 def raw_of(store: Store, email_id: int) -> bytes:
-    row = store.row(
-        """SELECT b.pack, b.pack_offset, b.size FROM emails e JOIN raw_blobs b ON b.sha256 = e.raw_sha256
-           WHERE e.id = ?""",
-        [email_id],
+    row = store.row("SELECT raw_pack, raw_offset, raw_size FROM emails WHERE id = ?", [email_id])
+    if row is None or row["raw_pack"] is None:
+        return b""
+    return store.raw.read((row["raw_pack"], row["raw_offset"], row["raw_size"]))
+
+
+def raw_places(store: Store, email_id: int) -> list[tuple[str, int, int]]:
+    """Where an email's raw sources are: its own, and every copy its deliveries brought
+    (the same message from other mailboxes)."""
+    rows = store.rows(
+        """SELECT raw_pack, raw_offset, raw_size FROM emails WHERE id = ? AND raw_pack IS NOT NULL
+           UNION SELECT raw_pack, raw_offset, raw_size FROM email_deliveries
+           WHERE email_id = ? AND raw_pack IS NOT NULL""",
+        [email_id, email_id],
     )
-    return store.raw.read(tuple(row)) if row else b""
-
-
-def save_locations(store: Store, locations: Iterable) -> None:
-    """Where the raw sources are (the first copy of a source wins)."""
-    store.executemany(
-        """INSERT INTO raw_blobs (sha256, pack, pack_offset, size) VALUES (?, ?, ?, ?)
-           ON CONFLICT (sha256) DO NOTHING""",
-        [(loc.sha256, loc.pack, loc.offset, loc.size) for loc in locations],
-    )
-
-
-def forget_raw(store: Store, shas: Iterable[str]) -> None:
-    """Zero and drop the raw sources of ``shas`` that no email names any more."""
-    gone = [s for s in set(shas) if s and store.value("SELECT 1 FROM emails WHERE raw_sha256 = ?", [s]) is None]
-    rows = [store.row("SELECT pack, pack_offset, size FROM raw_blobs WHERE sha256 = ?", [s]) for s in gone]
-    store.raw.zero(tuple(r) for r in rows if r)
-    store.executemany("DELETE FROM raw_blobs WHERE sha256 = ?", [(s,) for s in gone])
-
-
-def account_of(store: Store, delivery: Row) -> Row | None:
-    if delivery["account_id"] is None:
-        return None
-    return store.row("SELECT * FROM mail_accounts WHERE id = ?", [delivery["account_id"]])
-
-
-def delivery_by_id(store: Store, delivery_id: int) -> Row | None:
-    return store.row("SELECT * FROM email_deliveries WHERE id = ?", [delivery_id])
+    return [tuple(r) for r in rows]
 
 
 def delivered_to_account(store: Store, email_ids: Sequence[int], account_id: int | None) -> set[int]:
@@ -112,9 +91,19 @@ def deliveries_of(store: Store, email_id: int) -> list[Row]:
 def insert_raw_email(store: Store, values: dict, raw: bytes) -> int:
     stamp = now_iso()
     values = {"state": "pending", **values}
-    sha = blobs.digest(raw)
-    save_locations(store, store.raw.writer.append([(sha, raw)]))  # synced before the row commits
-    email_id = store.insert("emails", {**values, "raw_sha256": sha, "created_at": stamp, "updated_at": stamp})
+    [where] = store.raw.writer.append([(blobs.digest(raw), raw)])  # synced before the row commits
+    email_id = store.insert(
+        "emails",
+        {
+            **values,
+            "raw_sha256": where.sha256,
+            "raw_pack": where.pack,
+            "raw_offset": where.offset,
+            "raw_size": where.size,
+            "created_at": stamp,
+            "updated_at": stamp,
+        },
+    )
     return email_id
 
 
@@ -135,6 +124,8 @@ FETCHED_COLUMNS = (
     "raw_size",
     "truncated",
     "raw_sha256",
+    "raw_pack",
+    "raw_offset",
     "is_auto_reply",
     "is_auto_submitted",
     "is_bounce",
@@ -160,13 +151,14 @@ def insert_fetched_many(store: Store, rows: list[tuple]) -> dict[str, int]:
 
 
 def insert_deliveries(store: Store, rows: list[tuple]) -> list[int]:
-    """(email_id, account_id, folder, uid) rows -> their new ids, in order (see above)."""
+    """(email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size) rows -> their new
+    ids, in order (see above)."""
     if not rows:
         return []
     stamp = now_iso()
     store.conn.executemany(
-        """INSERT INTO email_deliveries (email_id, account_id, folder, uid, state, created_at)
-           VALUES (?, ?, ?, ?, 'pending', ?)""",
+        """INSERT INTO email_deliveries (email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size,
+           state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
         [(*row, stamp) for row in rows],
     )
     last = store.value("SELECT MAX(id) FROM email_deliveries")
@@ -291,34 +283,6 @@ def add_attachments(store: Store, email_id: int, attachments: Iterable) -> None:
 
 def attachments_of(store: Store, email_id: int) -> list[Row]:
     return store.rows("SELECT * FROM attachments WHERE email_id = ? ORDER BY id", [email_id])
-
-
-def account_names_of(store: Store, email_id: int) -> list[str]:
-    return store.column(
-        """SELECT DISTINCT a.name FROM email_deliveries d JOIN mail_accounts a ON a.id = d.account_id
-           WHERE d.email_id = ? AND d.state = 'done' ORDER BY a.name""",
-        [email_id],
-    )
-
-
-def usernames_of(store: Store, email_id: int) -> list[str]:
-    return store.column(
-        """SELECT u.username FROM email_users eu JOIN users u ON u.id = eu.user_id
-           WHERE eu.email_id = ? ORDER BY u.username""",
-        [email_id],
-    )
-
-
-def team_names_of(store: Store, email_id: int) -> list[str]:
-    return store.column(
-        """SELECT t.name FROM email_teams et JOIN teams t ON t.id = et.team_id
-           WHERE et.email_id = ? ORDER BY t.name""",
-        [email_id],
-    )
-
-
-def user_state(store: Store, email_id: int, user_id: int) -> Row | None:
-    return store.row("SELECT * FROM email_users WHERE email_id = ? AND user_id = ?", [email_id, user_id])
 
 
 def as_json_list(values: Iterable[str]) -> str:

@@ -4,8 +4,9 @@ Never edit a migration once released; add ``m002_…`` instead. ``tests/store/te
 migrates a blank database, compares it to the expected schema and checks that a second run
 changes nothing.
 
-Raw message sources live in pack files beside the database (``store/blobs.py``);
-``raw_blobs`` says where each SHA-256 is, ``emails.raw_sha256`` names it. Text and html bodies are not
+Raw message sources live in pack files beside the database (``store/blobs.py``); each
+email row says where its source is (pack, offset, size) and its SHA-256; each delivery
+where the copy it brought is. Text and html bodies are not
 stored twice: they are parsed from the raw source when shown (about half a millisecond),
 which keeps email rows small and halves what an import writes.
 
@@ -68,7 +69,7 @@ M001_INITIAL = [
         address TEXT NOT NULL,
         address_lower TEXT NOT NULL,
         is_primary INTEGER NOT NULL DEFAULT 0,
-        UNIQUE (owner_type, owner_id, address_lower))""",
+        UNIQUE (owner_id, owner_type, address_lower))""",
     "CREATE INDEX addresses_by_address ON addresses (address_lower, owner_type, owner_id)",
     """CREATE TABLE followers (
         record_type TEXT NOT NULL,
@@ -212,6 +213,8 @@ M001_INITIAL = [
         in_reply_to TEXT,
         references_list TEXT NOT NULL DEFAULT '[]',
         raw_sha256 TEXT,
+        raw_pack TEXT,
+        raw_offset INTEGER,
         raw_size INTEGER NOT NULL DEFAULT 0,
         truncated INTEGER NOT NULL DEFAULT 0,
         parent_type TEXT,
@@ -238,14 +241,8 @@ M001_INITIAL = [
     "CREATE INDEX emails_by_crm_account ON emails (crm_account_id, date_sent)",
     "CREATE INDEX emails_by_replied ON emails (replied_id)",
     "CREATE INDEX emails_by_date ON emails (date_sent)",
-    "CREATE INDEX emails_by_raw ON emails (raw_sha256)",
     "CREATE INDEX emails_unfinished ON emails (state) WHERE state <> 'processed'",
     "CREATE INDEX emails_unsent ON emails (status) WHERE status IN ('Failed', 'Sending')",
-    """CREATE TABLE raw_blobs (
-        sha256 TEXT PRIMARY KEY,
-        pack TEXT NOT NULL,
-        pack_offset INTEGER NOT NULL,
-        size INTEGER NOT NULL)""",
     """CREATE TABLE attachments (
         id INTEGER PRIMARY KEY,
         email_id INTEGER REFERENCES emails(id) ON DELETE CASCADE,
@@ -284,6 +281,9 @@ M001_INITIAL = [
         account_id INTEGER REFERENCES mail_accounts(id) ON DELETE SET NULL,
         folder TEXT,
         uid INTEGER,
+        raw_pack TEXT,
+        raw_offset INTEGER,
+        raw_size INTEGER,
         state TEXT NOT NULL DEFAULT 'pending'
             CHECK (state IN ('pending', 'done', 'failed', 'filtered', 'dropped')),
         attempts INTEGER NOT NULL DEFAULT 0,
@@ -343,8 +343,8 @@ M001_INITIAL = [
         record_id INTEGER,
         is_read INTEGER NOT NULL DEFAULT 0,
         created_at TEXT NOT NULL)""",
-    "CREATE INDEX notifications_by_user ON notifications (user_id, is_read, id)",
-    "CREATE INDEX notifications_by_user_all ON notifications (user_id, id)",
+    # One index serves "all" and "--unread" (unread ones are the recent ones, met first).
+    "CREATE INDEX notifications_by_user ON notifications (user_id, id)",
     "CREATE INDEX notifications_by_email ON notifications (email_id)",
     # -- outbound -------------------------------------------------------------------------
     """CREATE TABLE system_sends (

@@ -31,16 +31,6 @@ def insert_note(
     )
 
 
-def note_exists(store: Store, record_type: str, record_id: int, kind: str, email_id: int) -> bool:
-    return (
-        store.value(
-            "SELECT 1 FROM stream_notes WHERE email_id = ? AND record_type = ? AND record_id = ? AND type = ?",
-            [email_id, record_type, record_id, kind],
-        )
-        is not None
-    )
-
-
 def notes_of(store: Store, record_type: str, record_id: int, limit: int = 50) -> list[Row]:
     return store.rows(
         "SELECT * FROM stream_notes WHERE record_type = ? AND record_id = ? ORDER BY id DESC LIMIT ?",
@@ -66,10 +56,6 @@ def insert_notifications(store: Store, rows: Iterable[dict]) -> None:
             for r in rows
         ],
     )
-
-
-def notified_users(store: Store, email_id: int) -> set[int]:
-    return set(store.column("SELECT user_id FROM notifications WHERE email_id = ?", [email_id]))
 
 
 def followers_of(store: Store, records: Iterable[tuple[str, int]]) -> dict[int, tuple[str, int]]:

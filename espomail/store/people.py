@@ -194,7 +194,7 @@ def addresses_of(store: Store, owner_type: str, owner_id: int) -> list[str]:
 def add_address(store: Store, owner_type: str, owner_id: int, address: str, primary: bool) -> None:
     store.execute(
         """INSERT INTO addresses (owner_type, owner_id, address, address_lower, is_primary)
-           VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_type, owner_id, address_lower) DO NOTHING""",
+           VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner_id, owner_type, address_lower) DO NOTHING""",
         [owner_type, owner_id, address, address.lower(), int(primary)],
     )
 

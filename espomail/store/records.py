@@ -12,10 +12,6 @@ def record(store: Store, kind: str, record_id: int) -> Row | None:
     return store.row("SELECT * FROM records WHERE type = ? AND id = ?", [kind, record_id])
 
 
-def record_any(store: Store, record_id: int) -> Row | None:
-    return store.row("SELECT * FROM records WHERE id = ?", [record_id])
-
-
 def accounts_by_name(store: Store, name: str) -> list[Row]:
     return store.rows("SELECT * FROM records WHERE type = 'account' AND name = ? ORDER BY id", [name])
 
@@ -58,7 +54,7 @@ def records_by_address(store: Store, address: str, kind: str) -> list[Row]:
     """Records of ``kind`` owning ``address`` (any of their addresses), lowest id first."""
     return store.rows(
         """SELECT r.* FROM addresses a CROSS JOIN records r
-           WHERE a.address_lower = ? AND a.owner_type = ? AND r.id = a.owner_id AND r.type = a.owner_type
+           WHERE a.address_lower = ? AND r.id = a.owner_id AND r.type = a.owner_type AND r.type = ?
            ORDER BY r.id LIMIT 1""",
         [address.lower(), kind],
     )
@@ -71,11 +67,12 @@ def records_by_addresses(store: Store, addresses: list[str]) -> list[Row]:
         return []
     marks = ", ".join("?" for _ in wanted)
     return store.rows(
-        # CROSS JOIN keeps addresses as the outer loop (by its address index): left to
-        # itself the planner may walk every record of a type instead.
+        # Only the address constrains the addresses table, and CROSS JOIN keeps it the outer
+        # loop: the planner reads the address index. (A condition on owner_type there
+        # tempts it to walk every address of a type instead.)
         f"""SELECT a.address_lower, r.* FROM addresses a CROSS JOIN records r
-            WHERE a.address_lower IN ({marks}) AND a.owner_type IN ('contact', 'account', 'lead')
-            AND r.id = a.owner_id AND r.type = a.owner_type
+            WHERE a.address_lower IN ({marks}) AND r.id = a.owner_id AND r.type = a.owner_type
+            AND r.type IN ('contact', 'account', 'lead')
             ORDER BY r.id""",
         wanted,
     )

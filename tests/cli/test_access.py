@@ -242,3 +242,11 @@ def test_effective_permissions_merge_roles(espomail, world):
     }
     role = espomail("role", "show", "reader", "--json").json
     assert role["email_read"] == "team" and role["users"] == ["ann"]
+
+
+def test_delete_zeroes_the_raw_source(espomail, world, db_path):
+    raw = espomail("email", "show", world["E1"], "--raw").stdout.encode()
+    packs = list((db_path.parent / "espomail-raw").glob("pack-*.dat"))
+    assert raw and any(raw in p.read_bytes() for p in packs)
+    assert espomail("email", "delete", world["E1"], "--yes").exit_code == 0
+    assert not any(raw in p.read_bytes() for p in packs)

@@ -43,9 +43,10 @@ def email() -> None:
     type=click.Choice(list(emails.STATES)),
     help="Processing state (administrators: failed).",
 )
+@click.option("--bodies", is_flag=True, help="Include body_text and body_html (null otherwise; slower).")
 @paging_options
 @json_option
-def list_(folder, parent, account, state, limit, offset) -> None:
+def list_(folder, parent, account, state, bodies, limit, offset) -> None:
     """List emails, newest first (with --as: only what that user may read).
 
     \b
@@ -55,7 +56,7 @@ def list_(folder, parent, account, state, limit, offset) -> None:
       espomail email list --state failed
     """
     app = get_app()
-    emit(emails.list_for(app.store, app.actor, folder, parent, account, state, limit, offset), LIST_COLUMNS)
+    emit(emails.list_for(app.store, app.actor, folder, parent, account, state, limit, offset, bodies), LIST_COLUMNS)
 
 
 @email.command("show")

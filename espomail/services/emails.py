@@ -43,11 +43,18 @@ def email_dict(store: Store, email: Row, actor: Actor | None = None, full: bool 
     return email_dicts(store, [email], actor, full)[0]
 
 
-def email_dicts(store: Store, emails: list[Row], actor: Actor | None = None, full: bool = False) -> list[dict]:
-    """The JSON shape of SPEC 2 for a page of emails: their relations in a query each."""
+def email_dicts(
+    store: Store, emails: list[Row], actor: Actor | None = None, full: bool = False, list_item: bool = False
+) -> list[dict]:
+    """The JSON shape of SPEC 2 for a page of emails: their relations in a query each.
+    List items always carry ``body_text`` and ``body_html`` (null unless ``full``)."""
     user_id = actor.user_id if actor is not None else None
     related = q.relations_of(store, [e["id"] for e in emails], user_id)
-    return [_one(store, email, related, user_id, full) for email in emails]
+    result = [_one(store, email, related, user_id, full) for email in emails]
+    if list_item and not full:
+        for item in result:
+            item["body_text"] = item["body_html"] = None
+    return result
 
 
 def _one(store: Store, email: Row, related: dict, user_id: int | None, full: bool) -> dict:
@@ -140,7 +147,10 @@ def list_for(
     state: str = "processed",
     limit: int = 50,
     offset: int = 0,
+    bodies: bool = False,
 ) -> list[dict]:
+    """A page of emails. ``body_text``/``body_html`` are null unless ``bodies`` (each body
+    is parsed from the raw source: 100 of them cost tens of milliseconds)."""
     query = Query(limit=limit, offset=offset, state=validate.choice(state, STATES, "--state"))
     if actor.user_id is not None:
         access.require(actor, "email.list", None, "list emails")
@@ -153,7 +163,7 @@ def list_for(
         query.parent = _parent_ref(store, parent)
     if account:
         query.account_id = get_account(store, account)["id"]
-    return email_dicts(store, list_emails(store, query), actor)
+    return email_dicts(store, list_emails(store, query), actor, full=bodies, list_item=True)
 
 
 def _apply_folder(store: Store, actor: Actor, query: Query, folder: str) -> None:

@@ -444,3 +444,36 @@ def test_lists_page_with_limit_and_offset(espomail, dovecot, group_account):
     second = [e["subject"] for e in espomail("email", "list", "--limit", "2", "--offset", "2", "--json").json]
     assert len(first) == 2 and len(second) == 2 and not set(first) & set(second)
     assert espomail("account", "list", "--offset", "1", "--json").json == []
+
+
+def test_list_items_carry_every_email_key(espomail, dovecot, group_account):
+    keys = {
+        "id",
+        "message_id",
+        "subject",
+        "from",
+        "to",
+        "cc",
+        "reply_to",
+        "date_sent",
+        "status",
+        "parent",
+        "replied_id",
+        "is_auto_reply",
+        "is_bounce",
+        "teams",
+        "users",
+        "accounts",
+        "attachments",
+        "body_text",
+        "body_html",
+    }
+    _, user = group_account("keys")
+    dovecot.append(user, build_message(body="Body here.\n"))
+    fetch_json(espomail)
+    [item] = espomail("email", "list", "--json").json
+    assert keys <= set(item) and item["body_text"] is None
+    [full] = espomail("email", "list", "--bodies", "--json").json
+    assert full["body_text"].strip() == "Body here."
+    shown = espomail("email", "show", item["id"], "--json").json
+    assert keys <= set(shown) and shown["body_text"].strip() == "Body here."

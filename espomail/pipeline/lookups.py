@@ -17,9 +17,24 @@ from espomail.store import records as records_q
 from espomail.store.db import Row, Store
 
 
+def _memo(method):  # noqa: ANN001, ANN202
+    """Cache a method's results on the instance (a Lookups lives for one batch): unlike
+    functools.cache, the cache goes away with the instance."""
+
+    @functools.wraps(method)
+    def cached(self, *args):  # noqa: ANN001, ANN202
+        key = (method.__name__, *args)
+        if key not in self._memo:
+            self._memo[key] = method(self, *args)
+        return self._memo[key]
+
+    return cached
+
+
 class Lookups:
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._memo: dict = {}
         self._users: dict[str, int | None] = {}
         self._records: dict[str, list[Row]] = {}
         self._email_ids: dict[str, int | None] = {}
@@ -68,26 +83,26 @@ class Lookups:
             self._email_ids.update({m: found.get(m) for m in missing})
         return {m: self._email_ids[m] for m in wanted if self._email_ids[m] is not None}
 
-    @functools.cache  # noqa: B019 - the instance lives for one batch only
+    @_memo
     def account(self, account_id: int) -> Row | None:
         return accounts_q.account_by_id(self.store, account_id)
 
-    @functools.cache  # noqa: B019
+    @_memo
     def account_team_ids(self, account_id: int) -> frozenset[int]:
         return frozenset(accounts_q.team_ids(self.store, account_id))
 
-    @functools.cache  # noqa: B019
+    @_memo
     def active_team_users(self, team_ids: frozenset[int]) -> tuple[int, ...]:
         return tuple(people_q.active_team_users(self.store, sorted(team_ids)))
 
-    @functools.cache  # noqa: B019
+    @_memo
     def account_filters(self, account_id: int | None) -> tuple[Row, ...]:
         rows = filters_q.global_filters(self.store)
         if account_id is not None:
             rows += filters_q.account_filters(self.store, account_id)
         return tuple(rows)
 
-    @functools.cache  # noqa: B019
+    @_memo
     def user_filters(self, user_id: int) -> tuple[Row, ...]:
         return tuple(filters_q.user_filters(self.store, user_id))
 
@@ -99,21 +114,21 @@ class Lookups:
     def own_addresses(self) -> frozenset[str]:
         return frozenset(accounts_q.all_addresses(self.store))
 
-    @functools.cache  # noqa: B019
+    @_memo
     def username(self, user_id: int) -> str:
         return self.store.value("SELECT username FROM users WHERE id = ?", [user_id]) or str(user_id)
 
     def team_names(self, team_ids) -> list[str]:  # noqa: ANN001
         return sorted(self._team_name(t) for t in team_ids)
 
-    @functools.cache  # noqa: B019
+    @_memo
     def _team_name(self, team_id: int) -> str:
         return self.store.value("SELECT name FROM teams WHERE id = ?", [team_id]) or str(team_id)
 
-    @functools.cache  # noqa: B019
+    @_memo
     def folder(self, folder_id: int) -> Row | None:
         return self.store.row("SELECT * FROM folders WHERE id = ?", [folder_id])
 
-    @functools.cache  # noqa: B019
+    @_memo
     def folder_team_ids(self, folder_id: int) -> tuple[int, ...]:
         return tuple(self.store.column("SELECT team_id FROM folder_teams WHERE folder_id = ?", [folder_id]))

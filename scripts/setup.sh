@@ -11,6 +11,7 @@ command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
 if [ "${ESPOMAIL_BENCH:-}" = 1 ]; then
   command -v mbsync >/dev/null 2>&1 || need_packages+=(isync)
   command -v getmail >/dev/null 2>&1 || need_packages+=(getmail6)
+  [ -x /usr/bin/time ] || need_packages+=(time)
 fi
 if [ ${#need_packages[@]} -gt 0 ]; then
   echo "Installing ${need_packages[*]} (Debian packages)..." >&2

@@ -17,6 +17,10 @@ PostgreSQL accepts too (with SERIAL/BIGINT and BYTEA substituted by its backend)
 
 from __future__ import annotations
 
+import re
+import zlib
+
+from espomail.errors import EspomailError
 from espomail.store.db import Store
 
 M001_INITIAL = [
@@ -359,13 +363,9 @@ M001_INITIAL = [
 ]
 
 
-def m001_initial(db) -> None:  # noqa: ANN001 - sqlite_utils.Database
-    for statement in M001_INITIAL:
-        db.execute(statement)
-
-
-# The numbered migrations, in order. Append; never edit a released one.
-MIGRATIONS = [("m001_initial", m001_initial)]
+# The numbered migrations, in order, each a list of SQL statements. Append; never edit a
+# released one.
+MIGRATIONS: list[tuple[str, list[str]]] = [("m001_initial", M001_INITIAL)]
 SET_NAME = "espomail"
 
 
@@ -378,15 +378,57 @@ def pending(store: Store) -> list[str]:
 
 
 def apply_migrations(store: Store) -> list[str]:
-    """Apply pending migrations (sqlite-utils records them); return the names applied."""
+    """Apply pending migrations (sqlite-utils records them), check the schema; return the names applied."""
     names = pending(store)
-    if not names:
-        return []
-    import sqlite_utils
-    from sqlite_utils.migrations import Migrations
+    if names:
+        import sqlite_utils
+        from sqlite_utils.migrations import Migrations
 
-    migrations = Migrations(SET_NAME)
-    for name, function in MIGRATIONS:
-        migrations(name=name)(function)
-    migrations.apply(sqlite_utils.Database(store.conn))
+        migrations = Migrations(SET_NAME)
+        for name, statements in MIGRATIONS:
+            migrations(name=name)(_runner(statements))
+        migrations.apply(sqlite_utils.Database(store.conn))
+    check_schema(store)
     return names
+
+
+def _runner(statements: list[str]):  # noqa: ANN202 - a sqlite-utils migration function
+    def run(db) -> None:  # noqa: ANN001 - sqlite_utils.Database
+        for statement in statements:
+            db.execute(statement)
+
+    return run
+
+
+def schema_stamp() -> int:
+    """A fingerprint of every migration's SQL, kept in ``PRAGMA user_version``."""
+    text = "\n".join(f"{name}\n" + "\n".join(statements) for name, statements in MIGRATIONS)
+    return zlib.crc32(text.encode()) & 0x7FFFFFFF or 1
+
+
+def check_schema(store: Store) -> None:
+    """Refuse a store whose tables differ from what the migrations create.
+
+    The stamp in ``user_version`` makes this one pragma read. A store without the stamp
+    (made before it existed) is compared statement by statement once, then stamped. A
+    mismatch means the store was made by a development build whose migration changed.
+    """
+    stamp = schema_stamp()
+    if store.value("PRAGMA user_version") == stamp:
+        return
+    stored = {row["name"]: row["sql"] for row in store.rows("SELECT name, sql FROM sqlite_master")}
+    for _, statements in MIGRATIONS:
+        for statement in statements:
+            name = _created_name(statement)
+            if name and stored.get(name) != statement:
+                raise EspomailError(
+                    f"the store {store.path} was made by another build of espomail: its "
+                    f"'{name}' differs from this version's schema; move it aside and run "
+                    "'espomail init', or use the build that made it"
+                )
+    store.conn.execute(f"PRAGMA user_version = {stamp}")
+
+
+def _created_name(statement: str) -> str | None:
+    match = re.match(r"\s*CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s+(\w+)", statement)
+    return match.group(1) if match else None

@@ -3,7 +3,7 @@
 import stat
 
 from espomail.store.db import open_store
-from espomail.store.migrations import apply_migrations
+from espomail.store.migrations import apply_migrations, check_schema, schema_stamp
 
 EXPECTED_TABLES = {
     "teams",
@@ -108,3 +108,25 @@ def test_store_is_wal_and_owner_only(tmp_path):
     assert store.value("PRAGMA journal_mode") == "wal"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+
+
+def test_an_unstamped_store_with_the_same_schema_is_stamped_once(tmp_path):
+    store = open_store(tmp_path / "new.db")
+    store.conn.execute("PRAGMA user_version = 0")
+    check_schema(store)
+    assert store.value("PRAGMA user_version") == schema_stamp()
+
+
+def test_a_store_from_another_build_is_refused_with_a_clear_error(espomail, db_path):
+    store = open_store(db_path)
+    store.conn.execute("DROP INDEX emails_by_date")
+    store.conn.execute("CREATE INDEX emails_by_date ON emails (id)")
+    store.conn.execute("PRAGMA user_version = 0")
+    store.close()
+    result = espomail("user", "list")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: the store {db_path} was made by another build of espomail: its 'emails_by_date' "
+        "differs from this version's schema; move it aside and run 'espomail init', or use the "
+        "build that made it"
+    ]

@@ -24,7 +24,9 @@ ACCOUNT = "demo-support"
 
 
 def sample_messages() -> list[bytes]:
-    day = dt.datetime.now(dt.UTC)
+    # A fixed date: the message without a Message-ID is the same message on every run,
+    # so running the demo again shows it de-duplicated by its fingerprint.
+    day = dt.datetime(2026, 11, 2, 9, 30, tzinfo=dt.UTC)
     first = "<demo-1@customer.example>"
     messages = [
         build_message(

@@ -28,5 +28,17 @@ python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-.venv/bin/python -m pip install -q -e '.[test]'
+# Install (editable, with the test extra) once per pyproject.toml: later runs start at once.
+stamp=.venv/.espomail-pyproject.sha256
+if ! sha256sum --status -c "$stamp" 2>/dev/null; then
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  log=$(mktemp)
+  if ! .venv/bin/python -m pip install -q -e '.[test]' >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    echo "setup: pip could not install espomail into .venv (see above)" >&2
+    exit 1
+  fi
+  rm -f "$log"
+  sha256sum pyproject.toml > "$stamp"
+fi

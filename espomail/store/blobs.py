@@ -1,19 +1,19 @@
-"""The raw source of every message, content-addressed, in pack files beside the database.
+"""The raw source of every message, in append-only pack files beside the database.
 
-``espomail.db`` holds everything else and, in ``raw_blobs``, where each source is: its
-SHA-256, the pack file, the offset and the size. The bytes live in append-only pack files
-in ``espomail-raw/`` beside the database (mode 0700). Why not in SQLite: raw mail is nine
-tenths of what a fetch writes; in WAL mode SQLite writes every byte twice (the WAL, then
-the checkpoint) and spends more CPU on it than the parser. A pack is written once, with
-one ``fdatasync`` per batch.
+``espomail.db`` holds everything else and, on each email and delivery row, where its
+source is: the pack file, the offset and the size (and the source's SHA-256). The bytes
+live in ``espomail-raw/`` beside the database (mode 0700). Why not in SQLite: raw mail is
+nine tenths of what a fetch writes; in WAL mode SQLite writes every byte twice (the WAL,
+then the checkpoint) and spends more CPU on it than the parser. A pack is written once,
+with one ``fdatasync`` per batch.
 
 Order makes it safe: a batch's bytes are synced *before* the transaction that inserts
 the rows naming them commits. A crash in between leaves unreferenced bytes at the end
 of a pack (wasted space, never read); never a row whose source is missing. Each writer
 (one per fetch thread or process) appends to packs of its own, so concurrent fetches
-never interleave. Deleting an email whose source no other email shares zeroes those bytes
-and drops the row. A PostgreSQL backend would keep this interface (a bytea table, an
-object store).
+never interleave. Deleting an email zeroes its copies once the deletion has committed
+(packs are not compacted). A PostgreSQL backend would keep this interface (a bytea
+table, an object store).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ class PackWriter:
 
 
 class RawStore:
-    """Reads (and, for single messages, writes) raw sources; rows live in ``raw_blobs``."""
+    """Reads (and, for single messages, writes) raw sources; the rows that name them are the emails and deliveries."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)

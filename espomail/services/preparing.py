@@ -15,7 +15,7 @@ import queue
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from espomail.mail import parse_worker
@@ -75,25 +75,37 @@ class Preparer:
         self._worker = ParseWorker(directory) if use_worker else None
 
     def submit(self, batch: Iterable[tuple[bytes, int | None, bool]]) -> Callable[[], list[Incoming]]:
+        if self._worker is not None:
+            return self._submit_to_worker(batch)
         batch = list(batch)
         shas = [digest(raw) for raw, _uid, _truncated in batch]
         locations = self._writer.append(zip(shas, (raw for raw, _uid, _truncated in batch), strict=True))
-        if self._worker is not None:
-            # The raw bytes are in the pack now: keep none of them in memory.
-            meta = [(uid, truncated, len(raw)) for raw, uid, truncated in batch]
-            del batch
-            work = [
-                ((loc.pack, loc.offset, loc.size), truncated)
-                for loc, (_u, truncated, _s) in zip(locations, meta, strict=True)
-            ]
-            pending = self._worker.submit(work)
-            return lambda: _items(meta, shas, locations, pending())
         parsed = []
         for raw, uid, truncated in batch:
             item = prepare(raw, uid, truncated)
             parsed.append((item.parsed, item.key, item.has_id))
         meta = [(uid, truncated, len(raw)) for raw, uid, truncated in batch]
         return lambda: _items(meta, shas, locations, parsed)
+
+    def _submit_to_worker(self, batch: Iterable[tuple[bytes, int | None, bool]]) -> Callable[[], list[Incoming]]:
+        """Each message goes to the pack as it is downloaded and is then dropped: memory holds
+        one message, not a batch; the worker reads them back from the pack."""
+        meta: list[tuple] = []  # (uid, truncated, size)
+        shas: list[str] = []
+
+        def hashed() -> Iterator[tuple[str, bytes]]:
+            for raw, uid, truncated in batch:
+                shas.append(digest(raw))
+                meta.append((uid, truncated, len(raw)))
+                yield shas[-1], raw
+
+        locations = self._writer.append(hashed())
+        work = [
+            ((loc.pack, loc.offset, loc.size), truncated)
+            for loc, (_uid, truncated, _size) in zip(locations, meta, strict=True)
+        ]
+        pending = self._worker.submit(work)
+        return lambda: _items(meta, shas, locations, pending())
 
     def close(self) -> None:
         if self._worker is not None:

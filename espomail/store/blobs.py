@@ -60,16 +60,18 @@ class PackWriter:
         self._name = ""
 
     def append(self, items: Iterable[tuple[str, bytes]]) -> list[Location]:
-        items = list(items)
-        if not items:
-            return []
-        handle = self._current()
+        """Write ``items`` as they come (an iterator keeps one message in memory at a time)."""
+        handle = None
         locations = []
-        offset = handle.tell()
         for sha, raw in items:
+            if handle is None:
+                handle = self._current()
+                offset = handle.tell()
             handle.write(raw)
             locations.append(Location(sha, self._name, offset, len(raw)))
             offset += len(raw)
+        if handle is None:
+            return []
         handle.flush()
         os.fdatasync(handle.fileno())
         return locations

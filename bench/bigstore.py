@@ -370,7 +370,7 @@ _SKIP = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA", "INSER
 def examine(db: Path, statements: dict[str, list[dict]]) -> list[dict]:
     """Plan and (for reads) time each distinct statement on ``db``; flag the suspicious ones."""
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    conn.execute("PRAGMA cache_size = -65536")  # as espomail's connections
+    conn.execute("PRAGMA cache_size = -4096")  # as espomail's connections
     counts = _table_rows(conn)
     big = {name for name, n in counts.items() if n >= BIG_TABLE_ROWS}
     found: dict[str, dict] = {}

@@ -45,14 +45,15 @@ thread profiled and the profiles merged (times are thread-seconds: waiting threa
 up), and the top functions are printed; the ``.prof`` files stay in ``bench/out/``
 (``python -m pstats FILE``).
 
-The server: ``--dovecot-login security`` (the default) runs the test Dovecot as
-``espomail.testing.dovecot`` configures it, with Dovecot's default login mode: a new
-imap-login process for every connection. ``--dovecot-login performance`` adds Dovecot's
-documented high-performance mode (``service imap-login { service_count = 0;
-process_min_avail = <cores> }``) and pre-forked imap processes (``service imap {
-process_min_avail = 2 x cores }``), as a busy production server runs. With N logins per
-fetch, the server's cost per login decides much of (b): compare ``server CPU s`` of
-``status seq`` and of (b), and run both modes to see how much of a fetch is the server's.
+The server: ``--dovecot-login reused`` (the default) runs the test Dovecot as
+``espomail.testing.dovecot`` configures it: login processes reused (``service imap-login {
+service_count = 0; process_min_avail = 2 }``, Dovecot's documented high-performance login
+mode). ``--dovecot-login security`` is Dovecot's out-of-the-box high-security mode, a new
+imap-login process for every connection (``service_count = 1``). ``--dovecot-login
+performance`` adds pre-forked imap processes (``service imap { process_min_avail = 2 x
+cores }``), as a busy production server runs. With N logins per fetch, the server's cost
+per login decides much of (b): compare ``server CPU s`` of ``status seq`` and of (b), and
+run the modes to see how much of a fetch is the server's.
 The lines ``per account`` divide the (b) and ``status seq`` medians by N.
 
 Absolute times depend on the machine and on what else runs on it: the machine and the
@@ -193,32 +194,32 @@ def status_pass(host: str, port: int, users: list[str], threads: int, kind: str 
 # -- the server ------------------------------------------------------------------------------
 
 LOGIN_MODES = {
-    "security": "Dovecot's default: a new imap-login process per connection (service_count = 1)",
-    "performance": "imap-login service_count = 0, process_min_avail = cores; imap process_min_avail = 2 x cores",
+    "reused": "the test fixture's: imap-login processes reused (service_count = 0, process_min_avail = 2)",
+    "security": "Dovecot's out-of-the-box mode: a new imap-login process per connection (service_count = 1)",
+    "performance": "login processes reused; imap processes pre-forked (process_min_avail = 2 x cores)",
 }
+FIXTURE_LOGIN = "  service_count = 0\n  process_min_avail = 2\n"
 
 
 def make_dovecot(base: Path, users: list[str], login_mode: str):  # noqa: ANN201
-    """The private Dovecot of ``espomail.testing.dovecot``; with ``performance``, its
-    config gets Dovecot's documented high-performance login mode (login processes reused,
-    a few pre-forked) and pre-forked imap processes, as a busy production server runs."""
+    """The private Dovecot of ``espomail.testing.dovecot``, its login and imap services set
+    as ``login_mode`` says (see LOGIN_MODES)."""
     from espomail.testing.dovecot import Dovecot
 
-    if login_mode == "security":
+    if login_mode == "reused":
         return Dovecot(base=base, users=users)
     cores = os.cpu_count() or 1
 
-    class PerformanceDovecot(Dovecot):
+    class ModeDovecot(Dovecot):
         def _config(self, uid: int, gid: int) -> str:
             text = super()._config(uid, gid)
-            marker = "service imap-login {\n"
-            if marker not in text:
-                raise RuntimeError("unexpected Dovecot config: no 'service imap-login' block")
-            login = f"  service_count = 0\n  process_min_avail = {cores}\n"
-            imap = f"service imap {{\n  process_min_avail = {2 * cores}\n}}\n"
-            return text.replace(marker, marker + login, 1) + imap
+            if FIXTURE_LOGIN not in text:
+                raise RuntimeError("unexpected Dovecot config: the fixture's imap-login settings are not there")
+            if login_mode == "security":
+                return text.replace(FIXTURE_LOGIN, "  service_count = 1\n", 1)
+            return text + f"service imap {{\n  process_min_avail = {2 * cores}\n}}\n"
 
-    return PerformanceDovecot(base=base, users=users)
+    return ModeDovecot(base=base, users=users)
 
 
 # -- the espomail store ------------------------------------------------------------------
@@ -779,8 +780,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dovecot-login",
         choices=tuple(LOGIN_MODES),
-        default="security",
-        help="the server's login processes: security (Dovecot's default) or performance (reused, pre-forked)",
+        default="reused",
+        help="the server's processes: reused (the test fixture's, default), security (Dovecot's out-of-the-box: "
+        "a login process per connection) or performance (reused, imap pre-forked)",
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server and stores)")
     parser.add_argument("--workdir", type=Path, default=OUT / "work", help="where the server and the stores live")

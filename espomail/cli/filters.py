@@ -51,21 +51,7 @@ def filter_() -> None:
 @click.option("--mark-read", is_flag=True, help="(user filters) Mark the email read for the user.")
 @click.option("--skip-notification", is_flag=True, help="(user filters) No notification for the user.")
 @json_option
-def add(
-    name,
-    is_global,
-    account,
-    user,
-    from_,
-    to,
-    subject,
-    body_contains,
-    body_contains_all,
-    action,
-    folder,
-    mark_read,
-    skip_notification,
-) -> None:
+def add(name: str, is_global: bool, account: str | None, user: str | None, **rule) -> None:
     """Add a filter (exactly one of --global, --account A, --user U).
 
     \b
@@ -78,25 +64,7 @@ def add(
     if len(scopes) != 1:
         raise InvalidInput("give exactly one of --global, --account A, --user U")
     app = get_app()
-    emit(
-        filters.add_filter(
-            app.store,
-            app.actor,
-            name,
-            scopes[0],
-            account,
-            user,
-            from_,
-            to,
-            subject,
-            body_contains,
-            body_contains_all,
-            action,
-            folder,
-            mark_read,
-            skip_notification,
-        )
-    )
+    emit(filters.add_filter(app.store, app.actor, name, scopes[0], account, user, **rule))
 
 
 @filter_.command("list")

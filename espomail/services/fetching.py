@@ -28,6 +28,7 @@ from espomail.mail import msgid
 from espomail.mail.imap import FolderStatus, ImapSession, internaldate
 from espomail.services import access, outbox, preparing
 from espomail.services.ingest import (
+    COUNTS,
     Incoming,
     Processed,
     process,
@@ -59,7 +60,7 @@ class AccountResult:
     error: str | None = None
 
     def add(self, processed: Processed) -> None:
-        for field in ("new", "duplicates", "filtered", "failed", "cases_created", "auto_replies"):
+        for field in COUNTS:
             setattr(self, field, getattr(self, field) + getattr(processed, field))
 
     def as_dict(self) -> dict:

@@ -128,6 +128,10 @@ def _addresses(items) -> str:  # noqa: ANN001
     return json_strings([a.address for a in items])
 
 
+# The counters of Processed, which a fetch's per-account result sums too.
+COUNTS = ("new", "duplicates", "filtered", "failed", "cases_created", "auto_replies")
+
+
 @dataclasses.dataclass
 class Processed:
     new: int = 0
@@ -139,7 +143,7 @@ class Processed:
     outbox: list[int] = dataclasses.field(default_factory=list)
 
     def add(self, other: Processed) -> None:
-        for field in ("new", "duplicates", "filtered", "failed", "cases_created", "auto_replies"):
+        for field in COUNTS:
             setattr(self, field, getattr(self, field) + getattr(other, field))
         self.outbox.extend(other.outbox)
 

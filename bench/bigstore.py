@@ -73,20 +73,18 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
 import re
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 from bench import storegen
+from bench.fetch import Child, machine, print_machine
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
@@ -117,31 +115,12 @@ STARTUP = ("version", "help")  # no store opened: pure start-up
 # -- running the CLI ----------------------------------------------------------------------
 
 
-class Run:
-    """One finished espomail process: wall seconds, CPU seconds, exit code, output.
-
-    The wait is a blocking ``os.wait4`` (a kill timer enforces the timeout):
-    ``Popen.wait(timeout)`` polls with sleeps of up to 50 ms, which would round every
-    figure up to a multiple of 50 ms.
-    """
+class Run(Child):
+    """One finished espomail process (wall and CPU seconds, exit code, output), timed
+    without GNU time around it."""
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: Path, timeout: float = 3600) -> None:
-        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-            started = time.perf_counter()
-            proc = subprocess.Popen(argv, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
-            timer = threading.Timer(timeout, _kill, (proc.pid,))
-            timer.start()
-            try:
-                _, status, usage = os.wait4(proc.pid, 0)
-            finally:
-                timer.cancel()
-            self.seconds = time.perf_counter() - started
-            proc.returncode = self.returncode = os.waitstatus_to_exitcode(status)
-            self.cpu_s = usage.ru_utime + usage.ru_stime
-            out.seek(0)
-            err.seek(0)
-            self.stdout = out.read().decode(errors="replace")
-            self.stderr = err.read().decode(errors="replace")
+        super().__init__(argv, env, cwd, timeout, peak_rss=False)
 
     def rows(self) -> int | None:
         """How many items a --json answer holds (1 for an object), None without JSON."""
@@ -150,20 +129,6 @@ class Run:
         except ValueError:
             return None
         return len(data) if isinstance(data, list) else 1
-
-    def error_line(self) -> str:
-        for text in (self.stderr, self.stdout):
-            lines = [line.strip() for line in text.splitlines() if line.strip()]
-            if lines:
-                return lines[-1][:300]
-        return f"exit status {self.returncode}"
-
-
-def _kill(pid: int) -> None:
-    try:
-        os.kill(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def command_argv(argv: list[str], facts: dict) -> list[str]:
@@ -454,52 +419,6 @@ def plans(store: Path, facts: dict, eml: Path, work: Path, with_import: bool) ->
     finally:
         if with_import:
             shutil.rmtree(work / "scratch", ignore_errors=True)
-
-
-# -- the machine ------------------------------------------------------------------------------
-
-
-def machine(work: Path) -> dict:
-    from bench.fetch import _command_version, _mount_of
-
-    info: dict = {}
-    cpuinfo = Path("/proc/cpuinfo").read_text()
-    models = [line.split(":", 1)[1].strip() for line in cpuinfo.splitlines() if line.startswith("model name")]
-    info["cpu"] = models[0] if models else platform.processor() or "?"
-    info["cores"] = os.cpu_count()
-    info["cores_usable"] = len(os.sched_getaffinity(0))
-    meminfo = {line.split(":")[0]: int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()}
-    info["ram_gb"] = round(meminfo["MemTotal"] / 1024 / 1024, 1)
-    info["ram_available_gb"] = round(meminfo.get("MemAvailable", 0) / 1024 / 1024, 1)
-    info["load_average"] = [round(x, 2) for x in os.getloadavg()]
-    pretty = "?"
-    if Path("/etc/os-release").exists():
-        for line in Path("/etc/os-release").read_text().splitlines():
-            if line.startswith("PRETTY_NAME="):
-                pretty = line.split("=", 1)[1].strip('"')
-    info["os"] = f"{pretty}, Linux {platform.release()}"
-    if shutil.which("systemd-detect-virt"):
-        info["virtualization"] = _command_version(["systemd-detect-virt"])
-    info["python"] = f"{platform.python_version()} ({sys.executable})"
-    info["sqlite"] = sqlite3.sqlite_version
-    info["espomail"] = _command_version([storegen.espomail_binary(), "--version"])
-    info["git"] = _command_version(["git", "-C", str(ROOT), "describe", "--always", "--dirty"])
-    usage = shutil.disk_usage(work)
-    device, fstype, options = _mount_of(work)
-    info["disk"] = (
-        f"{work}: {fstype} on {device} ({options.split(',')[0]}), "
-        f"{usage.free / 1e9:.0f} GB free of {usage.total / 1e9:.0f} GB"
-    )
-    return info
-
-
-def print_machine(info: dict) -> None:
-    print("Machine")
-    for key, value in info.items():
-        if isinstance(value, list):
-            value = " ".join(str(v) for v in value)
-        print(f"  {key:<17} {value}")
-    print()
 
 
 # -- one size -----------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from espomail.errors import InvalidInput, SecretError
 
 SERVICE = "espomail"
-METHODS = ("keyring", "cmd", "env")
 
 
 @dataclass(frozen=True)

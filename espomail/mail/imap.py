@@ -191,11 +191,6 @@ class ImapSession:
             raw = literals.get(b"BODY[HEADER]", b"")
             yield Fetched(uid, raw, len(raw), truncated=True)
 
-    def mark_seen(self, uids: list[int]) -> None:
-        if uids:
-            with self._guard("marking messages seen"):
-                self.client.add_flags(uids, [b"\\Seen"], silent=True)
-
     def append(self, folder: str, raw: bytes, seen: bool = True) -> None:
         with self._guard(f"appending to folder '{folder}'"):
             if not self.client.folder_exists(folder):

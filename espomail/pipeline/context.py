@@ -54,7 +54,6 @@ class Context:
     group_folder_id: int | None = None
     case_id: int | None = None
     case_created: bool = False
-    case_thread_linked: bool = False
     auto_reply_id: int | None = None
     events: list[tuple[str, str, str | None]] = dataclasses.field(default_factory=list)
     counters: dict[str, int] = dataclasses.field(default_factory=dict)

@@ -25,7 +25,7 @@ from espomail.store.blobs import Location, PackWriter, digest
 # Below this many messages the worker's start-up (about 0.1 s) is not worth it.
 WORKER_THRESHOLD = 400
 
-Batch = list[tuple[bytes, int | None, bool]]  # (raw, uid, truncated)
+Downloaded = Iterable[tuple[bytes, int | None, bool]]  # (raw, uid, truncated), as downloaded
 
 
 class ParseWorker:
@@ -74,7 +74,7 @@ class Preparer:
         self._writer = PackWriter(directory)
         self._worker = ParseWorker(directory) if use_worker else None
 
-    def submit(self, batch: Iterable[tuple[bytes, int | None, bool]]) -> Callable[[], list[Incoming]]:
+    def submit(self, batch: Downloaded) -> Callable[[], list[Incoming]]:
         if self._worker is not None:
             return self._submit_to_worker(batch)
         batch = list(batch)
@@ -87,7 +87,7 @@ class Preparer:
         meta = [(uid, truncated, len(raw)) for raw, uid, truncated in batch]
         return lambda: _items(meta, shas, locations, parsed)
 
-    def _submit_to_worker(self, batch: Iterable[tuple[bytes, int | None, bool]]) -> Callable[[], list[Incoming]]:
+    def _submit_to_worker(self, batch: Downloaded) -> Callable[[], list[Incoming]]:
         """Each message goes to the pack as it is downloaded and is then dropped: memory holds
         one message, not a batch; the worker reads them back from the pack."""
         meta: list[tuple] = []  # (uid, truncated, size)

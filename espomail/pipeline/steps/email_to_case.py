@@ -44,7 +44,6 @@ def run(ctx: Context) -> None:
 
 def _link(ctx: Context, case, why: str) -> None:  # noqa: ANN001
     ctx.case_id = case["id"]
-    ctx.case_thread_linked = True
     if case["assigned_user_id"]:
         ctx.add_user(case["assigned_user_id"], f"assignee of case {case['number']}")
     ctx.teams.update(cases_q.team_ids(ctx.store, case["id"]))

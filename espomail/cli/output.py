@@ -218,15 +218,21 @@ def _identity(row: Any) -> Any:
     return (row.get("type"), row.get("id"), row.get("number"))
 
 
+# Characters that some line readers (Python's splitlines, older JavaScript) take for line
+# ends although JSON allows them raw in strings: --nl writes them escaped, same data.
+_LINE_BREAKS_IN_JSON = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
 def show_list(fetch: Fetch | list, columns: Sequence[Column | tuple[str, str]], paging: Paging) -> None:
     """Print a list as JSON (``--json``), JSON lines (``--nl``) or a table; say on stderr
     when the limit cut it (``showing 100 of 5,590; ...``)."""
     reader = _Reader(from_list(fetch) if isinstance(fetch, list) else fetch, paging)
     if paging.nl:
-        out = click.get_text_stream("stdout")
-        for row in reader.rows():
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-        out.flush()
+        for number, row in enumerate(reader.rows(), 1):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False).translate(_LINE_BREAKS_IN_JSON) + "\n")
+            if number % 100 == 0:
+                sys.stdout.flush()  # streamed: a reader sees rows while the rest are read
+        sys.stdout.flush()
     else:
         emit(list(reader.rows()), columns)
     note = reader.notice()
@@ -386,7 +392,7 @@ def console():  # noqa: ANN201 - rich.console.Console, imported lazily
     """The rich console of stdout (width from the terminal, else $COLUMNS, else 80)."""
     from rich.console import Console
 
-    return Console(file=click.get_text_stream("stdout"), highlight=False, emoji=False, markup=False)
+    return Console(file=sys.stdout, highlight=False, emoji=False, markup=False)
 
 
 def _table(rows: list[dict], columns: list[Column], title: str | None) -> None:

@@ -138,8 +138,9 @@ def cron() -> None:
     """Print a crontab line that runs 'espomail fetch' every minute.
 
     \b
-    Example (install it):
-      (crontab -l; espomail cron) | crontab -
+    Examples:
+      espomail cron
+      (crontab -l; espomail cron) | crontab -     # install it
     """
     app = get_app()
     line = "* * * * * " + " ".join(shlex.quote(part) for part in _command_line(app))

@@ -1,7 +1,7 @@
 """A playground for README's "First fetch": a private Dovecot and SMTP server that stay up.
 
 ``scripts/playground.sh`` (start) puts sample mail in a ``support`` mailbox of a private
-Dovecot (its own config under the state directory, 127.0.0.1, a free port), starts a small
+Dovecot (its own config in a temporary directory, 127.0.0.1, a free port), starts a small
 SMTP server on another free port that saves what it receives as .eml files, writes their
 pids and ports to ``state.json``, and prints the ``espomail account add-group`` line to use.
 ``scripts/playground.sh stop`` ends both and removes the state directory. Nothing here
@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -68,8 +69,14 @@ def start(directory: Path) -> dict:
     password_file = directory / "imap.pass"
     password_file.write_text(PASSWORD + "\n")
     password_file.chmod(0o600)
-    server = Dovecot(base=directory / "dovecot", users=[USER])
-    server.start()
+    # Dovecot's sockets live under its base: a short path, as Unix socket names are short.
+    dovecot_dir = Path(tempfile.mkdtemp(prefix="espomail-playground-"))
+    server = Dovecot(base=dovecot_dir, users=[USER])
+    try:
+        server.start()
+    except BaseException:
+        shutil.rmtree(dovecot_dir, ignore_errors=True)
+        raise
     try:
         from espomail.testing.demo import sample_messages
 
@@ -78,12 +85,14 @@ def start(directory: Path) -> dict:
         smtp_pid = _start_smtp(directory, smtp_port)
     except BaseException:
         server.stop()
+        shutil.rmtree(dovecot_dir, ignore_errors=True)
         raise
     state = {
         "dir": str(directory),
         "imap_host": server.host,
         "imap_port": server.port,
         "dovecot_pid": server._pid,  # noqa: SLF001 - the daemon outlives this object
+        "dovecot_dir": str(dovecot_dir),
         "smtp_host": "127.0.0.1",
         "smtp_port": smtp_port,
         "smtp_pid": smtp_pid,
@@ -158,6 +167,8 @@ def stop(directory: Path) -> bool:
             deadline = time.monotonic() + 10
             while _alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
+    if state.get("dovecot_dir"):
+        shutil.rmtree(state["dovecot_dir"], ignore_errors=True)
     shutil.rmtree(directory, ignore_errors=True)
     return True
 

@@ -122,8 +122,11 @@ def _run_command(command: str, account: str, timeout: float) -> str:
 
 MAX_SAID = 200
 _SECRET_ASSIGNMENT = re.compile(
-    r"(?i)(?<![\w./-])(pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|key|auth\w*|credentials?)(\s*[:=]\s*)(\S+)"
+    r"(?i)(?<![\w./-])(\w*(?:password|passwd|passphrase|pwd|secret|token|apikey|[_-]key)|auth\w*|credentials?)"
+    r"(\s*[:=]\s*)(\S+)"
 )
+# Words after "password:" that say what went wrong rather than what the password is.
+_NOT_SECRETS = {"not", "no", "none", "missing", "empty", "invalid", "incorrect", "wrong", "denied", "required"}
 _URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
 # A long run of letters, digits and symbols mixing letters with digits: a key, a token.
 _OPAQUE = re.compile(r"(?<![\w/.-])(?!/)(?=[\w+/=.-]*\d)(?=[\w+/=.-]*[A-Za-z])[\w+/=.-]{16,}(?![\w/.-])")
@@ -145,7 +148,9 @@ def command_said(stderr: bytes, stdout: bytes = b"") -> str:
         if len(printed.strip()) >= 3:
             line = line.replace(printed.strip(), SCRUBBED)
     line = _URL_CREDENTIALS.sub(rf"\1:{SCRUBBED}@", line)
-    line = _SECRET_ASSIGNMENT.sub(lambda m: f"{m[1]}{m[2]}{SCRUBBED}", line)
+    line = _SECRET_ASSIGNMENT.sub(
+        lambda m: m[0] if m[3].lower().strip(".,;") in _NOT_SECRETS else f"{m[1]}{m[2]}{SCRUBBED}", line
+    )
     line = _OPAQUE.sub(SCRUBBED, line)
     return line if len(line) <= MAX_SAID else line[: MAX_SAID - 1] + "…"
 

@@ -183,6 +183,9 @@ def test_command_said_scrubs_secrets():
     assert command_said(b"bad pw s3cr3t!", b"s3cr3t!\n") == "bad pw ***"
     assert command_said(b"GET https://bob:pa55@vault.example/x: 403") == "GET https://bob:***@vault.example/x: 403"
     assert command_said(b"password: hunter2 api_key=XYZ") == "password: *** api_key=***"
+    assert command_said(b"client_secret=zz AUTH_TOKEN: qq") == "client_secret=*** AUTH_TOKEN: ***"
+    assert command_said(b"/bin/sh: 1: pass: not found") == "/bin/sh: 1: pass: not found"
+    assert command_said(b"Error: password: incorrect.") == "Error: password: incorrect."
     assert command_said(b"token ghp_16C7e42F292c6912E7710c838347Ae178B4a rejected") == "token *** rejected"
     assert command_said(b"cat: /etc/espomail/support.pass: No such file or directory") == (
         "cat: /etc/espomail/support.pass: No such file or directory"

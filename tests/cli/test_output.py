@@ -314,3 +314,36 @@ def test_page_total_from_a_service():
     assert len(list(reader.rows())) == 2
     assert reader.notice() == "showing 2 of 5,590; use --limit/--offset or --all"
     assert Column("x", "x").kind is Kind.TEXT
+
+
+def test_progress_bar_shows_account_names_as_text(monkeypatch):
+    import rich.progress
+
+    from espomail.cli import fetch
+
+    added = []
+
+    class FakeProgress:
+        def __init__(self, **_):
+            pass
+
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+        def add_task(self, description, total):
+            added.append(description)
+            return len(added)
+
+        def update(self, *_, **__):
+            pass
+
+    monkeypatch.setattr(rich.progress, "Progress", FakeProgress)
+    monkeypatch.setattr(fetch.sys, "stdout", type("T", (), {"isatty": lambda self: True})())
+    monkeypatch.setattr(fetch.sys, "stderr", type("T", (), {"isatty": lambda self: True})())
+    update, finish = fetch._progress_bar(type("A", (), {"json": False})())
+    update("[bold]acme[/] \x1b[2J", 1, 2)
+    finish()
+    assert added == ["\\[bold]acme\\[/] \\x1b[2J"]  # rich markup escaped: shown literally

@@ -110,7 +110,7 @@ def _config_file(config_path: str | Path | None, env: Mapping[str, str]) -> Path
         if not path.is_file():
             raise ConfigError(
                 f"config file {path} does not exist; create it with "
-                f"'espomail init --config {path}' or fix --config/ESPOMAIL_CONFIG"
+                f"'espomail --config {path} init' or fix --config/ESPOMAIL_CONFIG"
             )
         return path
     default = default_config_path(env)

@@ -2,13 +2,15 @@
 
 The database stores only a *reference* (which method, which keyring entry, which command
 or variable), never the secret. Secrets never appear in logs, output or errors: error
-messages name the method and the account, not what a command printed.
+messages name the method and the account, never what a command printed on stdout; a
+failing command's first stderr line is quoted with anything secret-looking scrubbed.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 
@@ -108,11 +110,49 @@ def _run_command(command: str, account: str, timeout: float) -> str:
     except subprocess.TimeoutExpired:
         raise SecretError(f"the password command timed out after {timeout:g} s") from None
     if done.returncode != 0:
-        raise SecretError(f"the password command failed with exit code {done.returncode}")
+        said = command_said(done.stderr, done.stdout)
+        raise SecretError(
+            f"the password command failed with exit code {done.returncode}" + (f": {said}" if said else "")
+        )
     lines = done.stdout.decode("utf-8", "replace").splitlines()
     if not lines or not lines[0]:
         raise SecretError("the password command printed nothing")
     return lines[0]
+
+
+MAX_SAID = 200
+_SECRET_ASSIGNMENT = re.compile(
+    r"(?i)(?<![\w./-])(\w*(?:password|passwd|passphrase|pwd|secret|token|apikey|[_-]key)|auth\w*|credentials?)"
+    r"(\s*[:=]\s*)(\S+)"
+)
+# Words after "password:" that say what went wrong rather than what the password is.
+_NOT_SECRETS = {"not", "no", "none", "missing", "empty", "invalid", "incorrect", "wrong", "denied", "required"}
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*):[^/\s@]*@")
+# A long run of letters, digits and symbols mixing letters with digits: a key, a token.
+_OPAQUE = re.compile(r"(?<![\w/.-])(?!/)(?=[\w+/=.-]*\d)(?=[\w+/=.-]*[A-Za-z])[\w+/=.-]{16,}(?![\w/.-])")
+SCRUBBED = "***"
+
+
+def command_said(stderr: bytes, stdout: bytes = b"") -> str:
+    """The first non-empty line of a failed command's stderr, secrets scrubbed.
+
+    Never the command's stdout; and whatever stdout printed (the password, maybe) is
+    scrubbed from the line too, like ``password=...``/``token ...`` values, credentials in
+    URLs and long opaque tokens. At most MAX_SAID characters.
+    """
+    text = stderr.decode("utf-8", "replace")
+    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
+    if not line:
+        return ""
+    for printed in stdout.decode("utf-8", "replace").splitlines():
+        if len(printed.strip()) >= 3:
+            line = line.replace(printed.strip(), SCRUBBED)
+    line = _URL_CREDENTIALS.sub(rf"\1:{SCRUBBED}@", line)
+    line = _SECRET_ASSIGNMENT.sub(
+        lambda m: m[0] if m[3].lower().strip(".,;") in _NOT_SECRETS else f"{m[1]}{m[2]}{SCRUBBED}", line
+    )
+    line = _OPAQUE.sub(SCRUBBED, line)
+    return line if len(line) <= MAX_SAID else line[: MAX_SAID - 1] + "…"
 
 
 def _from_keyring(ref: SecretRef, account: str) -> str:

@@ -70,7 +70,7 @@ def cli(ctx: click.Context, config_path, db_path, as_user, verbose) -> None:
     sends loop-safe auto-replies and notifies the users who follow the record.
 
     \b
-    First steps:
+    Examples (first steps):
       espomail init
       espomail team add support --position agent
       espomail user add alice --email alice@example.com --team support:agent
@@ -104,6 +104,7 @@ COMMANDS = {
     "notification": "notifications",
     "case": "cases",
     "outbound": "outbound",
+    "completion": "completion",
 }
 
 
@@ -142,7 +143,9 @@ def _usage_error(exc: click.UsageError, app: App, args: list[str]) -> int:
 
 
 def _fail(text: str, code: str, exit_code: int, app: App, args: list[str]) -> int:
-    click.echo(f"Error: {text}", err=True)
-    if app.json or "--json" in args:
+    from espomail.cli.output import clean
+
+    click.echo(f"Error: {clean(text)}", err=True)  # a message may quote a subject, a server's answer ...
+    if app.json or "--json" in args or "--nl" in args:
         click.echo(json.dumps({"error": {"code": code, "message": text}}), err=True)
     return exit_code

@@ -7,24 +7,25 @@ import sys
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, message, page, paging_options
+from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, say, short, show_list, text
+from espomail.errors import InvalidInput
 from espomail.services import accounts
 
-SECURITY = click.Choice(["ssl", "starttls", "none"])
+SECURITY = click.Choice(["ssl", "starttls", "none"], case_sensitive=False)
 COLUMNS = [
-    ("id", "id"),
-    ("name", "name"),
-    ("kind", "kind"),
-    ("address", "address"),
-    ("owner", "owner"),
-    ("active", "active"),
-    ("host", "host"),
-    ("folders", "folders"),
-    ("teams", "teams"),
-    ("create_case", "cases"),
-    ("auto_reply", "auto-reply"),
-    ("smtp_host", "smtp"),
-    ("is_system", "system"),
+    key("id"),
+    text("name", priority=9, weight=2),
+    short("kind", priority=6),
+    text("address", priority=8, weight=2),
+    text("owner", priority=3),
+    short("active", priority=5),
+    text("host", priority=4),
+    text("folders", priority=2),
+    text("teams", priority=3),
+    short("create_case", "cases", priority=2),
+    short("auto_reply", "auto-reply", priority=1),
+    text("smtp_host", "smtp", priority=1),
+    short("is_system", "system", priority=1),
 ]
 
 
@@ -89,7 +90,6 @@ SMTP_OPTIONS = _options(
 )
 
 GROUP_OPTIONS = _options(
-    click.option("--team", "teams", multiple=True, metavar="T", help="Teams the mail is assigned to."),
     click.option(
         "--add-team-users/--no-add-team-users",
         default=None,
@@ -97,7 +97,11 @@ GROUP_OPTIONS = _options(
     ),
     click.option("--group-folder", metavar="NAME", help="Group folder fetched mail goes to."),
     click.option("--create-case/--no-create-case", default=None, help="Email-to-Case."),
-    click.option("--distribution", type=click.Choice(list(accounts.DISTRIBUTIONS)), help="How new cases are assigned."),
+    click.option(
+        "--distribution",
+        type=click.Choice(list(accounts.DISTRIBUTIONS), case_sensitive=False),
+        help="How new cases are assigned.",
+    ),
     click.option("--target-team", metavar="T", help="Team whose members get the cases."),
     click.option("--target-position", metavar="P", help="Only members in this position."),
     click.option("--assign-user", metavar="U", help="The user for direct assignment."),
@@ -133,11 +137,19 @@ def _read_stdin(what: str) -> str:
 
 @click.group()
 def account() -> None:
-    """Mail accounts: group mailboxes (support@, sales@) and personal mailboxes."""
+    """Mail accounts: group mailboxes (support@, sales@) and personal mailboxes.
+
+    \b
+    Examples:
+      espomail account add-group support --address support@example.com \\
+          --host imap.example.com --username support --password-cmd 'pass show support'
+      espomail account test support
+    """
 
 
 @account.command("add-group")
 @click.argument("name")
+@click.option("--team", "teams", multiple=True, metavar="T", help="A team the mail is assigned to (repeatable).")
 @IMAP_OPTIONS
 @SMTP_OPTIONS
 @GROUP_OPTIONS
@@ -181,30 +193,69 @@ def add_personal(name: str, **kwargs) -> None:
 @account.command("update")
 @click.argument("name")
 @click.option("--personal-folder", metavar="NAME", help="(personal) The owner's folder for fetched mail.")
+@click.option("--add-team", multiple=True, metavar="T", help="(group) Add a team (repeatable).")
+@click.option("--remove-team", multiple=True, metavar="T", help="(group) Remove a team (repeatable).")
+@click.option("--team", "teams", multiple=True, hidden=True, help="Replace the teams (old spelling; use --add-team).")
 @IMAP_OPTIONS
 @SMTP_OPTIONS
 @GROUP_OPTIONS
 @json_option
-def update(name: str, **kwargs) -> None:
-    """Change an account; only the options given change (--team replaces the teams)."""
+def update(name: str, add_team: tuple[str, ...], remove_team: tuple[str, ...], **kwargs) -> None:
+    """Change an account; only the options given change.
+
+    \b
+    Examples:
+      espomail account update support --add-team sales --remove-team support
+      espomail account update support --security starttls --port 143
+      espomail account update support --inactive
+    """
     app = get_app()
+    if add_team or remove_team:
+        kwargs["teams"] = _changed_teams(app, name, kwargs.get("teams"), add_team, remove_team)
     emit(accounts.update_account(app.store, app.actor, app.settings, name, _collect(kwargs)))
+
+
+def _changed_teams(app, name: str, replace, add: tuple[str, ...], remove: tuple[str, ...]) -> list[str]:  # noqa: ANN001
+    """The account's teams after --add-team/--remove-team (the service takes the whole list)."""
+    if replace:
+        raise InvalidInput("give --add-team/--remove-team or the old --team (which replaces), not both")
+    teams = list(accounts.show_account(app.store, app.actor, name).get("teams") or [])
+    for team in remove:
+        match = [t for t in teams if t.lower() == team.lower()]
+        if not match:
+            raise InvalidInput(f"account '{name}' has no team '{team}'; its teams: {', '.join(teams) or 'none'}")
+        teams.remove(match[0])
+    teams += [t for t in add if t.lower() not in {x.lower() for x in teams}]
+    if not teams:
+        raise InvalidInput(f"--remove-team would leave account '{name}' without a team, which is not supported")
+    return teams
 
 
 @account.command("list")
 @paging_options
 @json_option
-def list_(limit: int, offset: int) -> None:
-    """List the accounts you may manage (administrators: all)."""
+def list_(paging: Paging) -> None:
+    """List the accounts you may manage (administrators: all).
+
+    \b
+    Examples:
+      espomail account list
+      espomail --as alice account list --json
+    """
     app = get_app()
-    emit(page(accounts.list_accounts(app.store, app.actor), limit, offset), COLUMNS)
+    show_list(accounts.list_accounts(app.store, app.actor), COLUMNS, paging)
 
 
 @account.command("show")
 @click.argument("name")
 @json_option
 def show(name: str) -> None:
-    """Show an account and its fetch state per folder (never a password)."""
+    """Show an account and its fetch state per folder (never a password).
+
+    \b
+    Example:
+      espomail account show support --json
+    """
     app = get_app()
     emit(accounts.show_account(app.store, app.actor, name))
 
@@ -213,7 +264,12 @@ def show(name: str) -> None:
 @click.argument("name")
 @json_option
 def remove(name: str) -> None:
-    """Remove an account (its emails stay) and its keyring entries."""
+    """Remove an account (its emails stay) and its keyring entries.
+
+    \b
+    Example:
+      espomail account remove support
+    """
     app = get_app()
     emit(accounts.remove_account(app.store, app.actor, name))
 
@@ -225,6 +281,10 @@ def test(name: str) -> None:
     """Log in, list folders and check the monitored ones exist; SMTP too when configured.
 
     Exit code 1 when something is wrong, with what to fix.
+
+    \b
+    Example:
+      espomail account test support
     """
     app = get_app()
     result = accounts.test_account(app.store, app.actor, app.settings, name)
@@ -239,13 +299,13 @@ def test(name: str) -> None:
 def _print_test(result: dict) -> None:
     imap = result["imap"]
     if imap.get("folders") is not None:
-        click.echo(f"IMAP login ok; folders: {', '.join(imap['folders'])}")
+        say(f"IMAP login ok; folders: {', '.join(imap['folders'])}")
     if imap.get("error"):
         message(f"Error: {result['account']}: IMAP: {imap['error']}")
     smtp = result["smtp"]
     if smtp is not None:
         if smtp["ok"]:
-            click.echo("SMTP login ok")
+            say("SMTP login ok")
         else:
             message(f"Error: {result['account']}: {smtp['error']}")
 
@@ -258,6 +318,10 @@ def reset(name: str, since: str) -> None:
     """Forget the fetch state; the next fetch reads mail since DATE again.
 
     Mail already stored is recognised and not imported twice.
+
+    \b
+    Example:
+      espomail account reset support --since 2026-01-01
     """
     app = get_app()
     emit(accounts.reset_account(app.store, app.actor, name, since))

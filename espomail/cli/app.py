@@ -62,13 +62,23 @@ def get_app() -> App:
     return click.get_current_context().find_object(App)
 
 
+class CleanFormatter(logging.Formatter):
+    """Log lines with control characters escaped: a message may quote a subject or a
+    server's answer, which must not drive the terminal or forge log lines (SPEC 11)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        from espomail.cli.output import clean
+
+        return clean(super().formatMessage(record))
+
+
 def setup_logging(settings: Settings, verbose: int) -> None:
     """Log to the configured file (never stdout); ``-v`` also logs to stderr."""
     root = logging.getLogger("espomail")
     root.handlers.clear()
     root.propagate = False
     root.setLevel(logging.DEBUG if verbose > 1 else getattr(logging, settings.log_level.upper()))
-    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    fmt = CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.log_file == "-":
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
     else:
@@ -86,5 +96,5 @@ def setup_logging(settings: Settings, verbose: int) -> None:
     root.addHandler(handler)
     if verbose and settings.log_file != "-":
         console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        console.setFormatter(CleanFormatter("%(levelname)s: %(message)s"))
         root.addHandler(console)

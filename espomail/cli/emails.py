@@ -8,24 +8,42 @@ from pathlib import Path
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, paging_options
+from espomail.cli.output import (
+    Paging,
+    date,
+    emit,
+    json_option,
+    key,
+    message,
+    paging_options,
+    say,
+    short,
+    show_list,
+    text,
+)
 from espomail.errors import InvalidInput
 from espomail.services import emails
 
 LIST_COLUMNS = [
-    ("id", "id"),
-    ("date_sent", "date"),
-    ("from", "from"),
-    ("subject", "subject"),
-    ("parent", "parent"),
-    ("accounts", "accounts"),
-    ("status", "status"),
+    key("id"),
+    date("date_sent", "date", priority=6),
+    text("from", priority=5, weight=2),
+    text("subject", priority=7, weight=3),
+    short("parent", priority=3),
+    text("accounts", priority=2),
+    short("status", priority=4),
 ]
 
 
 @click.group()
 def email() -> None:
-    """Emails: one per message, shared by every account and user that it reached."""
+    """Emails: one per message, shared by every account and user that it reached.
+
+    \b
+    Examples:
+      espomail email list --account support
+      espomail email show 42
+    """
 
 
 @email.command("list")
@@ -40,13 +58,13 @@ def email() -> None:
     "--state",
     default="processed",
     show_default=True,
-    type=click.Choice(list(emails.STATES)),
+    type=click.Choice(list(emails.STATES), case_sensitive=False),
     help="Processing state (administrators: failed).",
 )
 @click.option("--bodies", is_flag=True, help="Include body_text and body_html (null otherwise; slower).")
 @paging_options
 @json_option
-def list_(folder, parent, account, state, bodies, limit, offset) -> None:
+def list_(folder, parent, account, state, bodies, paging: Paging) -> None:
     """List emails, newest first (with --as: only what that user may read).
 
     \b
@@ -56,7 +74,11 @@ def list_(folder, parent, account, state, bodies, limit, offset) -> None:
       espomail email list --state failed
     """
     app = get_app()
-    emit(emails.list_for(app.store, app.actor, folder, parent, account, state, limit, offset, bodies), LIST_COLUMNS)
+
+    def rows(limit: int, offset: int) -> list[dict]:
+        return emails.list_for(app.store, app.actor, folder, parent, account, state, limit, offset, bodies)
+
+    show_list(rows, LIST_COLUMNS, paging)
 
 
 @email.command("show")
@@ -64,7 +86,13 @@ def list_(folder, parent, account, state, bodies, limit, offset) -> None:
 @click.option("--raw", is_flag=True, help="Print the exact stored source bytes.")
 @json_option
 def show(email_id: int, raw: bool) -> None:
-    """Show one email (or its raw source with --raw)."""
+    """Show one email (or its raw source with --raw).
+
+    \b
+    Examples:
+      espomail email show 42
+      espomail email show 42 --raw > message.eml
+    """
     app = get_app()
     if raw:
         data = emails.raw(app.store, app.actor, email_id)
@@ -78,25 +106,30 @@ def show(email_id: int, raw: bool) -> None:
 @click.argument("email_id", metavar="ID", type=int)
 @json_option
 def explain(email_id: int) -> None:
-    """Why an email was filtered, linked, given to these users, turned into a case."""
+    """Why an email was filtered, linked, given to these users, turned into a case.
+
+    \b
+    Example:
+      espomail email explain 42
+    """
     app = get_app()
     data = emails.explain(app.store, app.actor, email_id)
     if app.json:
         emit(data)
         return
-    click.echo(f"email {data['id']}: {data['subject']}  [{data['state']}]")
+    say(f"email {data['id']}: {data['subject']}  [{data['state']}]")
     if data["last_error"]:
-        click.echo(f"last error: {data['last_error']}")
+        say(f"last error: {data['last_error']}")
     for delivery in data["deliveries"]:
         where = delivery["account"] or "import"
-        click.echo(f"delivery {delivery['id']} via {where} {delivery['folder'] or ''}: {delivery['state']}")
+        say(f"delivery {delivery['id']} via {where} {delivery['folder'] or ''}: {delivery['state']}")
     for event in data["events"]:
         detail = event["detail"]
         if isinstance(detail, dict | list):
             import json
 
             detail = json.dumps(detail, ensure_ascii=False)
-        click.echo(f"  {event['step']:<14} {event['decision']:<14} {detail or ''}".rstrip())
+        say(f"  {event['step']:<14} {event['decision']:<14} {detail or ''}".rstrip())
 
 
 @email.command("import")
@@ -108,6 +141,11 @@ def import_(path: Path, account: str | None) -> None:
 
     The same pipeline as fetch (de-duplication, filters, linking, cases); messages already
     stored are recognised. For migrations from other systems.
+
+    \b
+    Examples:
+      espomail email import old-system.mbox --account support
+      espomail email import ~/Maildir
     """
     from espomail.services import importing
 
@@ -123,7 +161,13 @@ def import_(path: Path, account: str | None) -> None:
 @click.option("--failed", is_flag=True, help="Retry every failed import.")
 @json_option
 def reprocess(email_id: int | None, failed: bool) -> None:
-    """Run the import pipeline again for a failed email (or all with --failed)."""
+    """Run the import pipeline again for a failed email (or all with --failed).
+
+    \b
+    Examples:
+      espomail email reprocess 42
+      espomail email reprocess --failed
+    """
     from espomail.services import importing
 
     app = get_app()
@@ -133,15 +177,40 @@ def reprocess(email_id: int | None, failed: bool) -> None:
         click.get_current_context().exit(1)
 
 
+STATE_DONE = {
+    "read": "Marked email {id} read",
+    "unread": "Marked email {id} unread",
+    "trash": "Trashed email {id}",
+    "restore": "Restored email {id}",
+    "archive": "Archived email {id}",
+}
+
+
+def _done(result: dict, line: str) -> None:
+    """A per-user action's result: the email as JSON with --json, else one line on stderr."""
+    if get_app().json:
+        emit(result)
+    else:
+        message(line)
+
+
 def _state_command(action: str, doc: str):
-    @email.command(action, help=doc)
+    help_text = f"""{doc}
+
+    \b
+    Example:
+      espomail --as alice email {action} 42
+    """
+
+    @email.command(action, help=help_text)
     @click.argument("email_id", metavar="ID", type=int)
     @json_option
     def command(email_id: int) -> None:
         from espomail.services import email_actions
 
         app = get_app()
-        emit(email_actions.change_state(app.store, app.actor, email_id, action))
+        result = email_actions.change_state(app.store, app.actor, email_id, action)
+        _done(result, STATE_DONE[action].format(id=email_id) + f" for {app.actor.username}")
 
     return command
 
@@ -161,11 +230,17 @@ for _action, _doc in (
 @click.option("--folder", required=True, metavar="F", help="One of your folders, or inbox.")
 @json_option
 def move(email_id: int, folder: str) -> None:
-    """File an email in one of your folders (needs --as)."""
+    """File an email in one of your folders (needs --as).
+
+    \b
+    Example:
+      espomail --as alice email move 42 --folder Invoices
+    """
     from espomail.services import email_actions
 
     app = get_app()
-    emit(email_actions.change_state(app.store, app.actor, email_id, "move", folder))
+    result = email_actions.change_state(app.store, app.actor, email_id, "move", folder)
+    _done(result, f"Moved email {email_id} to {folder} for {app.actor.username}")
 
 
 @email.command("link")
@@ -173,7 +248,12 @@ def move(email_id: int, folder: str) -> None:
 @click.option("--parent", required=True, metavar="TYPE:ID", help="The record, e.g. account:3 or case:12.")
 @json_option
 def link(email_id: int, parent: str) -> None:
-    """Link an email to a CRM record by hand (needs the email edit level)."""
+    """Link an email to a CRM record by hand (needs the email edit level).
+
+    \b
+    Example:
+      espomail email link 42 --parent opportunity:7
+    """
     from espomail.services import email_actions
 
     app = get_app()
@@ -182,16 +262,25 @@ def link(email_id: int, parent: str) -> None:
 
 @email.command("update")
 @click.argument("email_id", metavar="ID", type=int)
-@click.option("--assign", metavar="U", help="The assigned user ('' for nobody).")
+@click.option("--assignee", metavar="U", help="The assigned user ('' for nobody).")
+@click.option("--assign", metavar="U", hidden=True, help="Old spelling of --assignee.")
 @click.option("--add-team", multiple=True, metavar="T", help="Add a team.")
 @click.option("--remove-team", multiple=True, metavar="T", help="Remove a team.")
 @json_option
-def update(email_id: int, assign: str | None, add_team: tuple[str, ...], remove_team: tuple[str, ...]) -> None:
-    """Change the assigned user or teams of an email (needs the email edit level)."""
+def update(
+    email_id: int, assignee: str | None, assign: str | None, add_team: tuple[str, ...], remove_team: tuple[str, ...]
+) -> None:
+    """Change the assigned user or teams of an email (needs the email edit level).
+
+    \b
+    Example:
+      espomail email update 42 --assignee bob --add-team sales
+    """
     from espomail.services import email_actions
 
     app = get_app()
-    emit(email_actions.update(app.store, app.actor, email_id, assign, add_team, remove_team))
+    who = assignee if assignee is not None else assign
+    emit(email_actions.update(app.store, app.actor, email_id, who, add_team, remove_team))
 
 
 @email.command("delete")
@@ -202,6 +291,10 @@ def delete(email_id: int, yes: bool) -> None:
     """Delete an email for EVERYONE (with its attachments). Users should trash instead.
 
     Asks for confirmation on a terminal; needs --yes otherwise.
+
+    \b
+    Example:
+      espomail email delete 42 --yes
     """
     app = get_app()
     if not yes:
@@ -210,7 +303,7 @@ def delete(email_id: int, yes: bool) -> None:
         click.confirm(f"Delete email {email_id} for every user?", abort=True, err=True)
     from espomail.services import email_actions
 
-    emit(email_actions.delete(app.store, app.actor, email_id))
+    _done(email_actions.delete(app.store, app.actor, email_id), f"Deleted email {email_id} for every user")
 
 
 @email.command("send")

@@ -10,21 +10,37 @@ from pathlib import Path
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, message
+from espomail.cli.output import clean, date, emit, json_option, message, say, short, text
 from espomail.services import fetching
 from espomail.services import status as status_service
 
 SUMMARY_COLUMNS = [
-    ("name", "account"),
-    ("status", "status"),
-    ("new", "new"),
-    ("duplicates", "duplicates"),
-    ("filtered", "filtered"),
-    ("failed", "failed"),
-    ("cases_created", "cases"),
-    ("auto_replies", "auto-replies"),
-    ("backlog", "backlog"),
-    ("error", "error"),
+    text("name", "account", priority=100, weight=2),
+    short("status", priority=9),
+    short("new", priority=8),
+    short("duplicates", "dupes", priority=5),
+    short("filtered", priority=4),
+    short("failed", priority=7),
+    short("cases_created", "cases", priority=3),
+    short("auto_replies", "replies", priority=2),
+    short("backlog", priority=6),
+    text("error", priority=7, weight=3),
+]
+DRY_RUN_COLUMNS = [
+    text("name", "account", priority=100, weight=2),
+    short("status", priority=9),
+    short("new", "to fetch", priority=8),
+    short("backlog", "left for later runs", priority=6),
+    text("error", priority=7, weight=3),
+]
+STATUS_COLUMNS = [
+    text("name", "account", priority=100, weight=2),
+    short("active", priority=5),
+    date("last_success_at", "last success", priority=8),
+    text("last_error", "last error", priority=9, weight=3),
+    short("backlog", priority=6),
+    short("failed_emails", "failed", priority=7),
+    short("pending_emails", "pending", priority=4),
 ]
 
 
@@ -44,12 +60,13 @@ def fetch(accounts: tuple[str, ...], limit: int | None, dry_run: bool) -> None:
     Silent when all went well and stdout is not a terminal; a progress bar and a summary on
     a terminal. Each failing account gets one 'Error:' line on stderr and the exit code is 1;
     the other accounts are still fetched. An account locked by an overlapping run is
-    skipped (said only with -v).
+    skipped (said only with -v). --dry-run always prints what it would fetch.
 
     \b
     Examples:
       espomail fetch
       espomail fetch --account support --json
+      espomail fetch --dry-run
     """
     app = get_app()
     progress, finish = _progress_bar(app)
@@ -62,8 +79,12 @@ def fetch(accounts: tuple[str, ...], limit: int | None, dry_run: bool) -> None:
     data = summary.as_dict()
     if app.json:
         emit(data)
+    elif dry_run:
+        emit(data["accounts"], DRY_RUN_COLUMNS)
     elif sys.stdout.isatty():
         emit(data["accounts"], SUMMARY_COLUMNS)
+    if dry_run and not app.json:
+        message(f"dry run: nothing was stored ({data['new']:,} message(s) to fetch)")
     for result in summary.accounts:
         if result.status == "error":
             message(f"Error: account '{result.name}': {result.error}")
@@ -84,7 +105,9 @@ def _progress_bar(app):  # noqa: ANN001, ANN202
 
     def update(account: str, done: int, total: int) -> None:
         if account not in tasks:
-            tasks[account] = bar.add_task(account, total=total)
+            from rich.markup import escape
+
+            tasks[account] = bar.add_task(escape(clean(account)), total=total)
         bar.update(tasks[account], completed=done, total=total)
 
     return update, bar.stop
@@ -96,21 +119,15 @@ def status() -> None:
     """Per account: last successful fetch, last error, backlog, failed imports.
 
     Exit code 1 when an account's last fetch failed (for monitoring scripts).
+
+    \b
+    Examples:
+      espomail status
+      espomail status --json
     """
     app = get_app()
     rows = status_service.account_status(app.store, app.actor)
-    emit(
-        rows,
-        [
-            ("name", "account"),
-            ("active", "active"),
-            ("last_success_at", "last success"),
-            ("last_error", "last error"),
-            ("backlog", "backlog"),
-            ("failed_emails", "failed"),
-            ("pending_emails", "pending"),
-        ],
-    )
+    emit(rows, STATUS_COLUMNS)
     if any(r["last_error"] for r in rows if r["active"]):
         click.get_current_context().exit(1)
 
@@ -120,14 +137,17 @@ def status() -> None:
 def cron() -> None:
     """Print a crontab line that runs 'espomail fetch' every minute.
 
-    Install it with:  (crontab -l; espomail cron) | crontab -
+    \b
+    Examples:
+      espomail cron
+      (crontab -l; espomail cron) | crontab -     # install it
     """
     app = get_app()
     line = "* * * * * " + " ".join(shlex.quote(part) for part in _command_line(app))
     if app.json:
         emit({"line": line})
     else:
-        click.echo(line)
+        say(line)
 
 
 def _command_line(app) -> list[str]:  # noqa: ANN001

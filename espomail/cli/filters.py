@@ -7,21 +7,21 @@ from pathlib import Path
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, page, paging_options
+from espomail.cli.output import Paging, emit, json_option, key, paging_options, say, short, show_list, text
 from espomail.errors import InvalidInput
 from espomail.services import filters
 
 COLUMNS = [
-    ("id", "id"),
-    ("name", "name"),
-    ("scope", "scope"),
-    ("account", "account"),
-    ("user", "user"),
-    ("from", "from"),
-    ("to", "to"),
-    ("subject", "subject"),
-    ("action", "action"),
-    ("folder", "folder"),
+    key("id"),
+    text("name", priority=9, weight=2),
+    short("scope", priority=7),
+    text("account", priority=5),
+    text("user", priority=5),
+    text("from", priority=6, weight=2),
+    text("to", priority=3),
+    text("subject", priority=4, weight=2),
+    short("action", priority=8),
+    text("folder", priority=2),
 ]
 
 
@@ -31,6 +31,11 @@ def filter_() -> None:
 
     Patterns use * as a wildcard and match the whole value, case-insensitively
     (*@example.com, *invoice*). --to matches To and Cc addresses.
+
+    \b
+    Examples:
+      espomail filter add spam --global --from '*@spam.example'
+      espomail filter test message.eml --account support
     """
 
 
@@ -45,13 +50,18 @@ def filter_() -> None:
 @click.option("--body-contains", multiple=True, metavar="TEXT", help="Matches if any such phrase is in the body.")
 @click.option("--body-contains-all", multiple=True, metavar="TEXT", help="Matches if all are in the body.")
 @click.option(
-    "--action", default="skip", show_default=True, type=click.Choice(list(filters.ACTIONS)), help="What a match does."
+    "--action",
+    default="skip",
+    show_default=True,
+    type=click.Choice(list(filters.ACTIONS), case_sensitive=False),
+    help="What a match does.",
 )
 @click.option("--folder", metavar="F", help="Target folder of a move action.")
 @click.option("--mark-read", is_flag=True, help="(user filters) Mark the email read for the user.")
-@click.option("--skip-notification", is_flag=True, help="(user filters) No notification for the user.")
+@click.option("--skip-notifications", "skip_notification", is_flag=True, help="(user filters) No notification.")
+@click.option("--skip-notification", "skip_notification_old", is_flag=True, hidden=True, help="Old spelling.")
 @json_option
-def add(name: str, is_global: bool, account: str | None, user: str | None, **rule) -> None:
+def add(name: str, is_global: bool, account: str | None, user: str | None, skip_notification_old: bool, **rule) -> None:
     """Add a filter (exactly one of --global, --account A, --user U).
 
     \b
@@ -64,23 +74,35 @@ def add(name: str, is_global: bool, account: str | None, user: str | None, **rul
     if len(scopes) != 1:
         raise InvalidInput("give exactly one of --global, --account A, --user U")
     app = get_app()
+    rule["skip_notification"] = rule["skip_notification"] or skip_notification_old
     emit(filters.add_filter(app.store, app.actor, name, scopes[0], account, user, **rule))
 
 
 @filter_.command("list")
 @paging_options
 @json_option
-def list_(limit: int, offset: int) -> None:
-    """List the filters you may see (administrators: all)."""
+def list_(paging: Paging) -> None:
+    """List the filters you may see (administrators: all).
+
+    \b
+    Examples:
+      espomail filter list
+      espomail --as alice filter list --json
+    """
     app = get_app()
-    emit(page(filters.list_filters(app.store, app.actor), limit, offset), COLUMNS)
+    show_list(filters.list_filters(app.store, app.actor), COLUMNS, paging)
 
 
 @filter_.command("show")
 @click.argument("ref", metavar="F")
 @json_option
 def show(ref: str) -> None:
-    """Show a filter (by id or name)."""
+    """Show a filter (by id or name).
+
+    \b
+    Example:
+      espomail filter show spam
+    """
     app = get_app()
     emit(filters.show_filter(app.store, app.actor, ref))
 
@@ -89,7 +111,12 @@ def show(ref: str) -> None:
 @click.argument("ref", metavar="F")
 @json_option
 def remove(ref: str) -> None:
-    """Remove a filter (by id or name)."""
+    """Remove a filter (by id or name).
+
+    \b
+    Example:
+      espomail filter remove spam
+    """
     app = get_app()
     emit(filters.remove_filter(app.store, app.actor, ref))
 
@@ -100,25 +127,30 @@ def remove(ref: str) -> None:
 @click.option("--user", metavar="U", help="Also test this user's filters.")
 @json_option
 def test(path: Path, account: str | None, user: str | None) -> None:
-    """Show which filters match a message and what they would do; stores nothing."""
+    """Show which filters match a message and what they would do; stores nothing.
+
+    \b
+    Example:
+      espomail filter test message.eml --account support --user alice
+    """
     app = get_app()
     result = filters.test_file(app.store, app.actor, path, account, user)
     if app.json:
         emit(result)
         return
     decision = result["account_decision"]
-    click.echo(
+    say(
         f"account {result['account'] or '(any)'}: {decision['action']}"
         + (f" by filter '{decision['filter']}'" if decision["filter"] else "")
     )
     if "user_decision" in result:
         decision = result["user_decision"]
-        click.echo(
+        say(
             f"user {result['user']}: {decision['action']}"
             + (f" by filter '{decision['filter']}'" if decision["filter"] else "")
         )
     for hit in result["matching_filters"]:
-        click.echo(f"  matches {hit['scope']} filter '{hit['name']}' ({hit['action']}): {'; '.join(hit['reasons'])}")
+        say(f"  matches {hit['scope']} filter '{hit['name']}' ({hit['action']}): {'; '.join(hit['reasons'])}")
 
 
 filter_.name = "filter"

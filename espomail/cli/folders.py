@@ -5,22 +5,28 @@ from __future__ import annotations
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, page, paging_options
+from espomail.cli.output import Paging, emit, json_option, key, paging_options, short, show_list, text
 from espomail.services import folders
 
 COLUMNS = [
-    ("id", "id"),
-    ("kind", "kind"),
-    ("name", "name"),
-    ("owner", "owner"),
-    ("teams", "teams"),
-    ("skip_notifications", "skip notifications"),
+    key("id"),
+    short("kind", priority=7),
+    text("name", priority=9, weight=2),
+    text("owner", priority=6),
+    text("teams", priority=5),
+    short("skip_notifications", "skip notifications", priority=3),
 ]
 
 
 @click.group()
 def folder() -> None:
-    """Folders that filters and users move email into."""
+    """Folders that filters and users move email into.
+
+    \b
+    Examples:
+      espomail folder add Invoices --user alice
+      espomail --as alice folder list
+    """
 
 
 @folder.command("add")
@@ -46,10 +52,16 @@ def folder_add(name, username, group, teams, skip_notifications) -> None:
 @click.option("--user", "username", metavar="U", help="Only the folders user U sees.")
 @paging_options
 @json_option
-def folder_list(username: str | None, limit: int, offset: int) -> None:
-    """List folders (with --as: yours and your teams' group folders)."""
+def folder_list(username: str | None, paging: Paging) -> None:
+    """List folders (with --as: yours and your teams' group folders).
+
+    \b
+    Examples:
+      espomail folder list --user alice
+      espomail --as alice folder list --json
+    """
     app = get_app()
-    emit(page(folders.list_folders(app.store, app.actor, username), limit, offset), COLUMNS)
+    show_list(folders.list_folders(app.store, app.actor, username), COLUMNS, paging)
 
 
 COMMANDS = [folder]

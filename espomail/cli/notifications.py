@@ -5,24 +5,30 @@ from __future__ import annotations
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, paging_options
+from espomail.cli.output import Paging, date, emit, json_option, key, message, paging_options, short, show_list, text
 from espomail.services import notifications
 
 COLUMNS = [
-    ("id", "id"),
-    ("user", "user"),
-    ("type", "type"),
-    ("email_id", "email"),
-    ("subject", "subject"),
-    ("record", "record"),
-    ("is_read", "read"),
-    ("created_at", "created"),
+    key("id"),
+    text("user", priority=6),
+    short("type", priority=5),
+    short("email_id", "email", priority=7),
+    text("subject", priority=9, weight=3),
+    short("record", priority=4),
+    short("is_read", "read", priority=8),
+    date("created_at", "created", priority=3),
 ]
 
 
 @click.group()
 def notification() -> None:
-    """Notifications: email received, and stream notes of records a user follows."""
+    """Notifications: email received, and stream notes of records a user follows.
+
+    \b
+    Examples:
+      espomail --as alice notification list --unread
+      espomail --as alice notification read --all
+    """
 
 
 @notification.command("list")
@@ -30,10 +36,20 @@ def notification() -> None:
 @click.option("--user", metavar="U", help="(administrators) Only this user's.")
 @paging_options
 @json_option
-def list_(unread: bool, user: str | None, limit: int, offset: int) -> None:
-    """List notifications, newest first (with --as: yours)."""
+def list_(unread: bool, user: str | None, paging: Paging) -> None:
+    """List notifications, newest first (with --as: yours).
+
+    \b
+    Examples:
+      espomail --as alice notification list --unread
+      espomail notification list --user alice --json
+    """
     app = get_app()
-    emit(notifications.list_notifications(app.store, app.actor, user, unread, limit, offset), COLUMNS)
+    show_list(
+        lambda limit, offset: notifications.list_notifications(app.store, app.actor, user, unread, limit, offset),
+        COLUMNS,
+        paging,
+    )
 
 
 @notification.command("read")
@@ -42,9 +58,22 @@ def list_(unread: bool, user: str | None, limit: int, offset: int) -> None:
 @click.option("--user", metavar="U", help="(administrators) For this user.")
 @json_option
 def read(notification_id: int | None, all_: bool, user: str | None) -> None:
-    """Mark a notification (or --all) read."""
+    """Mark a notification (or --all) read.
+
+    \b
+    Examples:
+      espomail --as alice notification read 7
+      espomail --as alice notification read --all
+    """
     app = get_app()
-    emit(notifications.mark_read(app.store, app.actor, notification_id, all_, user))
+    result = notifications.mark_read(app.store, app.actor, notification_id, all_, user)
+    if app.json:
+        emit(result)
+        return
+    whose = user or (None if app.actor.is_system else app.actor.username)
+    count = result.get("marked_read", 0)
+    what = f"notification {notification_id}" if notification_id is not None else f"{count} notification(s)"
+    message(f"Marked {what} read" + (f" for {whose}" if whose else ""))
 
 
 COMMANDS = [notification]

@@ -11,7 +11,13 @@ from espomail.services import outbound as service
 
 @click.group()
 def outbound() -> None:
-    """The system sender: a group account with SMTP whose address is the outbound address."""
+    """The system sender: a group account with SMTP whose address is the outbound address.
+
+    \b
+    Examples:
+      espomail outbound set --address crm@example.com --name "Example CRM" --shared
+      espomail outbound show
+    """
 
 
 @outbound.command("set")
@@ -33,7 +39,12 @@ def set_(address: str, name: str | None, shared: bool | None) -> None:
 @outbound.command("show")
 @json_option
 def show() -> None:
-    """Show the system sender."""
+    """Show the system sender.
+
+    \b
+    Example:
+      espomail outbound show --json
+    """
     app = get_app()
     emit(service.show(app.store, app.actor))
 

@@ -5,29 +5,34 @@ from __future__ import annotations
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, page, paging_options
+from espomail.cli.output import Paging, emit, json_option, key, paging_options, short, show_list, text
 from espomail.services import people
 
-TEAM_COLUMNS = [("id", "id"), ("name", "name"), ("positions", "positions"), ("members", "members")]
+TEAM_COLUMNS = [
+    key("id"),
+    text("name", priority=9, weight=2),
+    text("positions", priority=5),
+    text("members", priority=6, weight=2),
+]
 USER_COLUMNS = [
-    ("id", "id"),
-    ("username", "username"),
-    ("name", "name"),
-    ("emails", "emails"),
-    ("teams", "teams"),
-    ("roles", "roles"),
-    ("is_admin", "admin"),
-    ("is_active", "active"),
+    key("id"),
+    text("username", priority=9, weight=2),
+    text("name", priority=6, weight=2),
+    text("emails", priority=7, weight=2),
+    text("teams", priority=5),
+    text("roles", priority=4),
+    short("is_admin", "admin", priority=3),
+    short("is_active", "active", priority=3),
 ]
 ROLE_COLUMNS = [
-    ("id", "id"),
-    ("name", "name"),
-    ("email_create", "create"),
-    ("email_read", "read"),
-    ("email_edit", "edit"),
-    ("email_delete", "delete"),
-    ("personal_accounts", "personal accounts"),
-    ("group_send", "group send"),
+    key("id"),
+    text("name", priority=9, weight=2),
+    short("email_create", "create", priority=6),
+    short("email_read", "read", priority=8),
+    short("email_edit", "edit", priority=7),
+    short("email_delete", "delete", priority=7),
+    short("personal_accounts", "personal", priority=5),
+    short("group_send", "group send", priority=5),
 ]
 
 
@@ -42,7 +47,13 @@ def _members(team: dict) -> dict:
 
 @click.group()
 def team() -> None:
-    """Teams: who shares a group mailbox, and the candidates for case distribution."""
+    """Teams: who shares a group mailbox, and the candidates for case distribution.
+
+    \b
+    Examples:
+      espomail team add support --position agent --position lead
+      espomail team list
+    """
 
 
 @team.command("add")
@@ -69,17 +80,27 @@ def team_add(name: str, positions: tuple[str, ...]) -> None:
 @team.command("list")
 @paging_options
 @json_option
-def team_list(limit: int, offset: int) -> None:
-    """List teams with their positions and members."""
+def team_list(paging: Paging) -> None:
+    """List teams with their positions and members.
+
+    \b
+    Example:
+      espomail team list --json
+    """
     app = get_app()
-    emit(page([_members(t) for t in people.list_teams(app.store, app.actor)], limit, offset), TEAM_COLUMNS)
+    show_list([_members(t) for t in people.list_teams(app.store, app.actor)], TEAM_COLUMNS, paging)
 
 
 @team.command("show")
 @click.argument("name")
 @json_option
 def team_show(name: str) -> None:
-    """Show one team."""
+    """Show one team.
+
+    \b
+    Example:
+      espomail team show support
+    """
     app = get_app()
     emit(people.show_team(app.store, app.actor, name))
 
@@ -90,7 +111,12 @@ def team_show(name: str) -> None:
 @click.option("--remove-position", multiple=True, metavar="P", help="Remove a position.")
 @json_option
 def team_update(name: str, add_position: tuple[str, ...], remove_position: tuple[str, ...]) -> None:
-    """Add or remove positions of a team."""
+    """Add or remove positions of a team.
+
+    \b
+    Example:
+      espomail team update support --add-position lead --remove-position intern
+    """
     app = get_app()
     emit(people.update_team(app.store, app.actor, name, add_position, remove_position))
 
@@ -99,7 +125,12 @@ def team_update(name: str, add_position: tuple[str, ...], remove_position: tuple
 @click.argument("name")
 @json_option
 def team_remove(name: str) -> None:
-    """Remove a team (its members stay, without the team)."""
+    """Remove a team (its members stay, without the team).
+
+    \b
+    Example:
+      espomail team remove sales
+    """
     app = get_app()
     emit(people.remove_team(app.store, app.actor, name))
 
@@ -109,7 +140,13 @@ def team_remove(name: str) -> None:
 
 @click.group()
 def user() -> None:
-    """Users: their addresses decide which mail reaches them; roles decide what they may do."""
+    """Users: their addresses decide which mail reaches them; roles decide what they may do.
+
+    \b
+    Examples:
+      espomail user add alice --email alice@example.com --team support:agent --role agent
+      espomail user update alice --add-team sales --remove-role agent
+    """
 
 
 @user.command("add")
@@ -148,17 +185,28 @@ def user_add(username, emails, name, teams, roles, admin, inactive) -> None:
 @user.command("list")
 @paging_options
 @json_option
-def user_list(limit: int, offset: int) -> None:
-    """List users."""
+def user_list(paging: Paging) -> None:
+    """List users.
+
+    \b
+    Examples:
+      espomail user list
+      espomail user list --nl > users.jsonl
+    """
     app = get_app()
-    emit(page(people.list_users(app.store, app.actor), limit, offset), USER_COLUMNS)
+    show_list(people.list_users(app.store, app.actor), USER_COLUMNS, paging)
 
 
 @user.command("show")
 @click.argument("username")
 @json_option
 def user_show(username: str) -> None:
-    """Show a user, with the effective permissions of their roles."""
+    """Show a user, with the effective permissions of their roles.
+
+    \b
+    Example:
+      espomail user show alice --json
+    """
     app = get_app()
     emit(people.show_user(app.store, app.actor, username))
 
@@ -178,7 +226,13 @@ def user_show(username: str) -> None:
 def user_update(
     username, name, add_email, remove_email, add_team, remove_team, add_role, remove_role, admin, active
 ) -> None:
-    """Change a user (administrators only; only they change addresses)."""
+    """Change a user (administrators only; only they change addresses).
+
+    \b
+    Examples:
+      espomail user update bob --add-team sales:lead --remove-team support
+      espomail user update bob --add-email bob@sales.example --inactive
+    """
     app = get_app()
     changes = {
         "name": name,
@@ -198,16 +252,21 @@ def user_update(
 @click.argument("username")
 @json_option
 def user_remove(username: str) -> None:
-    """Remove a user (their per-user email state goes with them; emails stay)."""
+    """Remove a user (their per-user email state goes with them; emails stay).
+
+    \b
+    Example:
+      espomail user remove bob
+    """
     app = get_app()
     emit(people.remove_user(app.store, app.actor, username))
 
 
 # -- role ------------------------------------------------------------------------------
 
-LEVEL = click.Choice(["no", "own", "team", "all"])
-YES_NO = click.Choice(["yes", "no"])
-GROUP_SEND = click.Choice(["no", "team", "all"])
+LEVEL = click.Choice(["no", "own", "team", "all"], case_sensitive=False)
+YES_NO = click.Choice(["yes", "no"], case_sensitive=False)
+GROUP_SEND = click.Choice(["no", "team", "all"], case_sensitive=False)
 
 
 def role_options(func):
@@ -235,6 +294,11 @@ def role() -> None:
 
     Several roles merge to the most permissive; anything not granted is 'no';
     administrators bypass roles.
+
+    \b
+    Examples:
+      espomail role add agent --email-read team --email-edit own --group-send team
+      espomail role list
     """
 
 
@@ -259,7 +323,12 @@ def role_add(name: str, **kwargs) -> None:
 @role_options
 @json_option
 def role_update(name: str, **kwargs) -> None:
-    """Change some permissions of a role."""
+    """Change some permissions of a role.
+
+    \b
+    Example:
+      espomail role update agent --email-delete own
+    """
     app = get_app()
     emit(people.update_role(app.store, app.actor, name, _levels(kwargs)))
 
@@ -267,17 +336,27 @@ def role_update(name: str, **kwargs) -> None:
 @role.command("list")
 @paging_options
 @json_option
-def role_list(limit: int, offset: int) -> None:
-    """List roles."""
+def role_list(paging: Paging) -> None:
+    """List roles.
+
+    \b
+    Example:
+      espomail role list --json
+    """
     app = get_app()
-    emit(page(people.list_roles(app.store, app.actor), limit, offset), ROLE_COLUMNS)
+    show_list(people.list_roles(app.store, app.actor), ROLE_COLUMNS, paging)
 
 
 @role.command("show")
 @click.argument("name")
 @json_option
 def role_show(name: str) -> None:
-    """Show a role and its users."""
+    """Show a role and its users.
+
+    \b
+    Example:
+      espomail role show agent
+    """
     app = get_app()
     emit(people.show_role(app.store, app.actor, name))
 
@@ -286,7 +365,12 @@ def role_show(name: str) -> None:
 @click.argument("name")
 @json_option
 def role_remove(name: str) -> None:
-    """Remove a role (users lose what it granted)."""
+    """Remove a role (users lose what it granted).
+
+    \b
+    Example:
+      espomail role remove agent
+    """
     app = get_app()
     emit(people.remove_role(app.store, app.actor, name))
 

@@ -7,24 +7,42 @@ from pathlib import Path
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.output import emit, json_option, paging_options
+from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, short, show_list, text
+from espomail.errors import InvalidInput
 from espomail.services import records
 
 TYPES = click.Choice(["account", "contact", "lead", "opportunity"], case_sensitive=False)
 FOLLOWABLE = click.Choice(["account", "contact", "lead", "opportunity", "case"], case_sensitive=False)
 COLUMNS = [
-    ("type", "type"),
-    ("id", "id"),
-    ("name", "name"),
-    ("emails", "emails"),
-    ("account_id", "account"),
-    ("followers", "followers"),
+    short("type", priority=4),
+    key("id"),
+    text("name", priority=9, weight=3),
+    text("emails", priority=8, weight=2),
+    short("account_id", "account", priority=5),
+    text("followers", priority=3),
 ]
+
+
+def _record_id(kind: str, ref: str) -> int:
+    """The id of a record given by id or by name (a case by its number)."""
+    if kind.lower() == "case":
+        if not ref.strip().isdigit():
+            raise InvalidInput(f"a case is given by its number, not '{ref}'; see 'espomail case list'")
+        return int(ref)
+    return records.resolve_record(get_app().store, kind, ref)["id"]
 
 
 @click.group()
 def record() -> None:
-    """CRM records that incoming mail is linked to, and who follows them."""
+    """CRM records that incoming mail is linked to, and who follows them.
+
+    A record is given by its id or its exact name (a name of digits only: use the id).
+
+    \b
+    Examples:
+      espomail record add account --name "Acme Ltd" --email info@acme.example
+      espomail record show account "Acme Ltd"
+    """
 
 
 @record.command("add")
@@ -49,20 +67,32 @@ def record_add(kind: str, name: str, emails: tuple[str, ...], account: str | Non
 @click.argument("kind", metavar="TYPE", type=TYPES)
 @paging_options
 @json_option
-def record_list(kind: str, limit: int, offset: int) -> None:
-    """List records of one TYPE."""
+def record_list(kind: str, paging: Paging) -> None:
+    """List records of one TYPE.
+
+    \b
+    Examples:
+      espomail record list contact
+      espomail record list account --all --nl > accounts.jsonl
+    """
     app = get_app()
-    emit(records.list_records(app.store, app.actor, kind, limit, offset), COLUMNS)
+    show_list(lambda limit, offset: records.list_records(app.store, app.actor, kind, limit, offset), COLUMNS, paging)
 
 
 @record.command("show")
 @click.argument("kind", metavar="TYPE", type=TYPES)
-@click.argument("record_id", metavar="ID", type=int)
+@click.argument("ref", metavar="ID|NAME")
 @json_option
-def record_show(kind: str, record_id: int) -> None:
-    """Show one record."""
+def record_show(kind: str, ref: str) -> None:
+    """Show one record (by id or name) with its stream.
+
+    \b
+    Examples:
+      espomail record show account 3
+      espomail record show account "Acme Ltd"
+    """
     app = get_app()
-    emit(records.show_record(app.store, app.actor, kind, record_id))
+    emit(records.show_record(app.store, app.actor, kind, _record_id(kind, ref)))
 
 
 @record.command("import")
@@ -74,6 +104,10 @@ def record_import(kind: str, path: Path) -> None:
 
     The header row names the columns: name (required), email (several separated by ';'),
     account (name or id, for contacts and opportunities).
+
+    \b
+    Example:
+      espomail record import contact contacts.csv
     """
     app = get_app()
     emit(records.import_records(app.store, app.actor, kind, path), COLUMNS)
@@ -81,24 +115,46 @@ def record_import(kind: str, path: Path) -> None:
 
 @record.command("follow")
 @click.argument("kind", metavar="TYPE", type=FOLLOWABLE)
-@click.argument("record_id", metavar="ID", type=int)
+@click.argument("ref", metavar="ID|NAME")
 @click.option("--user", "username", required=True, metavar="U", help="The user who follows.")
 @json_option
-def record_follow(kind: str, record_id: int, username: str) -> None:
-    """Make a user follow a record: they hear of every email linked to it."""
+def record_follow(kind: str, ref: str, username: str) -> None:
+    """Make a user follow a record: they hear of every email linked to it.
+
+    \b
+    Examples:
+      espomail record follow account "Acme Ltd" --user alice
+      espomail record follow case 12 --user bob
+    """
     app = get_app()
-    emit(records.follow(app.store, app.actor, kind, record_id, username))
+    record_id = _record_id(kind, ref)
+    result = records.follow(app.store, app.actor, kind, record_id, username)
+    _done(result, f"{username} follows {kind.lower()} {record_id}")
 
 
 @record.command("unfollow")
 @click.argument("kind", metavar="TYPE", type=FOLLOWABLE)
-@click.argument("record_id", metavar="ID", type=int)
+@click.argument("ref", metavar="ID|NAME")
 @click.option("--user", "username", required=True, metavar="U", help="The user who stops following.")
 @json_option
-def record_unfollow(kind: str, record_id: int, username: str) -> None:
-    """Stop a user following a record."""
+def record_unfollow(kind: str, ref: str, username: str) -> None:
+    """Stop a user following a record.
+
+    \b
+    Example:
+      espomail record unfollow account "Acme Ltd" --user alice
+    """
     app = get_app()
-    emit(records.unfollow(app.store, app.actor, kind, record_id, username))
+    record_id = _record_id(kind, ref)
+    result = records.unfollow(app.store, app.actor, kind, record_id, username)
+    _done(result, f"{username} no longer follows {kind.lower()} {record_id}")
+
+
+def _done(result: dict, line: str) -> None:
+    if get_app().json:
+        emit(result)
+    else:
+        message(line)
 
 
 COMMANDS = [record]

@@ -57,6 +57,20 @@ def resolve_account(store: Store, name_or_id: str) -> Row:
     return found[0]
 
 
+def resolve_record(store: Store, kind: str, name_or_id: str) -> Row:
+    """A record of ``kind`` by id (all digits) or by its exact name (which must be unambiguous)."""
+    kind = check_type(kind)
+    if name_or_id.strip().isdigit():
+        return get_record(store, kind, int(name_or_id))
+    found = q.records_by_name(store, kind, name_or_id.strip())
+    if not found:
+        raise NotFound(f"no {kind} named '{name_or_id}'; see 'espomail record list {kind}'")
+    if len(found) > 1:
+        ids = ", ".join(str(r["id"]) for r in found)
+        raise InvalidInput(f"several {kind}s are named '{name_or_id}' (ids {ids}); give the id")
+    return found[0]
+
+
 def add_record(
     store: Store,
     actor: Actor,

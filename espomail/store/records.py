@@ -16,6 +16,10 @@ def accounts_by_name(store: Store, name: str) -> list[Row]:
     return store.rows("SELECT * FROM records WHERE type = 'account' AND name = ? ORDER BY id", [name])
 
 
+def records_by_name(store: Store, kind: str, name: str) -> list[Row]:
+    return store.rows("SELECT * FROM records WHERE type = ? AND name = ? ORDER BY id", [kind, name])
+
+
 def records(store: Store, kind: str, limit: int, offset: int) -> list[Row]:
     return store.rows("SELECT * FROM records WHERE type = ? ORDER BY id LIMIT ? OFFSET ?", [kind, limit, offset])
 

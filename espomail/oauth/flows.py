@@ -197,7 +197,9 @@ class LoopbackReceiver:
         self._redirect: str | None = None
         self._done = threading.Event()
         self._server = HTTPServer(("127.0.0.1", 0), self._handler())
-        self._thread = threading.Thread(target=self._server.serve_forever, name="oauth-loopback", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="oauth-loopback", daemon=True
+        )
 
     @property
     def redirect_uri(self) -> str:

@@ -96,7 +96,7 @@ class OAuthSMTP:
         error = json.dumps({"status": "401", "schemes": "bearer", "scope": "https://mail.example/"})
         if await server.challenge_auth(error) is MISSING:
             return AuthResult(success=False, handled=True)
-        return AuthResult(success=False, message="535 5.7.8 Authentication credentials invalid")
+        return AuthResult(success=False, handled=False, message="535 5.7.8 Authentication credentials invalid")
 
     def _introspect(self, token: str) -> str | None:
         body = urllib.parse.urlencode({"token": token}).encode()

@@ -116,7 +116,9 @@ class OAuthClient:
         """The URL to open in a browser (PKCE S256) and its ``state``."""
         url = self._need(self.endpoints.auth_url, "--oauth-auth-url", "--device")
         with self._session(redirect_uri=redirect_uri) as session:
-            return session.create_authorization_url(url, code_verifier=code_verifier)
+            return session.create_authorization_url(
+                url, code_verifier=code_verifier, **dict(self.endpoints.auth_params)
+            )
 
     def exchange_code(self, redirect_url: str, state: str, redirect_uri: str, code_verifier: str) -> TokenResponse:
         """Trade the code of the redirect (state checked by Authlib) for tokens."""

@@ -42,6 +42,7 @@ class Endpoints:
     device_url: str | None
     auth_url: str | None
     scopes: tuple[str, ...]
+    auth_params: tuple[tuple[str, str], ...] = ()  # extra parameters of the authorization URL
 
     @property
     def scope(self) -> str | None:
@@ -60,6 +61,9 @@ GOOGLE = Endpoints(
     device_url="https://oauth2.googleapis.com/device/code",
     auth_url="https://accounts.google.com/o/oauth2/v2/auth",
     scopes=GOOGLE_SCOPES,
+    # Google gives a refresh token only with access_type=offline, and again on a new
+    # authorization only with prompt=consent.
+    auth_params=(("access_type", "offline"), ("prompt", "consent")),
 )
 
 

@@ -35,6 +35,17 @@ def test_google_preset():
     assert endpoints.device_url == "https://oauth2.googleapis.com/device/code"
     assert endpoints.auth_url == "https://accounts.google.com/o/oauth2/v2/auth"
     assert endpoints.scope == "https://mail.google.com/"
+    assert dict(endpoints.auth_params) == {"access_type": "offline", "prompt": "consent"}  # else no refresh token
+
+
+def test_google_authorization_url_asks_for_offline_access():
+    from espomail.oauth.client import OAuthClient
+
+    client = OAuthClient(build(provider="google"), "support", 10)
+    url, state = client.authorization_url("http://127.0.0.1:5000/", "v" * 64)
+    assert url.startswith("https://accounts.google.com/o/oauth2/v2/auth?")
+    assert "access_type=offline" in url and "prompt=consent" in url and f"state={state}" in url
+    assert "scope=https%3A%2F%2Fmail.google.com%2F" in url and "code_challenge_method=S256" in url
 
 
 def test_custom_provider_needs_no_scope():

@@ -591,13 +591,16 @@ def _with_query(uri: str, params: dict[str, str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``python -m espomail.testing.authserver``: a server for trying espomail by hand."""
+    """``python -m espomail.testing.authserver [--mail]``: a server for trying espomail by hand."""
     import argparse
+    import contextlib
+    import signal
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--access-token-lifetime", type=float, default=3600, help="seconds (default 3600)")
     parser.add_argument("--user", default="alice", help="who the browser flow approves as (default alice)")
     parser.add_argument("--client-id", default=DEFAULT_CLIENT)
+    parser.add_argument("--mail", action="store_true", help="also start an oauth2 Dovecot and an OAuth SMTP server")
     args = parser.parse_args(argv)
     server = AuthServer(
         access_token_lifetime=args.access_token_lifetime,
@@ -606,16 +609,26 @@ def main(argv: list[str] | None = None) -> None:
         clients={args.client_id: None},
         browser_user=args.user,
     )
-    server.slow_down_step = 5
-    with server:
-        print(f"client id:      {args.client_id}")
-        for name in ("token_url", "device_url", "auth_url", "introspection_url", "revocation_url"):
-            print(f"{name + ':':<16}{getattr(server, name)}")
+    server.slow_down_step = 5  # RFC 8628's value for people
+    with contextlib.ExitStack() as running:
+        running.enter_context(server)
+        lines = [("client id", args.client_id)]
+        lines += [(name, getattr(server, name)) for name in ("token_url", "device_url", "auth_url")]
+        lines += [(name, getattr(server, name)) for name in ("introspection_url", "revocation_url")]
+        if args.mail:
+            from espomail.testing.dovecot import Dovecot
+            from espomail.testing.smtp_oauth import OAuthSMTP
+
+            imap = running.enter_context(Dovecot(users=(), oauth2_introspection_url=server.introspection_url))
+            smtp = running.enter_context(OAuthSMTP(server.introspection_url))
+            lines += [("imap (no TLS)", f"{imap.host}:{imap.port}"), ("smtp (no TLS)", f"{smtp.host}:{smtp.port}")]
+        for name, value in lines:
+            print(f"{name + ':':<20}{value}")
         print(f"approve device codes at {server.url}/device; Ctrl-C stops", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())  # kill PID stops the servers too
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
 
 
 if __name__ == "__main__":

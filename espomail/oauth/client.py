@@ -98,6 +98,9 @@ class OAuthClient:
         """Ask for a device code and a user code (RFC 8628 3.1)."""
         url = self._need(self.endpoints.device_url, "--oauth-device-url", "--browser")
         form = {"client_id": self.config.client_id}
+        secret = self._client_secret()
+        if secret:  # RFC 8628 3.1: a confidential client authenticates here too
+            form["client_secret"] = secret
         if self.endpoints.scope:
             form["scope"] = self.endpoints.scope
         with self._session() as session, self._errors("asking for a device code", url):

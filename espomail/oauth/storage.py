@@ -51,8 +51,21 @@ class StoredToken:
         data = json.loads(text)
         if not isinstance(data, dict) or not isinstance(data.get("refresh_token"), str) or not data["refresh_token"]:
             raise ValueError("no refresh token")
-        known = {name: data.get(name) for name in ("access_token", "expires_at", "obtained_at", "scope")}
-        return cls(refresh_token=data["refresh_token"], **known)
+        return cls(
+            refresh_token=data["refresh_token"],
+            access_token=_text_or_none(data.get("access_token")),
+            expires_at=_number_or_none(data.get("expires_at")),
+            obtained_at=_number_or_none(data.get("obtained_at")),
+            scope=_text_or_none(data.get("scope")),
+        )
+
+
+def _number_or_none(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _text_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class TokenStore(Protocol):

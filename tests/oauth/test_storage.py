@@ -144,3 +144,9 @@ def test_lock_serialises_two_holders(tmp_path):
         order.append("first out")
     worker.join()
     assert order == ["first out", "other in", "other out"]
+
+
+def test_odd_values_in_a_stored_token_mean_refresh_not_crash():
+    token = StoredToken.from_json('{"refresh_token": "rt-x", "access_token": 5, "expires_at": "soon"}')
+    assert token.access_token is None and token.expires_at is None
+    assert not token.access_valid(now=0, margin=60)

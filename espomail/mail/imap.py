@@ -6,7 +6,8 @@ straight from the connection (the literal sizes tell how many bytes to read), be
 imapclient's generic response parser costs several times more than the download itself.
 
 Every failure becomes a MailServerError whose message says what is wrong (DNS, refused,
-timeout, TLS, credentials, missing folder) and never contains the password.
+timeout, TLS, credentials, missing folder) and never contains the password or a token.
+Login is by password or, for OAuth2 accounts, by a TokenProvider (SASL XOAUTH2/OAUTHBEARER).
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from dataclasses import dataclass
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from espomail.errors import MailServerError
+from espomail.errors import EspomailError, MailServerError
+from espomail.oauth import sasl
+from espomail.oauth.sasl import TokenProvider
 
 DEFAULT_PORTS = {"ssl": 993, "starttls": 143, "none": 143}  # as services.accounts
 
@@ -85,19 +88,20 @@ class ImapSession:
         port: int | None,
         security: str,
         username: str,
-        password: str,
+        credentials: str | TokenProvider,
         timeout: float,
         insecure: bool = False,
     ) -> None:
+        """``credentials``: a password, or a TokenProvider for OAuth2 (AUTHENTICATE XOAUTH2/OAUTHBEARER)."""
         self.host = host
         self.port = port or DEFAULT_PORTS[security]
         self.security = security
         self.timeout = timeout
-        self.client = self._connect(username, password, insecure)
+        self.client = self._connect(username, credentials, insecure)
         self.capabilities = {c.upper() for c in self.client.capabilities()}
 
     # -- connection ----------------------------------------------------------------------
-    def _connect(self, username: str, password: str, insecure: bool) -> IMAPClient:
+    def _connect(self, username: str, credentials: str | TokenProvider, insecure: bool) -> IMAPClient:
         try:
             context = tls_context(insecure) if self.security != "none" else None
             client = IMAPClient(
@@ -109,10 +113,37 @@ class ImapSession:
             )
             if self.security == "starttls":
                 client.starttls(context)
-            client.login(username, password)
+            if isinstance(credentials, str):
+                client.login(username, credentials)
+            else:
+                self._token_login(client, username, credentials)
             return client
+        except EspomailError:
+            _shutdown(client)  # no token (expired grant, provider down): close what we opened
+            raise
         except (OSError, IMAPClientError, imaplib.IMAP4.error) as exc:
             raise MailServerError(describe_error(exc, self.host, self.port)) from None
+
+    def _token_login(self, client: IMAPClient, username: str, tokens: TokenProvider) -> None:
+        """AUTHENTICATE XOAUTH2 (or OAUTHBEARER); once more with a fresh token if the server refuses."""
+        offered = [c[5:].decode() for c in client.capabilities() if c.upper().startswith(b"AUTH=")]
+        mechanism = sasl.choose_mechanism(offered)
+        if mechanism is None:
+            raise MailServerError(
+                f"{self.host}:{self.port} offers neither AUTH=XOAUTH2 nor AUTH=OAUTHBEARER: it does not take "
+                "OAuth2 logins; check --host, or use a password (--auth password)"
+            )
+        for force_refresh in (False, True):
+            token = tokens.access_token(force_refresh=force_refresh)
+            try:
+                client.sasl_login(mechanism, sasl.Exchange(mechanism, username, token, self.host, self.port))
+                return
+            except LoginError:
+                continue
+        raise MailServerError(
+            f"{self.host}:{self.port} refused the OAuth2 access token ({mechanism}) even after a refresh: check "
+            "--username is the mailbox the authorization was given for, and that IMAP is allowed for the app"
+        )
 
     def close(self) -> None:
         try:
@@ -291,6 +322,13 @@ def _uid_set(uids: list[int]) -> str:
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for index in range(0, len(items), size):
         yield items[index : index + size]
+
+
+def _shutdown(client: IMAPClient) -> None:
+    try:
+        client.shutdown()
+    except Exception:  # noqa: BLE001 - already broken
+        pass
 
 
 def _int_or_none(value: object) -> int | None:

@@ -1,7 +1,8 @@
 """Sending over SMTP (smtplib): ssl, starttls or none, optional login, a timeout on everything.
 
 Every failure becomes a MailServerError with a one-line reason (refused recipient, bad
-credentials, TLS, dead server); the password never appears in it.
+credentials, TLS, dead server); the password never appears in it. OAuth2 accounts log in
+with AUTH XOAUTH2 through a TokenProvider (``SmtpConfig.oauth``); no token appears either.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from dataclasses import dataclass
 
 from espomail import secrets
 from espomail.config import Settings
-from espomail.errors import MailServerError
+from espomail.errors import EspomailError, MailServerError
 from espomail.mail.imap import describe_error, tls_context
+from espomail.oauth import sasl
+from espomail.oauth.sasl import TokenProvider
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class SmtpConfig:
     username: str | None
     secret: secrets.SecretRef | None
     insecure: bool = False
+    oauth: TokenProvider | None = None  # OAuth2 account: AUTH XOAUTH2 with its tokens instead of a password
 
     @classmethod
     def from_account(cls, account, settings: Settings) -> SmtpConfig:  # noqa: ANN001 - a Row
@@ -57,7 +61,9 @@ def connect(config: SmtpConfig, timeout: float) -> smtplib.SMTP:
             server = smtplib.SMTP(config.host, config.port, timeout=timeout)
             if config.security == "starttls":
                 server.starttls(context=tls_context(config.insecure))
-        if config.username:
+        if config.oauth is not None:
+            _token_login(server, config, config.oauth)
+        elif config.username:
             password = secrets.resolve(config.secret, config.account, timeout)
             server.login(config.username, password)
         return server
@@ -70,6 +76,39 @@ def connect(config: SmtpConfig, timeout: float) -> smtplib.SMTP:
         raise MailServerError(f"SMTP server {config.host}:{config.port}: {exc}; check --smtp-security") from None
     except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
         raise MailServerError("SMTP: " + _reason(exc, config)) from None
+
+
+def _token_login(server: smtplib.SMTP, config: SmtpConfig, tokens: TokenProvider) -> None:
+    """AUTH XOAUTH2 (OAUTHBEARER if that is all the server offers); once more with a fresh token if refused."""
+    server.ehlo_or_helo_if_needed()
+    mechanism = sasl.choose_mechanism(server.esmtp_features.get("auth", "").split())
+    if mechanism is None:
+        _quit(server)
+        raise MailServerError(
+            f"SMTP server {config.host}:{config.port} offers neither AUTH XOAUTH2 nor OAUTHBEARER: it does not take "
+            "OAuth2 logins; check --smtp-host and --smtp-security"
+        )
+    if not config.username:
+        _quit(server)
+        raise MailServerError(
+            f"account '{config.account}' has no SMTP username for the OAuth2 login; set --smtp-username"
+        )
+    for force_refresh in (False, True):
+        try:
+            token = tokens.access_token(force_refresh=force_refresh)
+        except EspomailError:
+            _quit(server)
+            raise
+        try:
+            server.auth(mechanism, sasl.Exchange(mechanism, config.username, token, config.host, config.port))
+            return
+        except smtplib.SMTPAuthenticationError:
+            continue
+    _quit(server)
+    raise MailServerError(
+        f"SMTP server {config.host}:{config.port} refused the OAuth2 access token ({mechanism}) even after a refresh: "
+        "check --smtp-username is the mailbox the authorization was given for, and that SMTP AUTH is allowed for it"
+    )
 
 
 def check(config: SmtpConfig, timeout: float) -> None:

@@ -4,6 +4,10 @@ Started from the Debian package's binary with its own config in a temporary dire
 (``dovecot -c FILE``): 127.0.0.1 on a free port, a passwd-file of users, Maildir storage,
 plain login without TLS (and, optionally, an IMAPS listener with a self-signed
 certificate). Stopped by its own pid. It never touches the system service.
+
+With ``oauth2_introspection_url`` it also takes OAuth2 bearer tokens (SASL XOAUTH2 and
+OAUTHBEARER) through an ``oauth2`` passdb that asks that RFC 7662 introspection endpoint
+(espomail.testing.authserver) about every token; password logins keep working.
 """
 
 from __future__ import annotations
@@ -48,8 +52,17 @@ def free_port() -> int:
 class Dovecot:
     """One private Dovecot instance. Use as a context manager or call start()/stop()."""
 
-    def __init__(self, base: Path | None = None, users: Iterable[str] = DEFAULT_USERS, tls: bool = False) -> None:
+    def __init__(
+        self,
+        base: Path | None = None,
+        users: Iterable[str] = DEFAULT_USERS,
+        tls: bool = False,
+        oauth2_introspection_url: str | None = None,
+        oauth2_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer"),
+    ) -> None:
         self._own_base = base is None
+        self.oauth2_introspection_url = oauth2_introspection_url
+        self.oauth2_mechanisms = " ".join(oauth2_mechanisms)
         self.base = Path(base or tempfile.mkdtemp(prefix="espomail-dovecot-"))
         self.users = {name: PASSWORD for name in users}
         self.host = "127.0.0.1"
@@ -79,6 +92,8 @@ class Dovecot:
         if self.tls_port:
             self._make_certificate()
         self._write_passwd()
+        if self.oauth2_introspection_url:
+            (self.base / "oauth2.conf.ext").write_text(self._oauth2_args())
         (self.base / "dovecot.conf").write_text(self._config(uid, gid))
         # The daemon keeps inherited pipes open: send its output to a file, not a pipe.
         with open(self.base / "startup.log", "wb") as out:
@@ -205,6 +220,7 @@ class Dovecot:
     port = {self.tls_port}
     ssl = yes
   }}"""
+        mechanisms, password_only, oauth2 = self._oauth2_config()
         ssl_settings = "ssl = no"
         if self.tls_port:
             ssl_settings = f"ssl = yes\nssl_cert = <{base}/cert.pem\nssl_key = <{base}/key.pem"
@@ -217,7 +233,7 @@ protocols = imap
 listen = 127.0.0.1
 {ssl_settings}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 default_internal_user = {internal}
 default_internal_group = {internal_group}
 default_login_user = {login}
@@ -240,18 +256,49 @@ service anvil {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {base}/passwd
+  args = scheme=PLAIN username_format=%u {base}/passwd{password_only}
 }}
 # Any other user name logs in with the shared test password: a fresh, empty mailbox
 # per test without waiting for Dovecot to notice a changed passwd-file.
 passdb {{
   driver = static
-  args = password={PASSWORD}
-}}
+  args = password={PASSWORD}{password_only}
+}}{oauth2}
 userdb {{
   driver = static
   args = uid={uid} gid={gid} home={base}/mail/%u
 }}
+"""
+
+    def _oauth2_config(self) -> tuple[str, str, str]:
+        """auth_mechanisms, the line limiting the password passdbs, and the oauth2 passdb block."""
+        if not self.oauth2_introspection_url:
+            return "plain login", "", ""
+        oauth2 = f"""
+# Bearer tokens ({self.oauth2_mechanisms}): checked by the authorization server's introspection.
+passdb {{
+  driver = oauth2
+  mechanisms = {self.oauth2_mechanisms}
+  args = {self.base}/oauth2.conf.ext
+}}
+# A refused token is answered at once (no 2 s failure delay, no growing per-IP penalty):
+# tests refuse tokens on purpose.
+auth_failure_delay = 0
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}"""
+        return f"plain login {self.oauth2_mechanisms}", "\n  mechanisms = plain login", oauth2
+
+    def _oauth2_args(self) -> str:
+        """The oauth2 passdb's settings: RFC 7662 introspection by POST, no tokeninfo_url."""
+        return f"""# written by espomail.testing.dovecot
+introspection_mode = post
+introspection_url = {self.oauth2_introspection_url}
+username_attribute = username
+active_attribute = active
+active_value = true
 """
 
     def _make_certificate(self) -> None:

@@ -12,6 +12,7 @@ import functools
 from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
 from espomail.store import filters as filters_q
+from espomail.store import folders as folders_q
 from espomail.store import people as people_q
 from espomail.store import records as records_q
 from espomail.store.db import Row, Store
@@ -108,7 +109,7 @@ class Lookups:
 
     @functools.cached_property
     def users_with_filters(self) -> frozenset[int]:
-        return frozenset(self.store.column("SELECT DISTINCT user_id FROM filters WHERE scope = 'user'"))
+        return frozenset(filters_q.users_with_filters(self.store))
 
     @functools.cached_property
     def own_addresses(self) -> frozenset[str]:
@@ -116,19 +117,19 @@ class Lookups:
 
     @_memo
     def username(self, user_id: int) -> str:
-        return self.store.value("SELECT username FROM users WHERE id = ?", [user_id]) or str(user_id)
+        return people_q.username(self.store, user_id) or str(user_id)
 
     def team_names(self, team_ids) -> list[str]:  # noqa: ANN001
         return sorted(self._team_name(t) for t in team_ids)
 
     @_memo
     def _team_name(self, team_id: int) -> str:
-        return self.store.value("SELECT name FROM teams WHERE id = ?", [team_id]) or str(team_id)
+        return people_q.team_name(self.store, team_id) or str(team_id)
 
     @_memo
     def folder(self, folder_id: int) -> Row | None:
-        return self.store.row("SELECT * FROM folders WHERE id = ?", [folder_id])
+        return folders_q.folder(self.store, folder_id)
 
     @_memo
     def folder_team_ids(self, folder_id: int) -> tuple[int, ...]:
-        return tuple(self.store.column("SELECT team_id FROM folder_teams WHERE folder_id = ?", [folder_id]))
+        return tuple(folders_q.folder_team_ids(self.store, folder_id))

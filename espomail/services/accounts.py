@@ -21,7 +21,9 @@ from espomail.services.access import Actor
 from espomail.services.folders import resolve_group, resolve_personal
 from espomail.services.people import get_team, get_user
 from espomail.store import accounts as q
+from espomail.store import folders as folders_q
 from espomail.store import people as people_q
+from espomail.store import settings as settings_q
 from espomail.store.db import Row, Store
 
 SECURITY = ("ssl", "starttls", "none")
@@ -55,7 +57,7 @@ def get_account(store: Store, name: str) -> Row:
 
 
 def system_address(store: Store) -> str | None:
-    return store.value("SELECT value FROM settings WHERE key = 'outbound_address'")
+    return settings_q.get(store, "outbound_address")
 
 
 def is_system(store: Store, account: Row) -> bool:
@@ -87,8 +89,8 @@ def account_dict(store: Store, account: Row) -> dict:
         "mark_seen": bool(account["mark_seen"]),
         "teams": people_q.team_names(store, q.team_ids(store, account["id"])),
         "add_team_users": bool(account["add_team_users"]),
-        "group_folder": _folder_name(store, account["group_folder_id"]),
-        "personal_folder": _folder_name(store, account["personal_folder_id"]),
+        "group_folder": folders_q.folder_name(store, account["group_folder_id"]),
+        "personal_folder": folders_q.folder_name(store, account["personal_folder_id"]),
         "create_case": bool(account["create_case"]),
         "distribution": account["distribution"],
         "target_team": target["name"] if target else None,
@@ -110,12 +112,6 @@ def account_dict(store: Store, account: Row) -> dict:
         "last_success_at": account["last_success_at"],
         "last_error": account["last_error"],
     }
-
-
-def _folder_name(store: Store, folder_id: int | None) -> str | None:
-    if not folder_id:
-        return None
-    return store.value("SELECT name FROM folders WHERE id = ?", [folder_id])
 
 
 # -- permissions ---------------------------------------------------------------------------

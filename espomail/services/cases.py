@@ -21,8 +21,11 @@ from espomail.errors import NotFound
 from espomail.services import access
 from espomail.services.access import Actor
 from espomail.services.people import get_user
+from espomail.store import accounts as accounts_q
 from espomail.store import cases as q
+from espomail.store import notifications as notes_q
 from espomail.store import people as people_q
+from espomail.store import records as records_q
 from espomail.store.db import Row, Store
 
 STATUSES = ("New", "Assigned", "Pending", "Closed", "Rejected", "Duplicate")
@@ -79,7 +82,7 @@ def case_dict(store: Store, case: Row, full: bool = True) -> dict:
     def username(user_id):  # noqa: ANN001, ANN202
         return people_q.user_by_id(store, user_id)["username"] if user_id else None
 
-    inbound = store.value("SELECT name FROM mail_accounts WHERE id = ?", [case["inbound_account_id"]])
+    inbound = accounts_q.account_name(store, case["inbound_account_id"])
     result = {
         "number": case["number"],
         "name": case["name"],
@@ -108,11 +111,7 @@ def case_dict(store: Store, case: Row, full: bool = True) -> dict:
             }
             for a in q.attachments_of(store, case["id"])
         ]
-        result["followers"] = store.column(
-            """SELECT u.username FROM followers f JOIN users u ON u.id = f.user_id
-               WHERE f.record_type = 'case' AND f.record_id = ? ORDER BY u.username""",
-            [case["id"]],
-        )
+        result["followers"] = records_q.follower_names(store, "case", case["id"])
         result["stream"] = [
             {
                 "type": n["type"],
@@ -121,9 +120,7 @@ def case_dict(store: Store, case: Row, full: bool = True) -> dict:
                 "is_initial": bool(n["is_initial"]),
                 "created_at": n["created_at"],
             }
-            for n in store.rows(
-                "SELECT * FROM stream_notes WHERE record_type = 'case' AND record_id = ? ORDER BY id", [case["id"]]
-            )
+            for n in notes_q.stream_of(store, "case", case["id"])
         ]
     return result
 

@@ -294,7 +294,7 @@ class _FolderFetch:
 
     def _store_has_mail(self) -> bool:
         with self.writer() as store:
-            return store.value("SELECT 1 FROM emails LIMIT 1") is not None
+            return emails_q.has_emails(store)
 
     def _skip_known(self, uids: list[int]) -> list[int]:
         """On a first or by-date run, do not download what the store has already: the

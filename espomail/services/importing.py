@@ -105,8 +105,7 @@ def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | No
 def _reparse(store: Store, email) -> dict:  # noqa: ANN001
     parsed = parse_message(emails_q.raw_of(store, email["id"]), headers_only=bool(email["truncated"]))
     with store.atomic():
-        store.execute("DELETE FROM attachments WHERE email_id = ?", [email["id"]])
-        emails_q.add_attachments(store, email["id"], parsed.attachments)
+        emails_q.replace_attachments(store, email["id"], parsed.attachments)
         emails_q.insert_events(store, email["id"], None, [("reprocess", "reparsed", "attachments")])
     return {"deliveries": 0, "new": 0, "duplicates": 0, "filtered": 0, "failed": 0, "reparsed": 1}
 

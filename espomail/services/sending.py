@@ -30,9 +30,11 @@ from espomail.services.access import Actor
 from espomail.services.cases import with_number
 from espomail.services.emails import email_dict, readable_email
 from espomail.store import accounts as accounts_q
+from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
 from espomail.store import notifications as notes_q
 from espomail.store import people as people_q
+from espomail.store import settings as settings_q
 from espomail.store.db import Row, Store
 
 log = logging.getLogger("espomail.send")
@@ -120,7 +122,7 @@ def choose_account(store: Store, actor: Actor, sender: str) -> Row:
             f"send through the shared group account '{shared[0]['name']}'",
         )
     system = _system_if_shared(store)
-    system_address = store.value("SELECT value FROM settings WHERE key = 'outbound_address'") or ""
+    system_address = settings_q.get(store, "outbound_address") or ""
     if system is not None and sender.lower() in own | {system_address.lower()}:
         return system
     facts = access.SenderFacts(sender.lower() in own, sender.lower() == system_address.lower())
@@ -140,7 +142,7 @@ def _facts(store: Store, account: Row) -> access.AccountFacts:
 def _system_if_shared(store: Store) -> Row | None:
     from espomail.services.outbox import system_account
 
-    shared = store.value("SELECT value FROM settings WHERE key = 'outbound_shared'")
+    shared = settings_q.get(store, "outbound_shared")
     return system_account(store) if shared == "1" else None
 
 
@@ -148,7 +150,7 @@ def _system_or_fail(store: Store, sender: str, why: str) -> Row:
     from espomail.services.outbox import system_account
 
     system = system_account(store)
-    address = store.value("SELECT value FROM settings WHERE key = 'outbound_address'") or ""
+    address = settings_q.get(store, "outbound_address") or ""
     if system is not None and sender.lower() == address.lower():
         return system
     raise EspomailError(f"cannot send from {sender}: {why}; add --smtp-host to that account")
@@ -160,7 +162,7 @@ def _system_or_fail(store: Store, sender: str, why: str) -> Row:
 def _parent(store: Store, ref: str | None, replied: Row | None) -> tuple[str, int] | None:
     if ref:
         kind, number = validate.record_ref(ref)
-        record_id = store.value("SELECT id FROM cases WHERE number = ?", [number]) if kind == "case" else number
+        record_id = cases_q.case_id_by_number(store, number) if kind == "case" else number
         if record_id is None or not record_exists(store, kind, record_id):
             raise NotFound(f"no {kind} {number}")
         return kind, record_id
@@ -172,7 +174,7 @@ def _parent(store: Store, ref: str | None, replied: Row | None) -> tuple[str, in
 def _case_rules(store: Store, parent: tuple[str, int] | None, subject: str) -> tuple[str, str | None]:
     if parent is None or parent[0] != "case":
         return subject, None
-    case = store.row("SELECT * FROM cases WHERE id = ?", [parent[1]])
+    case = cases_q.case_by_id(store, parent[1])
     reply_to = None
     if case["inbound_account_id"]:
         inbound = accounts_q.account_by_id(store, case["inbound_account_id"])
@@ -192,7 +194,7 @@ def _from_name(store: Store, actor: Actor, account: Row) -> str | None:
         return account["reply_from_name"] or account["name"]
     if actor.user_id:
         return people_q.user_by_id(store, actor.user_id)["name"]
-    name = store.value("SELECT value FROM settings WHERE key = 'outbound_name'")
+    name = settings_q.get(store, "outbound_name")
     return name or None
 
 
@@ -294,10 +296,7 @@ def _deliver(settings: Settings, account: Row, sender: str, recipients: list[str
 
 def _finish(store: Store, email_id: int, error: str | None) -> None:
     status = "Failed" if error else "Sent"
-    store.execute(
-        "UPDATE emails SET status = ?, last_error = ?, send_attempts = send_attempts + 1 WHERE id = ?",
-        [status, error, email_id],
-    )
+    emails_q.finish_send(store, email_id, status, error)
     emails_q.insert_events(store, email_id, None, [("send", status.lower(), error)])
 
 

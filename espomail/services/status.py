@@ -5,6 +5,7 @@ from __future__ import annotations
 from espomail.services.access import Actor
 from espomail.services.accounts import visible_accounts
 from espomail.store import accounts as accounts_q
+from espomail.store import emails as emails_q
 from espomail.store.db import Store
 
 
@@ -12,13 +13,7 @@ def account_status(store: Store, actor: Actor) -> list[dict]:
     result = []
     for account in visible_accounts(store, actor):
         last = accounts_q.last_run(store, account["id"])
-        counts = dict(
-            store.rows(
-                """SELECT state, COUNT(*) FROM email_deliveries WHERE account_id = ?
-                   AND state IN ('failed', 'pending') GROUP BY state""",
-                [account["id"]],
-            )
-        )
+        counts = emails_q.unfinished_counts(store, account["id"])
         result.append(
             {
                 "name": account["name"],

@@ -16,6 +16,21 @@ def account_by_id(store: Store, account_id: int) -> Row | None:
     return store.row("SELECT * FROM mail_accounts WHERE id = ?", [account_id])
 
 
+def account_name(store: Store, account_id: int | None) -> str | None:
+    if account_id is None:
+        return None
+    return store.value("SELECT name FROM mail_accounts WHERE id = ?", [account_id])
+
+
+def system_account(store: Store, address: str) -> Row | None:
+    """The first active group account with SMTP whose address is ``address``."""
+    return store.row(
+        """SELECT * FROM mail_accounts WHERE kind = 'group' AND address_lower = ? AND smtp_host IS NOT NULL
+           AND is_active = 1 ORDER BY id LIMIT 1""",
+        [address.lower()],
+    )
+
+
 def accounts(store: Store, owner_id: int | None = None) -> list[Row]:
     if owner_id is None:
         return store.rows("SELECT * FROM mail_accounts ORDER BY id")
@@ -116,12 +131,12 @@ def prune_runs(store: Store, account_id: int, keep: int = 200) -> None:
 def take_lease(store: Store, account_id: int, holder: str, expires_at: str, now: str, host: str) -> bool:
     """Claim the account unless another live holder has it. Same-host holders are dead
     when we got here: the caller already holds the account's OS file lock."""
-    cur = store.execute(
+    changed = store.execute(
         """UPDATE mail_accounts SET lease_holder = ?, lease_expires_at = ?
            WHERE id = ? AND (lease_holder IS NULL OR lease_expires_at < ? OR lease_holder LIKE ?)""",
         [holder, expires_at, account_id, now, f"{host}:%"],
     )
-    return cur.rowcount == 1
+    return changed == 1
 
 
 def release_lease(store: Store, account_id: int, holder: str) -> None:

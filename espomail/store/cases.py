@@ -18,6 +18,23 @@ def case_by_id(store: Store, case_id: int) -> Row | None:
     return store.row("SELECT * FROM cases WHERE id = ?", [case_id])
 
 
+def case_id_by_number(store: Store, number: int) -> int | None:
+    return store.value("SELECT id FROM cases WHERE number = ?", [number])
+
+
+def case_number(store: Store, case_id: int) -> int | None:
+    return store.value("SELECT number FROM cases WHERE id = ?", [case_id])
+
+
+def case_exists(store: Store, case_id: int) -> bool:
+    return store.value("SELECT 1 FROM cases WHERE id = ?", [case_id]) is not None
+
+
+def account_of(store: Store, case_id: int) -> int | None:
+    """The CRM account of a case."""
+    return store.value("SELECT account_id FROM cases WHERE id = ?", [case_id])
+
+
 def insert_case(store: Store, values: dict) -> int:
     """A new case; its id and number are the next number (1, 2, 3 ...)."""
     number = (store.value("SELECT MAX(number) FROM cases") or 0) + 1

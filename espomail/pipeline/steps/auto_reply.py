@@ -45,9 +45,7 @@ def run(ctx: Context) -> None:
 
 def _rate_limited(ctx: Context, address: str) -> str | None:
     since = timeutil.iso(timeutil.now() - dt.timedelta(seconds=ctx.settings.auto_reply_period))
-    sent = ctx.store.value(
-        "SELECT COUNT(*) FROM system_sends WHERE address_lower = ? AND sent_at > ?", [address, since]
-    )
+    sent = emails_q.count_system_sends(ctx.store, address, since)
     if sent >= ctx.settings.auto_reply_limit:
         return (
             f"rate limit: {sent} system messages to {address} in the last "
@@ -123,9 +121,6 @@ def store_outgoing(ctx: Context, raw: bytes, message_id: str, subject: str, body
     )
     emails_q.set_state(ctx.store, email_id, "processed")
     emails_q.add_teams(ctx.store, email_id, ctx.teams)
-    ctx.store.execute(
-        "INSERT INTO system_sends (address_lower, email_id, sent_at) VALUES (?, ?, ?)",
-        [ctx.parsed.from_.lower, email_id, stamp],
-    )
+    emails_q.record_system_send(ctx.store, ctx.parsed.from_.lower, email_id, stamp)
     emails_q.insert_events(ctx.store, email_id, None, [("auto-reply", "queued", f"to email {ctx.email_id}")])
     return email_id

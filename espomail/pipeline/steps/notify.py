@@ -69,14 +69,14 @@ def _stream(ctx: Context) -> dict[int, tuple[str, int]]:
         ctx.store,
         [
             {
-                "user_id": u,
+                "user_id": user_id,
                 "type": "stream-note",
                 "email_id": ctx.email_id,
                 "note_id": note_id,
-                "record_type": r[0],
-                "record_id": r[1],
+                "record_type": record_type,
+                "record_id": record_id,
             }
-            for u, r, _ in notified
+            for user_id, (record_type, record_id), _ in notified
         ],
     )
     ctx.decide(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from espomail.mail import msgid
 from espomail.pipeline.context import Context
+from espomail.store import cases as cases_q
 from espomail.store import records as records_q
 
 NAME = "parent"
@@ -31,7 +32,7 @@ def run(ctx: Context) -> None:
 
 def _shown(ctx: Context, kind: str, record_id: int) -> int:
     if kind == "case":
-        return ctx.store.value("SELECT number FROM cases WHERE id = ?", [record_id]) or record_id
+        return cases_q.case_number(ctx.store, record_id) or record_id
     return record_id
 
 
@@ -84,7 +85,7 @@ def pick_record(rows, b2c_mode: bool):  # noqa: ANN001, ANN201
 
 def record_exists(store, kind: str, record_id: int) -> bool:  # noqa: ANN001
     if kind == "case":
-        return store.value("SELECT 1 FROM cases WHERE id = ?", [record_id]) is not None
+        return cases_q.case_exists(store, record_id)
     return records_q.record(store, kind, record_id) is not None
 
 
@@ -93,6 +94,6 @@ def crm_account_of(store, kind: str, record_id: int) -> int | None:  # noqa: ANN
     if kind == "account":
         return record_id
     if kind == "case":
-        return store.value("SELECT account_id FROM cases WHERE id = ?", [record_id])
+        return cases_q.account_of(store, record_id)
     row = records_q.record(store, kind, record_id)
     return row["account_id"] if row is not None else None

@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from espomail.config import Settings, load_settings
-from espomail.services.access import Actor
+from espomail.policy.access import Actor
 from espomail.store.db import Store, open_store
 
 

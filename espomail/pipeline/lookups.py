@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from espomail.policy import filters
 from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
 from espomail.store import filters as filters_q
@@ -98,14 +99,15 @@ class Lookups:
 
     @_memo
     def account_filters(self, account_id: int | None) -> tuple[Row, ...]:
-        rows = filters_q.global_filters(self.store)
+        """Global filters, then the account's, each in the order they are tried."""
+        rows = filters.in_order(filters_q.global_filters(self.store))
         if account_id is not None:
-            rows += filters_q.account_filters(self.store, account_id)
+            rows += filters.in_order(filters_q.account_filters(self.store, account_id))
         return tuple(rows)
 
     @_memo
     def user_filters(self, user_id: int) -> tuple[Row, ...]:
-        return tuple(filters_q.user_filters(self.store, user_id))
+        return tuple(filters.in_order(filters_q.user_filters(self.store, user_id)))
 
     @functools.cached_property
     def users_with_filters(self) -> frozenset[int]:

@@ -16,8 +16,8 @@ from espomail import secrets, timeutil, validate
 from espomail.config import Settings
 from espomail.errors import Duplicate, EspomailError, InvalidInput, MailServerError, NotFound
 from espomail.mail import templates
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.folders import resolve_group, resolve_personal
 from espomail.services.people import get_team, get_user
 from espomail.store import accounts as q

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from espomail import timeutil, validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.pipeline.steps.parent import crm_account_of, record_exists
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
+from espomail.policy.parents import crm_account_of, record_exists
 from espomail.services.emails import email_dict, facts, get_email, readable_email
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q

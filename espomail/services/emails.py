@@ -6,8 +6,8 @@ import json
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.services import access
-from espomail.services.access import Actor, EmailFacts
+from espomail.policy import access
+from espomail.policy.access import Actor, EmailFacts
 from espomail.services.accounts import get_account
 from espomail.store import accounts as accounts_q
 from espomail.store import cases as cases_q

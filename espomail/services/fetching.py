@@ -26,7 +26,8 @@ from espomail.config import Settings
 from espomail.errors import EspomailError, NotFound
 from espomail.mail import msgid
 from espomail.mail.imap import FolderStatus, ImapSession, internaldate
-from espomail.services import access, outbox, preparing
+from espomail.policy import access
+from espomail.services import outbox, preparing
 from espomail.services.ingest import (
     COUNTS,
     Incoming,

@@ -14,10 +14,11 @@ from pathlib import Path
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.mail.filters import Criteria, match
+from espomail.mail.filters import Criteria
 from espomail.mail.parse import parse_message
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
+from espomail.policy.filters import ACTIONS, Hit, allowed_actions, first_match, in_order, matches
 from espomail.services.accounts import get_account
 from espomail.services.folders import resolve_group, resolve_personal
 from espomail.services.people import get_user
@@ -26,16 +27,6 @@ from espomail.store import filters as q
 from espomail.store import folders as folders_q
 from espomail.store import people as people_q
 from espomail.store.db import Row, Store
-
-ACTIONS = ("skip", "move-to-folder", "move-to-group-folder", "none")
-
-
-def allowed_actions(scope: str, account: Row | None) -> tuple[str, ...]:
-    if scope == "global":
-        return ("skip",)
-    if scope == "account":
-        return ("skip", "move-to-group-folder") if account["kind"] == "group" else ("skip",)
-    return ("skip", "move-to-folder", "none")
 
 
 def filter_dict(store: Store, row: Row) -> dict:
@@ -99,7 +90,7 @@ def add_filter(
         account_row = get_account(store, account) if scope == "account" else None
         user_row = get_user(store, user) if scope == "user" else None
         _require_manage(store, actor, scope, account_row, user_row)
-        allowed = allowed_actions(scope, account_row)
+        allowed = allowed_actions(scope, account_row["kind"] if account_row else None)
         if action not in allowed:
             where = {"global": "a global filter", "user": "a user filter"}.get(
                 scope, f"a filter of {account_row['kind'] if account_row else ''} account"
@@ -191,29 +182,14 @@ def remove_filter(store: Store, actor: Actor, ref: str) -> dict:
 # -- applying filters (used by the pipeline and by `filter test`) -------------------------------
 
 
-def first_account_match(store: Store, account_id: int | None, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
-    """Global filters, then the account's own: the first that matches decides."""
-    candidates = q.global_filters(store)
+def _candidates(store: Store, account_id: int | None, user_id: int | None = None) -> list[Row]:
+    """Global filters, then the account's, then the user's, each scope in the order tried."""
+    candidates = in_order(q.global_filters(store))
     if account_id is not None:
-        candidates += q.account_filters(store, account_id)
-    return first_match(candidates, parsed)
-
-
-def first_user_match(store: Store, user_id: int, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
-    return first_match(q.user_filters(store, user_id), parsed)
-
-
-def needs_body(rows) -> bool:  # noqa: ANN001
-    """Whether any of these filters looks at the body (then a full parse is needed)."""
-    return any(Criteria.from_row(row).needs_body for row in rows)
-
-
-def first_match(rows, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
-    for row in rows:
-        matched, reasons = match(Criteria.from_row(row), parsed)
-        if matched:
-            return row, reasons
-    return None
+        candidates += in_order(q.account_filters(store, account_id))
+    if user_id is not None:
+        candidates += in_order(q.user_filters(store, user_id))
+    return candidates
 
 
 def test_file(store: Store, actor: Actor, path: Path, account: str | None, user: str | None) -> dict:
@@ -228,27 +204,24 @@ def test_file(store: Store, actor: Actor, path: Path, account: str | None, user:
     if user_row is not None:
         access.require(actor, "user.self", access.OwnerFacts(user_row["id"]), f"test the filters of user '{user}'")
     result: dict = {"subject": parsed.subject, "from": parsed.from_.address if parsed.from_ else None}
-    hit = first_account_match(store, account_row["id"] if account_row else None, parsed)
+    account_id = account_row["id"] if account_row else None
+    hit = first_match(_candidates(store, account_id), parsed)
     result["account"] = account_row["name"] if account_row else None
     result["account_decision"] = _decision(store, hit, "import")
     if user_row is not None:
         result["user"] = user_row["username"]
-        result["user_decision"] = _decision(store, first_user_match(store, user_row["id"], parsed), "inbox")
-    candidates = q.global_filters(store)
-    if account_row:
-        candidates += q.account_filters(store, account_row["id"])
-    if user_row:
-        candidates += q.user_filters(store, user_row["id"])
+        user_hit = first_match(in_order(q.user_filters(store, user_row["id"])), parsed)
+        result["user_decision"] = _decision(store, user_hit, "inbox")
     result["matching_filters"] = [
         {**filter_dict(store, row), "reasons": reasons}
-        for row in candidates
-        for matched, reasons in [match(Criteria.from_row(row), parsed)]
+        for row in _candidates(store, account_id, user_row["id"] if user_row else None)
+        for matched, reasons in [matches(row, parsed)]
         if matched
     ]
     return result
 
 
-def _decision(store: Store, hit, default: str) -> dict:  # noqa: ANN001
+def _decision(store: Store, hit: Hit | None, default: str) -> dict:
     if hit is None:
         return {"action": default, "filter": None, "reasons": []}
     row, reasons = hit

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 from espomail import validate
 from espomail.errors import Duplicate, InvalidInput, NotFound
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.people import get_team, get_user
 from espomail.store import folders as q
 from espomail.store import people as people_q

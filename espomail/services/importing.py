@@ -12,8 +12,9 @@ from pathlib import Path
 from espomail.config import Settings
 from espomail.errors import InvalidInput, NotFound
 from espomail.mail.parse import parse_message
-from espomail.services import access, outbox
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
+from espomail.services import outbox
 from espomail.services.accounts import get_account
 from espomail.services.emails import get_email
 from espomail.services.ingest import Incoming, Processed, process, store_messages

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from espomail.errors import InvalidInput, NotFound
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.people import get_user
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q

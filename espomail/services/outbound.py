@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from espomail import validate
 from espomail.errors import InvalidInput
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.outbox import system_account
 from espomail.store import settings as settings_q
 from espomail.store.db import Store

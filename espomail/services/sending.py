@@ -24,10 +24,10 @@ from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
 from espomail.mail import compose, msgid, smtp
 from espomail.mail.parse import parse_message
-from espomail.pipeline.steps.parent import crm_account_of, record_exists
-from espomail.services import access
-from espomail.services.access import Actor
-from espomail.services.cases import with_number
+from espomail.policy import access
+from espomail.policy.access import Actor
+from espomail.policy.cases import with_number
+from espomail.policy.parents import crm_account_of, record_exists
 from espomail.services.emails import email_dict, readable_email
 from espomail.store import accounts as accounts_q
 from espomail.store import cases as cases_q

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from espomail.services.access import Actor
+from espomail.policy.access import Actor
 from espomail.services.accounts import visible_accounts
 from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q

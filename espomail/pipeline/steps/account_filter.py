@@ -8,7 +8,7 @@ users are added by users-teams).
 from __future__ import annotations
 
 from espomail.pipeline.context import Context
-from espomail.services.filters import first_match, needs_body
+from espomail.policy.filters import first_match, needs_body
 
 NAME = "account-filter"
 

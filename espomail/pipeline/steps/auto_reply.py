@@ -15,7 +15,7 @@ from espomail import timeutil
 from espomail.mail import compose, msgid, templates
 from espomail.mail.loops import auto_reply_blocker
 from espomail.pipeline.context import Context
-from espomail.services.cases import with_number
+from espomail.policy.cases import with_number
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
 from espomail.store import people as people_q

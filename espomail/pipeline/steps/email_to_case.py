@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from espomail.mail.loops import automated_reason
 from espomail.pipeline.context import Context
-from espomail.pipeline.steps.parent import crm_account_of
-from espomail.services.cases import choose_assignee, number_in_subject
+from espomail.policy.cases import choose_assignee, number_in_subject
+from espomail.policy.parents import crm_account_of
 from espomail.store import cases as cases_q
 from espomail.store import people as people_q
 from espomail.store import records as records_q

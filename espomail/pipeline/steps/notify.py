@@ -15,8 +15,8 @@ import datetime as dt
 
 from espomail import timeutil
 from espomail.pipeline.context import Context
-from espomail.services import access
-from espomail.services.people import actor_by_id
+from espomail.policy import access
+from espomail.policy.actors import actor_by_id
 from espomail.store import emails as emails_q
 from espomail.store import notifications as q
 

@@ -1,6 +1,9 @@
 """Every permission decision (SPEC 8) is made here: a table of actions and one check.
 
-Services describe what is at stake with a small *facts* object and call
+(This module was ``espomail/services/access.py``; it lives in ``espomail/policy/`` so that
+the services and the import pipeline share the one table without importing each other.)
+
+Services and pipeline steps describe what is at stake with a small *facts* object and call
 ``require(actor, ACTION, facts, what)``; commands never decide permissions. Levels are
 ``no < own < team < all``; several roles merge to the most permissive; nothing granted
 means no; administrators (and the system administrator, who runs commands without

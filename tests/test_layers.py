@@ -157,6 +157,7 @@ LAYER_RULES = [
     ("policy", ("espomail.services", "espomail.pipeline", "espomail.cli")),
     ("store", ("espomail.services", "espomail.pipeline", "espomail.cli", "espomail.policy")),
     ("mail", ("espomail.store", "espomail.services", "espomail.pipeline", "espomail.cli", "espomail.policy")),
+    ("model.py", ("espomail.store", "espomail.services", "espomail.pipeline", "espomail.cli", "espomail.policy")),
 ]
 
 

@@ -8,6 +8,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import emit, json_option, message, page, paging_options
+from espomail.model import AccountChanges
 from espomail.services import accounts
 
 SECURITY = click.Choice(["ssl", "starttls", "none"])
@@ -115,14 +116,14 @@ GROUP_OPTIONS = _options(
 )
 
 
-def _collect(kwargs: dict) -> dict:
-    """CLI keyword arguments -> the options dict of services.accounts."""
+def _collect(kwargs: dict) -> AccountChanges:
+    """CLI keyword arguments -> the AccountChanges of services.accounts."""
     options = dict(kwargs)
     if options.pop("password_stdin", None):
         options["password_stdin"] = _read_stdin("IMAP password")
     if options.pop("smtp_password_stdin", None):
         options["smtp_password_stdin"] = _read_stdin("SMTP password")
-    return options
+    return AccountChanges.from_options(options)
 
 
 def _read_stdin(what: str) -> str:

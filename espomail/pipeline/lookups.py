@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from espomail.model import MailAccount
 from espomail.policy import filters
 from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
@@ -86,7 +87,7 @@ class Lookups:
         return {m: self._email_ids[m] for m in wanted if self._email_ids[m] is not None}
 
     @_memo
-    def account(self, account_id: int) -> Row | None:
+    def account(self, account_id: int) -> MailAccount | None:
         return accounts_q.account_by_id(self.store, account_id)
 
     @_memo

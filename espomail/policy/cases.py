@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import re
 
+from espomail.model import Distribution, MailAccount
 from espomail.store import cases as cases_q
-from espomail.store.db import Row, Store
+from espomail.store.db import Store
 
 SUBJECT_NUMBER = re.compile(r"\[#(\d+)[^\]\d]*\]")
 
@@ -35,18 +36,18 @@ def with_number(subject: str, number: int) -> str:
     return f"[#{number}] {subject}"
 
 
-def choose_assignee(store: Store, account: Row) -> tuple[int | None, str]:
+def choose_assignee(store: Store, account: MailAccount) -> tuple[int | None, str]:
     """(user id or None, why) for a new case of a group account."""
-    method = account["distribution"]
-    if method == "direct":
-        user_id = account["assign_user_id"]
+    method = account.distribution
+    if method == Distribution.DIRECT:
+        user_id = account.assign_user_id
         return user_id, "direct: the account's assign-to user" if user_id else "direct, but no assign-to user"
-    if method not in ("round-robin", "least-busy") or not account["target_team_id"]:
+    if method not in (Distribution.ROUND_ROBIN, Distribution.LEAST_BUSY) or not account.target_team_id:
         return None, "no distribution"
-    candidates = cases_q.team_candidates(store, account["target_team_id"], account["target_position"])
+    candidates = cases_q.team_candidates(store, account.target_team_id, account.target_position)
     if not candidates:
         return None, f"{method}: the target team has no active candidate"
-    if method == "round-robin":
+    if method == Distribution.ROUND_ROBIN:
         return _round_robin(store, candidates)
     return _least_busy(store, candidates)
 

@@ -12,21 +12,24 @@ from collections.abc import Iterable, Sequence
 
 from espomail.mail.filters import Criteria, match
 from espomail.mail.parse import ParsedEmail
+from espomail.model import AccountKind, FilterAction, FilterScope
 from espomail.store.db import Row
 
-ACTIONS = ("skip", "move-to-folder", "move-to-group-folder", "none")
+ACTIONS = tuple(action.value for action in FilterAction)
 # The rank of each action within a scope (lower is tried first).
-ACTION_RANK = {"skip": 0, "move-to-group-folder": 1, "move-to-folder": 1}
+ACTION_RANK = {FilterAction.SKIP: 0, FilterAction.MOVE_TO_GROUP_FOLDER: 1, FilterAction.MOVE_TO_FOLDER: 1}
 Hit = tuple[Row, list[str]]  # the filter and why it matched
 
 
-def allowed_actions(scope: str, account_kind: str | None) -> tuple[str, ...]:
+def allowed_actions(scope: str, account_kind: str | None) -> tuple[FilterAction, ...]:
     """The actions a filter of ``scope`` may take (an account filter: by the account's kind)."""
-    if scope == "global":
-        return ("skip",)
-    if scope == "account":
-        return ("skip", "move-to-group-folder") if account_kind == "group" else ("skip",)
-    return ("skip", "move-to-folder", "none")
+    if scope == FilterScope.GLOBAL:
+        return (FilterAction.SKIP,)
+    if scope == FilterScope.ACCOUNT:
+        if account_kind == AccountKind.GROUP:
+            return (FilterAction.SKIP, FilterAction.MOVE_TO_GROUP_FOLDER)
+        return (FilterAction.SKIP,)
+    return (FilterAction.SKIP, FilterAction.MOVE_TO_FOLDER, FilterAction.NONE)
 
 
 def in_order(rows: Iterable[Row]) -> list[Row]:

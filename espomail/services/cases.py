@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from espomail import validate
 from espomail.errors import NotFound
+from espomail.model import CasePriority, CaseStatus
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.services.people import get_user
@@ -14,8 +15,8 @@ from espomail.store import people as people_q
 from espomail.store import records as records_q
 from espomail.store.db import Row, Store
 
-STATUSES = ("New", "Assigned", "Pending", "Closed", "Rejected", "Duplicate")
-PRIORITIES = ("Low", "Normal", "High", "Urgent")
+STATUSES = tuple(status.value for status in CaseStatus)
+PRIORITIES = tuple(priority.value for priority in CasePriority)
 
 
 def case_dict(store: Store, case: Row, full: bool = True) -> dict:
@@ -118,7 +119,7 @@ def update_case(
             values["priority"] = validate.choice(priority, PRIORITIES, "--priority")
         if assign is not None:
             values["assigned_user_id"] = get_user(store, assign)["id"] if assign else None
-            if assign and not status and case["status"] == "New":
-                values["status"] = "Assigned"
+            if assign and not status and case["status"] == CaseStatus.NEW:
+                values["status"] = CaseStatus.ASSIGNED
         q.update_case(store, case["id"], values)
         return case_dict(store, q.case_by_id(store, case["id"]))

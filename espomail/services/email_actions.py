@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from espomail import timeutil, validate
 from espomail.errors import InvalidInput, NotFound
+from espomail.model import UserState
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.policy.parents import crm_account_of, record_exists
@@ -115,9 +116,7 @@ def update(
         return email_dict(store, get_email(store, email_id), actor)
 
 
-def _assigned():  # noqa: ANN202
-    from espomail.pipeline.context import UserState
-
+def _assigned() -> UserState:
     return UserState(reason="assigned by hand")
 
 

@@ -6,6 +6,7 @@ import json
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
+from espomail.model import ProcessingState
 from espomail.policy import access
 from espomail.policy.access import Actor, EmailFacts
 from espomail.services.accounts import get_account
@@ -17,7 +18,11 @@ from espomail.store import people as people_q
 from espomail.store.db import Row, Store
 from espomail.store.mailbox import SPECIAL_FOLDERS, Query, list_emails
 
-STATES = ("processed", "failed", "pending", "filtered")
+# The --state choices, in the order help shows them.
+STATES = tuple(
+    s.value
+    for s in (ProcessingState.PROCESSED, ProcessingState.FAILED, ProcessingState.PENDING, ProcessingState.FILTERED)
+)
 
 
 def get_email(store: Store, email_id: int) -> Row:
@@ -141,7 +146,7 @@ def list_for(
     folder: str | None = None,
     parent: str | None = None,
     account: str | None = None,
-    state: str = "processed",
+    state: str = ProcessingState.PROCESSED,
     limit: int = 50,
     offset: int = 0,
     bodies: bool = False,
@@ -159,7 +164,7 @@ def list_for(
     if parent:
         query.parent = _parent_ref(store, parent)
     if account:
-        query.account_id = get_account(store, account)["id"]
+        query.account_id = get_account(store, account).id
     return email_dicts(store, list_emails(store, query), actor, full=bodies, list_item=True)
 
 

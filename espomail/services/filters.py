@@ -16,6 +16,7 @@ from espomail import validate
 from espomail.errors import InvalidInput, NotFound
 from espomail.mail.filters import Criteria
 from espomail.mail.parse import parse_message
+from espomail.model import FilterAction, FilterScope, MailAccount
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.policy.filters import ACTIONS, Hit, allowed_actions, first_match, in_order, matches
@@ -37,7 +38,7 @@ def filter_dict(store: Store, row: Row) -> dict:
         "id": row["id"],
         "name": row["name"],
         "scope": row["scope"],
-        "account": account["name"] if account else None,
+        "account": account.name if account else None,
         "user": user["username"] if user else None,
         "from": row["from_pattern"],
         "to": row["to_pattern"],
@@ -51,16 +52,16 @@ def filter_dict(store: Store, row: Row) -> dict:
     }
 
 
-def _facts(store: Store, scope: str, account: Row | None, user_id: int | None) -> access.FilterFacts:
-    account_facts = access.AccountFacts(account["kind"], account["owner_id"]) if account is not None else None
+def _facts(store: Store, scope: str, account: MailAccount | None, user_id: int | None) -> access.FilterFacts:
+    account_facts = access.AccountFacts(account.kind, account.owner_id) if account is not None else None
     return access.FilterFacts(scope, account_facts, user_id)
 
 
-def _require_manage(store: Store, actor: Actor, scope: str, account: Row | None, user: Row | None) -> None:
+def _require_manage(store: Store, actor: Actor, scope: str, account: MailAccount | None, user: Row | None) -> None:
     where = {
-        "global": "global filters",
-        "account": f"filters of account '{account['name']}'" if account else "",
-        "user": f"filters of user '{user['username']}'" if user else "",
+        FilterScope.GLOBAL: "global filters",
+        FilterScope.ACCOUNT: f"filters of account '{account.name}'" if account else "",
+        FilterScope.USER: f"filters of user '{user['username']}'" if user else "",
     }[scope]
     access.require(
         actor, "filter.manage", _facts(store, scope, account, user["id"] if user else None), f"manage {where}"
@@ -79,7 +80,7 @@ def add_filter(
     subject: str | None = None,
     body_contains: Sequence[str] = (),
     body_contains_all: Sequence[str] = (),
-    action: str = "skip",
+    action: str = FilterAction.SKIP,
     folder: str | None = None,
     mark_read: bool = False,
     skip_notification: bool = False,
@@ -87,16 +88,16 @@ def add_filter(
     name = validate.name(name, "filter name", 100)
     action = validate.choice(action, ACTIONS, "--action")
     with store.atomic():
-        account_row = get_account(store, account) if scope == "account" else None
-        user_row = get_user(store, user) if scope == "user" else None
+        account_row = get_account(store, account) if scope == FilterScope.ACCOUNT else None
+        user_row = get_user(store, user) if scope == FilterScope.USER else None
         _require_manage(store, actor, scope, account_row, user_row)
-        allowed = allowed_actions(scope, account_row["kind"] if account_row else None)
+        allowed = allowed_actions(scope, account_row.kind if account_row else None)
         if action not in allowed:
-            where = {"global": "a global filter", "user": "a user filter"}.get(
-                scope, f"a filter of {account_row['kind'] if account_row else ''} account"
+            where = {FilterScope.GLOBAL: "a global filter", FilterScope.USER: "a user filter"}.get(
+                scope, f"a filter of {account_row.kind if account_row else ''} account"
             )
             raise InvalidInput(f"--action {action} is not allowed for {where}; allowed: {', '.join(allowed)}")
-        if (mark_read or skip_notification) and scope != "user":
+        if (mark_read or skip_notification) and scope != FilterScope.USER:
             raise InvalidInput("--mark-read and --skip-notification apply to user filters (--user U)")
         criteria = Criteria(from_, to, subject, tuple(body_contains), tuple(body_contains_all))
         if criteria.empty:
@@ -107,7 +108,7 @@ def add_filter(
             {
                 "name": name,
                 "scope": scope,
-                "account_id": account_row["id"] if account_row else None,
+                "account_id": account_row.id if account_row else None,
                 "user_id": user_row["id"] if user_row else None,
                 "from_pattern": from_ or None,
                 "to_pattern": to or None,
@@ -124,11 +125,11 @@ def add_filter(
 
 
 def _folder(store: Store, action: str, folder: str | None, user: Row | None) -> int | None:
-    if action == "move-to-folder":
+    if action == FilterAction.MOVE_TO_FOLDER:
         if not folder:
             raise InvalidInput("--action move-to-folder needs --folder F (one of the user's folders)")
         return resolve_personal(store, user["id"], folder)["id"]
-    if action == "move-to-group-folder":
+    if action == FilterAction.MOVE_TO_GROUP_FOLDER:
         if not folder:
             raise InvalidInput("--action move-to-group-folder needs --folder F (a group folder)")
         return resolve_group(store, folder)["id"]
@@ -151,7 +152,7 @@ def get_filter(store: Store, ref: str) -> Row:
 
 
 def _visible(actor: Actor, row: Row, store: Store) -> bool:
-    if row["scope"] == "global":
+    if row["scope"] == FilterScope.GLOBAL:
         return True
     account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
     return access.allowed(actor, "filter.manage", _facts(store, row["scope"], account, row["user_id"]))
@@ -204,9 +205,9 @@ def test_file(store: Store, actor: Actor, path: Path, account: str | None, user:
     if user_row is not None:
         access.require(actor, "user.self", access.OwnerFacts(user_row["id"]), f"test the filters of user '{user}'")
     result: dict = {"subject": parsed.subject, "from": parsed.from_.address if parsed.from_ else None}
-    account_id = account_row["id"] if account_row else None
+    account_id = account_row.id if account_row else None
     hit = first_match(_candidates(store, account_id), parsed)
-    result["account"] = account_row["name"] if account_row else None
+    result["account"] = account_row.name if account_row else None
     result["account_decision"] = _decision(store, hit, "import")
     if user_row is not None:
         result["user"] = user_row["username"]

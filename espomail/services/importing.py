@@ -12,6 +12,7 @@ from pathlib import Path
 from espomail.config import Settings
 from espomail.errors import InvalidInput, NotFound
 from espomail.mail.parse import parse_message
+from espomail.model import UNFINISHED, ProcessingState
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.services import outbox
@@ -48,7 +49,7 @@ def read_source(path: Path) -> Iterator[tuple[str, bytes]]:
 def import_path(store: Store, actor: Actor, settings: Settings, path: Path, account: str | None = None) -> dict:
     access.require(actor, "admin", None, "import mail")
     account_row = get_account(store, account) if account else None
-    account_id = account_row["id"] if account_row else None
+    account_id = account_row.id if account_row else None
     total = Processed()
     count = already = 0
     batch: list[Incoming] = []
@@ -93,12 +94,12 @@ def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | No
         outbox.deliver(store, settings, result.outbox)
         return _summary(len(rows), result)
     email = get_email(store, email_id)
-    rows = [d for d in emails_q.deliveries_of(store, email_id) if d["state"] in ("failed", "pending")]
+    rows = [d for d in emails_q.deliveries_of(store, email_id) if d["state"] in UNFINISHED]
     if rows:
         result = process(store, settings, [r["id"] for r in rows])
         outbox.deliver(store, settings, result.outbox)
         return _summary(len(rows), result)
-    if email["state"] != "processed":
+    if email["state"] != ProcessingState.PROCESSED:
         raise InvalidInput(f"email {email_id} is {email['state']}: there is nothing to reprocess")
     return _reparse(store, email)
 

@@ -19,7 +19,7 @@ def show(store: Store, actor: Actor) -> dict:
         "address": settings_q.get(store, "outbound_address"),
         "name": settings_q.get(store, "outbound_name"),
         "shared": settings_q.get(store, "outbound_shared") == "1",
-        "account": account["name"] if account else None,
+        "account": account.name if account else None,
     }
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from espomail.model import NOT_ACTUAL
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
-
-NOT_ACTUAL = ("Closed", "Rejected", "Duplicate")
 
 
 def case_by_number(store: Store, number: int) -> Row | None:

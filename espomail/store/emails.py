@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from espomail.model import DeliveryState, ProcessingState
 from espomail.store import blobs
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
@@ -108,7 +109,7 @@ def unfinished_counts(store: Store, account_id: int) -> dict[str, int]:
 
 def insert_raw_email(store: Store, values: dict, raw: bytes) -> int:
     stamp = now_iso()
-    values = {"state": "pending", **values}
+    values = {"state": ProcessingState.PENDING, **values}
     [where] = store.raw.writer.append([(blobs.digest(raw), raw)])  # synced before the row commits
     email_id = store.insert(
         "emails",
@@ -203,7 +204,7 @@ def insert_delivery(store: Store, email_id: int, account_id: int | None, folder:
             "account_id": account_id,
             "folder": folder,
             "uid": uid,
-            "state": "pending",
+            "state": DeliveryState.PENDING,
             "created_at": now_iso(),
         },
     )
@@ -237,7 +238,7 @@ def mark_failed(store: Store, delivery: Row, error: str, is_new: bool) -> None:
         [error[:2000], now_iso(), delivery["id"]],
     )
     if is_new:
-        set_state(store, delivery["email_id"], "failed", error[:2000])
+        set_state(store, delivery["email_id"], ProcessingState.FAILED, error[:2000])
     else:
         store.execute("UPDATE emails SET last_error = ? WHERE id = ?", [error[:2000], delivery["email_id"]])
 

@@ -151,7 +151,7 @@ class UserState:
 # -- mail accounts ----------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)  # compared by identity: no 40-field __eq__ to build at start-up
 class MailAccount:
     """A mail account's settings (a mail_accounts row, typed)."""
 
@@ -174,7 +174,7 @@ class MailAccount:
     add_team_users: bool
     group_folder_id: int | None
     personal_folder_id: int | None
-    folder_map: Mapping[str, int] = dataclasses.field(hash=False)  # IMAP folder -> personal folder id
+    folder_map: Mapping[str, int]  # IMAP folder -> personal folder id
     create_case: bool = False
     distribution: Distribution = Distribution.NONE
     target_team_id: int | None = None
@@ -248,7 +248,7 @@ class MailAccount:
         )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class AccountChanges:
     """The options of ``account add-group``, ``add-personal`` and ``update``: None = not given.
 

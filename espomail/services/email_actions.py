@@ -130,5 +130,5 @@ def delete(store: Store, actor: Actor, email_id: int) -> dict:
         emails_q.delete_email(store, email_id)
         result["deleted_at"] = timeutil.now_iso()
     # Once the deletion is committed, its raw sources are zeroed in their packs.
-    store.raw.zero(places)
+    emails_q.erase_raw(store, places)
     return result

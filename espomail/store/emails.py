@@ -248,6 +248,11 @@ def delete_email(store: Store, email_id: int) -> None:
     store.execute("DELETE FROM emails WHERE id = ?", [email_id])
 
 
+def erase_raw(store: Store, places: Iterable[tuple[str, int, int]]) -> None:
+    """Overwrite deleted raw sources (``raw_places`` read before the deletion committed)."""
+    store.raw.zero(places)
+
+
 # -- sending ---------------------------------------------------------------------------------
 
 

@@ -9,6 +9,7 @@ import click
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, say, short, show_list, text
 from espomail.errors import InvalidInput
+from espomail.model import AccountChanges
 from espomail.services import accounts
 
 SECURITY = click.Choice(["ssl", "starttls", "none"], case_sensitive=False)
@@ -119,14 +120,14 @@ GROUP_OPTIONS = _options(
 )
 
 
-def _collect(kwargs: dict) -> dict:
-    """CLI keyword arguments -> the options dict of services.accounts."""
+def _collect(kwargs: dict) -> AccountChanges:
+    """CLI keyword arguments -> the AccountChanges of services.accounts."""
     options = dict(kwargs)
     if options.pop("password_stdin", None):
         options["password_stdin"] = _read_stdin("IMAP password")
     if options.pop("smtp_password_stdin", None):
         options["smtp_password_stdin"] = _read_stdin("SMTP password")
-    return options
+    return AccountChanges.from_options(options)
 
 
 def _read_stdin(what: str) -> str:

@@ -11,12 +11,15 @@ import logging
 import logging.handlers
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from espomail.config import Settings, load_settings
-from espomail.services.access import Actor
 from espomail.store.db import Store, open_store
+
+if TYPE_CHECKING:  # loaded with the first command that needs an actor, not for --help/--version
+    from espomail.policy.access import Actor
 
 
 @dataclasses.dataclass

@@ -1,7 +1,7 @@
 """The parsing worker of a large fetch: a separate process, so that parsing runs on a
 second core without sharing the interpreter lock with the main thread's database work.
 
-It imports only the parser and the pack reader (a fast start), reads batches of work
+It imports only the parser (a fast start; not the store: mail/ sits below it), reads batches of work
 from stdin and writes results to stdout, each a length-prefixed pickle. Work: a list of
 ``((pack, offset, size), truncated)``; the bytes come from the packs (the page cache has
 them: they never travel through the pipe). Result: a list of ``(summary, key, has_id)``.
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 from espomail.mail.parse import TRUNCATED_NOTE, key_for, parse_message, summary
-from espomail.store.blobs import RawStore
 
 HEADER = struct.Struct("!Q")
 
@@ -37,10 +36,18 @@ def read_frame(stream: BinaryIO) -> object | None:
     return pickle.loads(stream.read(length))
 
 
-def parse_batch(packs: RawStore, work: list[tuple[tuple[str, int, int], bool]]) -> list[tuple]:
+def read_source(directory: Path, where: tuple[str, int, int]) -> bytes:
+    """The bytes at (pack, offset, size) of a pack file (store/blobs.py writes them)."""
+    pack, offset, size = where
+    with open(directory / pack, "rb") as handle:
+        handle.seek(offset)
+        return handle.read(size)
+
+
+def parse_batch(directory: Path, work: list[tuple[tuple[str, int, int], bool]]) -> list[tuple]:
     results = []
     for where, truncated in work:
-        raw = packs.read(where)
+        raw = read_source(directory, where)
         parsed = parse_message(raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
         key, has_id = key_for(parsed, raw)
         results.append((summary(parsed), key, has_id))
@@ -48,7 +55,7 @@ def parse_batch(packs: RawStore, work: list[tuple[tuple[str, int, int], bool]]) 
 
 
 def main(directory: str) -> None:
-    packs = RawStore(Path(directory))
+    packs = Path(directory)
     source, sink = sys.stdin.buffer, sys.stdout.buffer
     while (work := read_frame(source)) is not None:
         write_frame(sink, parse_batch(packs, work))

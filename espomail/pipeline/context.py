@@ -13,21 +13,10 @@ from typing import Any
 
 from espomail.config import Settings
 from espomail.mail.parse import ParsedEmail
+from espomail.model import DeliveryState, MailAccount, UserState
 from espomail.pipeline.lookups import Lookups
 from espomail.pipeline.writes import BatchWriter, Writes
 from espomail.store.db import Row, Store
-
-
-@dataclasses.dataclass
-class UserState:
-    """How the email reaches one user, and that user's per-email state."""
-
-    reason: str
-    folder_id: int | None = None
-    is_read: bool = False
-    in_trash: bool = False
-    skip_notification: bool = False
-    is_sender: bool = False
 
 
 @dataclasses.dataclass
@@ -36,13 +25,13 @@ class Context:
     settings: Settings
     email: Row
     delivery: Row | None
-    account: Row | None
+    account: MailAccount | None
     raw: bytes
     is_new: bool
     lookups: Lookups
     batch: BatchWriter
     parsed: ParsedEmail | None = None
-    stopped: str | None = None  # "dropped" (loop guard) or "filtered" (account filter)
+    stopped: DeliveryState | None = None  # DROPPED (loop guard) or FILTERED (account filter)
     parent: tuple[str, int] | None = None
     crm_account_id: int | None = None
     replied_id: int | None = None
@@ -78,7 +67,7 @@ class Context:
             self.parsed = parse_message(raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
         return self.parsed
 
-    def stop(self, how: str) -> None:
+    def stop(self, how: DeliveryState) -> None:
         self.stopped = how
 
     def add_user(self, user_id: int, reason: str, **state: Any) -> bool:

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import functools
 
+from espomail.model import MailAccount
+from espomail.policy import filters
 from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
 from espomail.store import filters as filters_q
+from espomail.store import folders as folders_q
 from espomail.store import people as people_q
 from espomail.store import records as records_q
 from espomail.store.db import Row, Store
@@ -84,7 +87,7 @@ class Lookups:
         return {m: self._email_ids[m] for m in wanted if self._email_ids[m] is not None}
 
     @_memo
-    def account(self, account_id: int) -> Row | None:
+    def account(self, account_id: int) -> MailAccount | None:
         return accounts_q.account_by_id(self.store, account_id)
 
     @_memo
@@ -97,18 +100,19 @@ class Lookups:
 
     @_memo
     def account_filters(self, account_id: int | None) -> tuple[Row, ...]:
-        rows = filters_q.global_filters(self.store)
+        """Global filters, then the account's, each in the order they are tried."""
+        rows = filters.in_order(filters_q.global_filters(self.store))
         if account_id is not None:
-            rows += filters_q.account_filters(self.store, account_id)
+            rows += filters.in_order(filters_q.account_filters(self.store, account_id))
         return tuple(rows)
 
     @_memo
     def user_filters(self, user_id: int) -> tuple[Row, ...]:
-        return tuple(filters_q.user_filters(self.store, user_id))
+        return tuple(filters.in_order(filters_q.user_filters(self.store, user_id)))
 
     @functools.cached_property
     def users_with_filters(self) -> frozenset[int]:
-        return frozenset(self.store.column("SELECT DISTINCT user_id FROM filters WHERE scope = 'user'"))
+        return frozenset(filters_q.users_with_filters(self.store))
 
     @functools.cached_property
     def own_addresses(self) -> frozenset[str]:
@@ -116,19 +120,19 @@ class Lookups:
 
     @_memo
     def username(self, user_id: int) -> str:
-        return self.store.value("SELECT username FROM users WHERE id = ?", [user_id]) or str(user_id)
+        return people_q.username(self.store, user_id) or str(user_id)
 
     def team_names(self, team_ids) -> list[str]:  # noqa: ANN001
         return sorted(self._team_name(t) for t in team_ids)
 
     @_memo
     def _team_name(self, team_id: int) -> str:
-        return self.store.value("SELECT name FROM teams WHERE id = ?", [team_id]) or str(team_id)
+        return people_q.team_name(self.store, team_id) or str(team_id)
 
     @_memo
     def folder(self, folder_id: int) -> Row | None:
-        return self.store.row("SELECT * FROM folders WHERE id = ?", [folder_id])
+        return folders_q.folder(self.store, folder_id)
 
     @_memo
     def folder_team_ids(self, folder_id: int) -> tuple[int, ...]:
-        return tuple(self.store.column("SELECT team_id FROM folder_teams WHERE folder_id = ?", [folder_id]))
+        return tuple(folders_q.folder_team_ids(self.store, folder_id))

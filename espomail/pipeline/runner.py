@@ -13,6 +13,7 @@ import traceback
 
 from espomail.config import Settings
 from espomail.mail.parse import ParsedEmail
+from espomail.model import ProcessingState
 from espomail.pipeline.context import Context
 from espomail.pipeline.lookups import Lookups
 from espomail.pipeline.registry import IMPORT_PIPELINE, STEPS
@@ -51,7 +52,7 @@ def process_delivery(
         delivery=delivery,
         account=account,
         raw=raw or b"",
-        is_new=email["state"] != "processed",
+        is_new=email["state"] != ProcessingState.PROCESSED,
         lookups=lookups,
         batch=batch,
         parsed=parsed,

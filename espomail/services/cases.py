@@ -1,85 +1,29 @@
-"""Cases: distribution to a team (SPEC 5) and the ``case`` commands.
-
-Candidates are the active members of the target team (only those in the target position
-when one is set), ordered by user id.
-
-- none: unassigned, status New;
-- direct: the assign-to user, status Assigned;
-- round-robin: the candidate after the one who got the newest case (highest number)
-  among the candidates, wrapping around; the first candidate when none has a case;
-- least-busy: the candidate with the fewest cases not Closed, Rejected or Duplicate;
-  ties go to the lowest user id.
-No candidate: unassigned, status New.
-"""
+"""The ``case`` commands: list, show, update (distribution and ``[#N]``: policy/cases.py)."""
 
 from __future__ import annotations
 
-import re
-
 from espomail import validate
 from espomail.errors import NotFound
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.model import CasePriority, CaseStatus
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.people import get_user
+from espomail.store import accounts as accounts_q
 from espomail.store import cases as q
+from espomail.store import notifications as notes_q
 from espomail.store import people as people_q
+from espomail.store import records as records_q
 from espomail.store.db import Row, Store
 
-STATUSES = ("New", "Assigned", "Pending", "Closed", "Rejected", "Duplicate")
-PRIORITIES = ("Low", "Normal", "High", "Urgent")
-SUBJECT_NUMBER = re.compile(r"\[#(\d+)[^\]\d]*\]")
-
-
-def choose_assignee(store: Store, account: Row) -> tuple[int | None, str]:
-    """(user id or None, why) for a new case of a group account."""
-    method = account["distribution"]
-    if method == "direct":
-        user_id = account["assign_user_id"]
-        return user_id, "direct: the account's assign-to user" if user_id else "direct, but no assign-to user"
-    if method not in ("round-robin", "least-busy") or not account["target_team_id"]:
-        return None, "no distribution"
-    candidates = q.team_candidates(store, account["target_team_id"], account["target_position"])
-    if not candidates:
-        return None, f"{method}: the target team has no active candidate"
-    if method == "round-robin":
-        return _round_robin(store, candidates)
-    return _least_busy(store, candidates)
-
-
-def _round_robin(store: Store, candidates: list[int]) -> tuple[int, str]:
-    last = q.last_assignee_among(store, candidates)
-    if last is None:
-        return candidates[0], "round-robin: no candidate has a case yet, the first by user id"
-    following = candidates[(candidates.index(last) + 1) % len(candidates)]
-    return following, f"round-robin: the candidate after user {last}, who got the newest case"
-
-
-def _least_busy(store: Store, candidates: list[int]) -> tuple[int, str]:
-    counts = q.open_case_counts(store, candidates)
-    chosen = min(candidates, key=lambda uid: (counts.get(uid, 0), uid))
-    return chosen, f"least-busy: {counts.get(chosen, 0)} open cases (counts {[counts.get(c, 0) for c in candidates]})"
-
-
-def number_in_subject(subject: str) -> int | None:
-    found = SUBJECT_NUMBER.search(subject or "")
-    return int(found.group(1)) if found else None
-
-
-def with_number(subject: str, number: int) -> str:
-    """``[#N] subject`` unless the subject carries ``[#N]`` already."""
-    if number_in_subject(subject) == number:
-        return subject
-    return f"[#{number}] {subject}"
-
-
-# -- commands ------------------------------------------------------------------------------------
+STATUSES = tuple(status.value for status in CaseStatus)
+PRIORITIES = tuple(priority.value for priority in CasePriority)
 
 
 def case_dict(store: Store, case: Row, full: bool = True) -> dict:
     def username(user_id):  # noqa: ANN001, ANN202
         return people_q.user_by_id(store, user_id)["username"] if user_id else None
 
-    inbound = store.value("SELECT name FROM mail_accounts WHERE id = ?", [case["inbound_account_id"]])
+    inbound = accounts_q.account_name(store, case["inbound_account_id"])
     result = {
         "number": case["number"],
         "name": case["name"],
@@ -108,11 +52,7 @@ def case_dict(store: Store, case: Row, full: bool = True) -> dict:
             }
             for a in q.attachments_of(store, case["id"])
         ]
-        result["followers"] = store.column(
-            """SELECT u.username FROM followers f JOIN users u ON u.id = f.user_id
-               WHERE f.record_type = 'case' AND f.record_id = ? ORDER BY u.username""",
-            [case["id"]],
-        )
+        result["followers"] = records_q.follower_names(store, "case", case["id"])
         result["stream"] = [
             {
                 "type": n["type"],
@@ -121,9 +61,7 @@ def case_dict(store: Store, case: Row, full: bool = True) -> dict:
                 "is_initial": bool(n["is_initial"]),
                 "created_at": n["created_at"],
             }
-            for n in store.rows(
-                "SELECT * FROM stream_notes WHERE record_type = 'case' AND record_id = ? ORDER BY id", [case["id"]]
-            )
+            for n in notes_q.stream_of(store, "case", case["id"])
         ]
     return result
 
@@ -181,7 +119,7 @@ def update_case(
             values["priority"] = validate.choice(priority, PRIORITIES, "--priority")
         if assign is not None:
             values["assigned_user_id"] = get_user(store, assign)["id"] if assign else None
-            if assign and not status and case["status"] == "New":
-                values["status"] = "Assigned"
+            if assign and not status and case["status"] == CaseStatus.NEW:
+                values["status"] = CaseStatus.ASSIGNED
         q.update_case(store, case["id"], values)
         return case_dict(store, q.case_by_id(store, case["id"]))

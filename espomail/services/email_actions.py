@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from espomail import timeutil, validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.pipeline.steps.parent import crm_account_of, record_exists
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.model import UserState
+from espomail.policy import access
+from espomail.policy.access import Actor
+from espomail.policy.parents import crm_account_of, record_exists
 from espomail.services.emails import email_dict, facts, get_email, readable_email
+from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
 from espomail.store import folders as folders_q
 from espomail.store import notifications as notes_q
@@ -42,12 +44,9 @@ def change_state(store: Store, actor: Actor, email_id: int, action: str, folder:
         changes = dict(STATE_CHANGES.get(action, {}))
         if action == "move":
             changes = {"folder_id": _target_folder(store, user_id, folder), "in_trash": 0, "in_archive": 0}
-        _ensure_row(store, email, user_id)
-        assignments = ", ".join(f"{column} = ?" for column in changes)
-        store.execute(
-            f"UPDATE email_users SET {assignments} WHERE email_id = ? AND user_id = ?",
-            [*changes.values(), email_id, user_id],
-        )
+        # A user who reads an email through a team or 'all' level gets a per-user row.
+        emails_q.ensure_user(store, email_id, user_id, email["date_sent"], "opened by the user")
+        emails_q.set_user_state(store, email_id, user_id, changes)
         if action in ("trash", "read"):
             notes_q.mark_read(store, user_id, email_id=email_id)
         return email_dict(store, email, actor, full=False)
@@ -64,15 +63,6 @@ def _target_folder(store: Store, user_id: int, folder: str | None) -> int | None
     return row["id"]
 
 
-def _ensure_row(store: Store, email, user_id: int) -> None:  # noqa: ANN001
-    """A user who reads an email through a team or 'all' level gets a per-user row."""
-    store.execute(
-        """INSERT INTO email_users (email_id, user_id, sort_date, reason) VALUES (?, ?, ?, 'opened by the user')
-           ON CONFLICT (email_id, user_id) DO NOTHING""",
-        [email["id"], user_id, email["date_sent"]],
-    )
-
-
 def link(store: Store, actor: Actor, email_id: int, parent: str) -> dict:
     """Set the parent record by hand (needs the edit level)."""
     kind, number = validate.record_ref(parent)
@@ -81,7 +71,7 @@ def link(store: Store, actor: Actor, email_id: int, parent: str) -> dict:
         access.require(actor, "email.edit", facts(store, email), f"change the parent of email {email_id}")
         record_id = number
         if kind == "case":
-            record_id = store.value("SELECT id FROM cases WHERE number = ?", [number])
+            record_id = cases_q.case_id_by_number(store, number)
         if record_id is None or not record_exists(store, kind, record_id):
             raise NotFound(f"no {kind} {number}")
         emails_q.save_parsed(
@@ -118,9 +108,7 @@ def update(
             emails_q.add_teams(store, email_id, [get_team(store, name)["id"]])
             changes.append(f"+team {name}")
         for name in remove_teams:
-            store.execute(
-                "DELETE FROM email_teams WHERE email_id = ? AND team_id = ?", [email_id, get_team(store, name)["id"]]
-            )
+            emails_q.remove_team(store, email_id, get_team(store, name)["id"])
             changes.append(f"-team {name}")
         if not changes:
             raise InvalidInput("give --assign, --add-team or --remove-team")
@@ -128,9 +116,7 @@ def update(
         return email_dict(store, get_email(store, email_id), actor)
 
 
-def _assigned():  # noqa: ANN202
-    from espomail.pipeline.context import UserState
-
+def _assigned() -> UserState:
     return UserState(reason="assigned by hand")
 
 
@@ -141,8 +127,8 @@ def delete(store: Store, actor: Actor, email_id: int) -> dict:
         access.require(actor, "email.delete", facts(store, email), f"delete email {email_id}")
         result = email_dict(store, email, None, full=False)
         places = emails_q.raw_places(store, email_id)
-        store.execute("DELETE FROM emails WHERE id = ?", [email_id])
+        emails_q.delete_email(store, email_id)
         result["deleted_at"] = timeutil.now_iso()
     # Once the deletion is committed, its raw sources are zeroed in their packs.
-    store.raw.zero(places)
+    emails_q.erase_raw(store, places)
     return result

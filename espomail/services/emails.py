@@ -6,15 +6,23 @@ import json
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.services import access
-from espomail.services.access import Actor, EmailFacts
+from espomail.model import ProcessingState
+from espomail.policy import access
+from espomail.policy.access import Actor, EmailFacts
 from espomail.services.accounts import get_account
+from espomail.store import accounts as accounts_q
+from espomail.store import cases as cases_q
 from espomail.store import emails as q
 from espomail.store import folders as folders_q
+from espomail.store import people as people_q
 from espomail.store.db import Row, Store
 from espomail.store.mailbox import SPECIAL_FOLDERS, Query, list_emails
 
-STATES = ("processed", "failed", "pending", "filtered")
+# The --state choices, in the order help shows them.
+STATES = tuple(
+    s.value
+    for s in (ProcessingState.PROCESSED, ProcessingState.FAILED, ProcessingState.PENDING, ProcessingState.FILTERED)
+)
 
 
 def get_email(store: Store, email_id: int) -> Row:
@@ -77,10 +85,10 @@ def _one(store: Store, email: Row, related: dict, user_id: int | None, full: boo
         "is_auto_reply": bool(email["is_auto_reply"]),
         "is_bounce": bool(email["is_bounce"]),
         "truncated": bool(email["truncated"]),
-        "assigned_user": _username(store, email["assigned_user_id"]),
-        "teams": [r[1] for r in related["teams"][eid]],
-        "users": [r[1] for r in related["users"][eid]],
-        "accounts": [r[1] for r in related["accounts"][eid]],
+        "assigned_user": people_q.username(store, email["assigned_user_id"]),
+        "teams": [r["name"] for r in related["teams"][eid]],
+        "users": [r["username"] for r in related["users"][eid]],
+        "accounts": [r["name"] for r in related["accounts"][eid]],
         "attachments": [
             {
                 "filename": a["filename"],
@@ -115,15 +123,9 @@ def _bodies(store: Store, email: Row) -> dict:
 
 def _shown_id(store: Store, email: Row) -> int:
     if email["parent_type"] == "case":
-        number = store.value("SELECT number FROM cases WHERE id = ?", [email["parent_id"]])
+        number = cases_q.case_number(store, email["parent_id"])
         return number if number is not None else email["parent_id"]
     return email["parent_id"]
-
-
-def _username(store: Store, user_id: int | None) -> str | None:
-    if user_id is None:
-        return None
-    return store.value("SELECT username FROM users WHERE id = ?", [user_id])
 
 
 def _user_state(rows: list[Row]) -> dict:
@@ -144,7 +146,7 @@ def list_for(
     folder: str | None = None,
     parent: str | None = None,
     account: str | None = None,
-    state: str = "processed",
+    state: str = ProcessingState.PROCESSED,
     limit: int = 50,
     offset: int = 0,
     bodies: bool = False,
@@ -162,7 +164,7 @@ def list_for(
     if parent:
         query.parent = _parent_ref(store, parent)
     if account:
-        query.account_id = get_account(store, account)["id"]
+        query.account_id = get_account(store, account).id
     return email_dicts(store, list_emails(store, query), actor, full=bodies, list_item=True)
 
 
@@ -189,7 +191,7 @@ def _apply_folder(store: Store, actor: Actor, query: Query, folder: str) -> None
 def _parent_ref(store: Store, ref: str) -> tuple[str, int]:
     kind, number = validate.record_ref(ref)
     if kind == "case":
-        case_id = store.value("SELECT id FROM cases WHERE number = ?", [number])
+        case_id = cases_q.case_id_by_number(store, number)
         if case_id is None:
             raise NotFound(f"no case number {number}")
         return "case", case_id
@@ -215,9 +217,7 @@ def explain(store: Store, actor: Actor, email_id: int) -> dict:
         "deliveries": [
             {
                 "id": d["id"],
-                "account": store.value("SELECT name FROM mail_accounts WHERE id = ?", [d["account_id"]])
-                if d["account_id"]
-                else None,
+                "account": accounts_q.account_name(store, d["account_id"]),
                 "folder": d["folder"],
                 "uid": d["uid"],
                 "state": d["state"],

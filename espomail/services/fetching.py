@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
-import json
 import logging
 import queue
 import threading
@@ -26,7 +25,9 @@ from espomail.config import Settings
 from espomail.errors import EspomailError, NotFound
 from espomail.mail import msgid
 from espomail.mail.imap import FolderStatus, ImapSession, internaldate
-from espomail.services import access, outbox, preparing
+from espomail.model import FetchStatus, MailAccount
+from espomail.policy import access
+from espomail.services import outbox, preparing
 from espomail.services.ingest import (
     COUNTS,
     Incoming,
@@ -49,7 +50,7 @@ Progress = Callable[[str, int, int], None]  # (account, done, total)
 @dataclasses.dataclass
 class AccountResult:
     name: str
-    status: str = "ok"  # ok | error | locked | skipped
+    status: FetchStatus = FetchStatus.OK
     new: int = 0
     duplicates: int = 0
     filtered: int = 0
@@ -74,7 +75,7 @@ class Summary:
 
     @property
     def failed_accounts(self) -> list[AccountResult]:
-        return [a for a in self.accounts if a.status == "error"]
+        return [a for a in self.accounts if a.status == FetchStatus.ERROR]
 
     def as_dict(self) -> dict:
         return {
@@ -125,8 +126,8 @@ def fetch(
     results: list[AccountResult] = []
     runnable = []
     for account in accounts:
-        if not account["is_active"]:
-            results.append(AccountResult(account["name"], status="skipped", error="inactive"))
+        if not account.is_active:
+            results.append(AccountResult(account.name, status=FetchStatus.SKIPPED, error="inactive"))
         else:
             runnable.append(account)
     job = _AccountFetch.factory(writer, settings, limit, dry_run, progress, after_batch)
@@ -135,12 +136,12 @@ def fetch(
     else:
         with ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="fetch") as pool:
             results.extend(pool.map(job, runnable))
-    order = {a["name"]: i for i, a in enumerate(accounts)}
+    order = {a.name: i for i, a in enumerate(accounts)}
     results.sort(key=lambda r: order[r.name])
     return Summary(results, retried)
 
 
-def _manageable(store: Store, actor: access.Actor, accounts: list[Row], explicit: bool) -> list[Row]:
+def _manageable(store: Store, actor: access.Actor, accounts: list[MailAccount], explicit: bool) -> list[MailAccount]:
     """A user fetches only accounts they manage (their own personal ones)."""
     from espomail.services.accounts import account_facts
 
@@ -150,11 +151,11 @@ def _manageable(store: Store, actor: access.Actor, accounts: list[Row], explicit
         if access.allowed(actor, "account.manage", facts):
             allowed.append(account)
         elif explicit:
-            access.require(actor, "account.manage", facts, f"fetch mail account '{account['name']}'")
+            access.require(actor, "account.manage", facts, f"fetch mail account '{account.name}'")
     return allowed
 
 
-def _select_accounts(store: Store, names: list[str] | None) -> list[Row]:
+def _select_accounts(store: Store, names: list[str] | None) -> list[MailAccount]:
     if not names:
         return accounts_q.accounts(store)
     found = []
@@ -173,18 +174,18 @@ class _AccountFetch:
         self.writer, self.settings, self.account = writer, settings, account
         self.limit = settings.max_per_run if limit is None else limit
         self.dry_run, self.progress, self.after_batch = dry_run, progress, after_batch
-        self.result = AccountResult(account["name"])
+        self.result = AccountResult(account.name)
 
     @classmethod
-    def factory(cls, *args) -> Callable[[Row], AccountResult]:  # noqa: ANN002
+    def factory(cls, *args) -> Callable[[MailAccount], AccountResult]:  # noqa: ANN002
         return lambda account: cls(*args, account).run()
 
     def run(self) -> AccountResult:
-        lock = AccountLock(self.settings.data_dir, self.account["id"], self.settings.lease_s)
+        lock = AccountLock(self.settings.data_dir, self.account.id, self.settings.lease_s)
         with self.writer() as store:
             if not lock.acquire(store):
-                self.result.status = "locked"
-                log.info("account %s is being fetched by another run; skipped", self.account["name"])
+                self.result.status = FetchStatus.LOCKED
+                log.info("account %s is being fetched by another run; skipped", self.account.name)
                 return self.result
         try:
             self._run_locked()
@@ -195,8 +196,8 @@ class _AccountFetch:
 
     def _run_locked(self) -> None:
         with self.writer() as store, store.atomic():
-            run_id = accounts_q.start_run(store, self.account["id"])
-            retried = retry_unfinished(store, self.settings, [self.account["id"]])
+            run_id = accounts_q.start_run(store, self.account.id)
+            retried = retry_unfinished(store, self.settings, [self.account.id])
         outbox.deliver(self.writer.store, self.settings, retried.outbox, self.writer.guard)
         self.result.add(retried)
         error = None
@@ -205,25 +206,25 @@ class _AccountFetch:
         except EspomailError as exc:
             error = exc.message
         except Exception as exc:  # noqa: BLE001 - one account's bug must not stop the others
-            log.exception("fetching account %s failed", self.account["name"])
+            log.exception("fetching account %s failed", self.account.name)
             error = f"unexpected {type(exc).__name__}: {exc}"
         if error:
-            self.result.status, self.result.error = "error", error
-            log.error("account %s: %s", self.account["name"], error)
+            self.result.status, self.result.error = FetchStatus.ERROR, error
+            log.error("account %s: %s", self.account.name, error)
         with self.writer() as store, store.atomic():
             if not self.dry_run:
-                accounts_q.record_outcome(store, self.account["id"], error)
+                accounts_q.record_outcome(store, self.account.id, error)
             values = {k: v for k, v in self.result.as_dict().items() if k not in ("name",)}
             accounts_q.finish_run(store, run_id, values)
             if run_id % 50 == 0:  # keep the run log short without a DELETE on every run
-                accounts_q.prune_runs(store, self.account["id"])
+                accounts_q.prune_runs(store, self.account.id)
 
     def _fetch_folders(self) -> None:
         from espomail.services.accounts import open_imap
 
         account = self.account
         with open_imap(account, self.settings) as session:
-            for folder in json.loads(account["folders"]):
+            for folder in account.folders:
                 _FolderFetch(self, session, folder).run()
 
 
@@ -239,10 +240,10 @@ class _FolderFetch:
     def run(self) -> None:
         status = self.session.status(self.folder)
         with self.writer() as store:
-            state = accounts_q.folder_state(store, self.account["id"], self.folder)
+            state = accounts_q.folder_state(store, self.account.id, self.folder)
         if _unchanged(state, status):
             return
-        selected = self.session.select(self.folder, readonly=not self.account["mark_seen"])
+        selected = self.session.select(self.folder, readonly=not self.account.mark_seen)
         uids, mode = self._candidates(state, selected)
         if mode != "incremental" and uids and self._store_has_mail():
             uids = self._skip_known(uids)
@@ -259,18 +260,18 @@ class _FolderFetch:
             # Remember UIDNEXT only when everything below it was taken: then an unchanged
             # STATUS next time proves there is nothing to do.
             values["uidnext"] = selected.uidnext if backlog == 0 else None
-            accounts_q.save_folder_state(store, self.account["id"], self.folder, values)
+            accounts_q.save_folder_state(store, self.account.id, self.folder, values)
 
     # -- which UIDs -----------------------------------------------------------------------
     def _candidates(self, state: Row | None, selected: FolderStatus) -> tuple[list[int], str]:
         if state is None or state["uidvalidity"] is None:
-            since = timeutil.parse_date(self.account["fetch_since"] or timeutil.now().date().isoformat())
+            since = timeutil.parse_date(self.account.fetch_since or timeutil.now().date().isoformat())
             return self.session.uids_since(since), "first"
         if state["uidvalidity"] != selected.uidvalidity:
             log.warning(
                 "account %s folder %s: UIDVALIDITY changed from %s to %s; fetching by date, "
                 "known messages are recognised and skipped",
-                self.account["name"],
+                self.account.name,
                 self.folder,
                 state["uidvalidity"],
                 selected.uidvalidity,
@@ -278,7 +279,7 @@ class _FolderFetch:
             with self.writer() as store, store.atomic():
                 accounts_q.save_folder_state(
                     store,
-                    self.account["id"],
+                    self.account.id,
                     self.folder,
                     {"uidvalidity": selected.uidvalidity, "last_uid": 0, "by_date": 1, "uidnext": None},
                 )
@@ -290,11 +291,11 @@ class _FolderFetch:
     def _resume_day(self, state: Row) -> dt.date:
         if state["last_date"]:
             return (timeutil.parse_iso(state["last_date"]) - dt.timedelta(days=1)).date()
-        return timeutil.parse_date(self.account["fetch_since"] or "1970-01-01")
+        return timeutil.parse_date(self.account.fetch_since or "1970-01-01")
 
     def _store_has_mail(self) -> bool:
         with self.writer() as store:
-            return store.value("SELECT 1 FROM emails LIMIT 1") is not None
+            return emails_q.has_emails(store)
 
     def _skip_known(self, uids: list[int]) -> list[int]:
         """On a first or by-date run, do not download what the store has already: the
@@ -310,9 +311,9 @@ class _FolderFetch:
             email_id = known.get(ids.get(uid) or "")
             (skipped if email_id else fresh).append((uid, email_id))
         with self.writer() as store, store.atomic():
-            already = emails_q.delivered_to_account(store, [e for _, e in skipped], self.account["id"])
+            already = emails_q.delivered_to_account(store, [e for _, e in skipped], self.account.id)
             delivery_ids = [
-                emails_q.insert_delivery(store, email_id, self.account["id"], self.folder, uid)
+                emails_q.insert_delivery(store, email_id, self.account.id, self.folder, uid)
                 for uid, email_id in skipped
                 if email_id not in already
             ]
@@ -331,25 +332,25 @@ class _FolderFetch:
         use_worker = len(uids) >= preparing.WORKER_THRESHOLD
         preparer = preparing.Preparer(self.writer.store.raw.directory, use_worker)
         try:
-            for batch, incoming in _prefetch(self.session, batches, big, not self.account["mark_seen"], preparer):
+            for batch, incoming in _prefetch(self.session, batches, big, not self.account.mark_seen, preparer):
                 self._import_batch(batch, incoming, sizes)
         finally:
             preparer.close()
             done += len(batch)
             if self.owner.progress:
-                self.owner.progress(self.account["name"], done, len(uids))
+                self.owner.progress(self.account.name, done, len(uids))
 
     def _import_batch(self, batch: list[int], incoming: list[Incoming], sizes: dict) -> None:
         last_uid = max(batch)
         last_date = internaldate(sizes.get(last_uid, (0, None))[1])
         with self.writer() as store:
             with store.atomic():
-                stored = store_messages(store, self.account["id"], self.folder, incoming)
+                stored = store_messages(store, self.account.id, self.folder, incoming)
                 # The cursor moves only past what this very transaction commits.
                 values = {"last_uid": last_uid}
                 if last_date:
                     values["last_date"] = timeutil.iso(last_date)
-                accounts_q.save_folder_state(store, self.account["id"], self.folder, values)
+                accounts_q.save_folder_state(store, self.account.id, self.folder, values)
             self.owner.result.duplicates += stored.already
         self._process(stored.delivery_ids, stored.prepared)
 

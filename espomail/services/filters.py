@@ -14,10 +14,12 @@ from pathlib import Path
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.mail.filters import Criteria, match
+from espomail.mail.filters import Criteria
 from espomail.mail.parse import parse_message
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.model import FilterAction, FilterScope, MailAccount
+from espomail.policy import access
+from espomail.policy.access import Actor
+from espomail.policy.filters import ACTIONS, Hit, allowed_actions, first_match, in_order, matches
 from espomail.services.accounts import get_account
 from espomail.services.folders import resolve_group, resolve_personal
 from espomail.services.people import get_user
@@ -26,16 +28,6 @@ from espomail.store import filters as q
 from espomail.store import folders as folders_q
 from espomail.store import people as people_q
 from espomail.store.db import Row, Store
-
-ACTIONS = ("skip", "move-to-folder", "move-to-group-folder", "none")
-
-
-def allowed_actions(scope: str, account: Row | None) -> tuple[str, ...]:
-    if scope == "global":
-        return ("skip",)
-    if scope == "account":
-        return ("skip", "move-to-group-folder") if account["kind"] == "group" else ("skip",)
-    return ("skip", "move-to-folder", "none")
 
 
 def filter_dict(store: Store, row: Row) -> dict:
@@ -46,7 +38,7 @@ def filter_dict(store: Store, row: Row) -> dict:
         "id": row["id"],
         "name": row["name"],
         "scope": row["scope"],
-        "account": account["name"] if account else None,
+        "account": account.name if account else None,
         "user": user["username"] if user else None,
         "from": row["from_pattern"],
         "to": row["to_pattern"],
@@ -60,16 +52,16 @@ def filter_dict(store: Store, row: Row) -> dict:
     }
 
 
-def _facts(store: Store, scope: str, account: Row | None, user_id: int | None) -> access.FilterFacts:
-    account_facts = access.AccountFacts(account["kind"], account["owner_id"]) if account is not None else None
+def _facts(store: Store, scope: str, account: MailAccount | None, user_id: int | None) -> access.FilterFacts:
+    account_facts = access.AccountFacts(account.kind, account.owner_id) if account is not None else None
     return access.FilterFacts(scope, account_facts, user_id)
 
 
-def _require_manage(store: Store, actor: Actor, scope: str, account: Row | None, user: Row | None) -> None:
+def _require_manage(store: Store, actor: Actor, scope: str, account: MailAccount | None, user: Row | None) -> None:
     where = {
-        "global": "global filters",
-        "account": f"filters of account '{account['name']}'" if account else "",
-        "user": f"filters of user '{user['username']}'" if user else "",
+        FilterScope.GLOBAL: "global filters",
+        FilterScope.ACCOUNT: f"filters of account '{account.name}'" if account else "",
+        FilterScope.USER: f"filters of user '{user['username']}'" if user else "",
     }[scope]
     access.require(
         actor, "filter.manage", _facts(store, scope, account, user["id"] if user else None), f"manage {where}"
@@ -88,7 +80,7 @@ def add_filter(
     subject: str | None = None,
     body_contains: Sequence[str] = (),
     body_contains_all: Sequence[str] = (),
-    action: str = "skip",
+    action: str = FilterAction.SKIP,
     folder: str | None = None,
     mark_read: bool = False,
     skip_notification: bool = False,
@@ -96,16 +88,16 @@ def add_filter(
     name = validate.name(name, "filter name", 100)
     action = validate.choice(action, ACTIONS, "--action")
     with store.atomic():
-        account_row = get_account(store, account) if scope == "account" else None
-        user_row = get_user(store, user) if scope == "user" else None
+        account_row = get_account(store, account) if scope == FilterScope.ACCOUNT else None
+        user_row = get_user(store, user) if scope == FilterScope.USER else None
         _require_manage(store, actor, scope, account_row, user_row)
-        allowed = allowed_actions(scope, account_row)
+        allowed = allowed_actions(scope, account_row.kind if account_row else None)
         if action not in allowed:
-            where = {"global": "a global filter", "user": "a user filter"}.get(
-                scope, f"a filter of {account_row['kind'] if account_row else ''} account"
+            where = {FilterScope.GLOBAL: "a global filter", FilterScope.USER: "a user filter"}.get(
+                scope, f"a filter of {account_row.kind if account_row else ''} account"
             )
             raise InvalidInput(f"--action {action} is not allowed for {where}; allowed: {', '.join(allowed)}")
-        if (mark_read or skip_notification) and scope != "user":
+        if (mark_read or skip_notification) and scope != FilterScope.USER:
             raise InvalidInput("--mark-read and --skip-notification apply to user filters (--user U)")
         criteria = Criteria(from_, to, subject, tuple(body_contains), tuple(body_contains_all))
         if criteria.empty:
@@ -116,7 +108,7 @@ def add_filter(
             {
                 "name": name,
                 "scope": scope,
-                "account_id": account_row["id"] if account_row else None,
+                "account_id": account_row.id if account_row else None,
                 "user_id": user_row["id"] if user_row else None,
                 "from_pattern": from_ or None,
                 "to_pattern": to or None,
@@ -133,11 +125,11 @@ def add_filter(
 
 
 def _folder(store: Store, action: str, folder: str | None, user: Row | None) -> int | None:
-    if action == "move-to-folder":
+    if action == FilterAction.MOVE_TO_FOLDER:
         if not folder:
             raise InvalidInput("--action move-to-folder needs --folder F (one of the user's folders)")
         return resolve_personal(store, user["id"], folder)["id"]
-    if action == "move-to-group-folder":
+    if action == FilterAction.MOVE_TO_GROUP_FOLDER:
         if not folder:
             raise InvalidInput("--action move-to-group-folder needs --folder F (a group folder)")
         return resolve_group(store, folder)["id"]
@@ -160,7 +152,7 @@ def get_filter(store: Store, ref: str) -> Row:
 
 
 def _visible(actor: Actor, row: Row, store: Store) -> bool:
-    if row["scope"] == "global":
+    if row["scope"] == FilterScope.GLOBAL:
         return True
     account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
     return access.allowed(actor, "filter.manage", _facts(store, row["scope"], account, row["user_id"]))
@@ -191,29 +183,14 @@ def remove_filter(store: Store, actor: Actor, ref: str) -> dict:
 # -- applying filters (used by the pipeline and by `filter test`) -------------------------------
 
 
-def first_account_match(store: Store, account_id: int | None, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
-    """Global filters, then the account's own: the first that matches decides."""
-    candidates = q.global_filters(store)
+def _candidates(store: Store, account_id: int | None, user_id: int | None = None) -> list[Row]:
+    """Global filters, then the account's, then the user's, each scope in the order tried."""
+    candidates = in_order(q.global_filters(store))
     if account_id is not None:
-        candidates += q.account_filters(store, account_id)
-    return first_match(candidates, parsed)
-
-
-def first_user_match(store: Store, user_id: int, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
-    return first_match(q.user_filters(store, user_id), parsed)
-
-
-def needs_body(rows) -> bool:  # noqa: ANN001
-    """Whether any of these filters looks at the body (then a full parse is needed)."""
-    return any(Criteria.from_row(row).needs_body for row in rows)
-
-
-def first_match(rows, parsed) -> tuple[Row, list[str]] | None:  # noqa: ANN001
-    for row in rows:
-        matched, reasons = match(Criteria.from_row(row), parsed)
-        if matched:
-            return row, reasons
-    return None
+        candidates += in_order(q.account_filters(store, account_id))
+    if user_id is not None:
+        candidates += in_order(q.user_filters(store, user_id))
+    return candidates
 
 
 def test_file(store: Store, actor: Actor, path: Path, account: str | None, user: str | None) -> dict:
@@ -228,27 +205,24 @@ def test_file(store: Store, actor: Actor, path: Path, account: str | None, user:
     if user_row is not None:
         access.require(actor, "user.self", access.OwnerFacts(user_row["id"]), f"test the filters of user '{user}'")
     result: dict = {"subject": parsed.subject, "from": parsed.from_.address if parsed.from_ else None}
-    hit = first_account_match(store, account_row["id"] if account_row else None, parsed)
-    result["account"] = account_row["name"] if account_row else None
+    account_id = account_row.id if account_row else None
+    hit = first_match(_candidates(store, account_id), parsed)
+    result["account"] = account_row.name if account_row else None
     result["account_decision"] = _decision(store, hit, "import")
     if user_row is not None:
         result["user"] = user_row["username"]
-        result["user_decision"] = _decision(store, first_user_match(store, user_row["id"], parsed), "inbox")
-    candidates = q.global_filters(store)
-    if account_row:
-        candidates += q.account_filters(store, account_row["id"])
-    if user_row:
-        candidates += q.user_filters(store, user_row["id"])
+        user_hit = first_match(in_order(q.user_filters(store, user_row["id"])), parsed)
+        result["user_decision"] = _decision(store, user_hit, "inbox")
     result["matching_filters"] = [
         {**filter_dict(store, row), "reasons": reasons}
-        for row in candidates
-        for matched, reasons in [match(Criteria.from_row(row), parsed)]
+        for row in _candidates(store, account_id, user_row["id"] if user_row else None)
+        for matched, reasons in [matches(row, parsed)]
         if matched
     ]
     return result
 
 
-def _decision(store: Store, hit, default: str) -> dict:  # noqa: ANN001
+def _decision(store: Store, hit: Hit | None, default: str) -> dict:
     if hit is None:
         return {"action": default, "filter": None, "reasons": []}
     row, reasons = hit

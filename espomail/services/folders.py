@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 from espomail import validate
 from espomail.errors import Duplicate, InvalidInput, NotFound
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.model import FolderKind
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.people import get_team, get_user
 from espomail.store import folders as q
 from espomail.store import people as people_q
@@ -47,7 +48,7 @@ def add_folder(
         )
         if q.personal_folder(store, owner["id"], name):
             raise Duplicate(f"user '{owner['username']}' has a folder '{name}' already")
-        folder_id = q.insert_folder(store, "personal", name, owner["id"], skip_notifications)
+        folder_id = q.insert_folder(store, FolderKind.PERSONAL, name, owner["id"], skip_notifications)
         return folder_dict(store, q.folder(store, folder_id))
 
 
@@ -58,7 +59,7 @@ def _add_group_folder(store: Store, actor: Actor, name: str, teams: Sequence[str
     if q.group_folder(store, name):
         raise Duplicate(f"a group folder '{name}' exists already")
     team_ids = [get_team(store, t)["id"] for t in teams]
-    folder_id = q.insert_folder(store, "group", name, None, False)
+    folder_id = q.insert_folder(store, FolderKind.GROUP, name, None, False)
     q.set_folder_teams(store, folder_id, team_ids)
     return folder_dict(store, q.folder(store, folder_id))
 

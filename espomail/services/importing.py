@@ -12,8 +12,10 @@ from pathlib import Path
 from espomail.config import Settings
 from espomail.errors import InvalidInput, NotFound
 from espomail.mail.parse import parse_message
-from espomail.services import access, outbox
-from espomail.services.access import Actor
+from espomail.model import UNFINISHED, ProcessingState
+from espomail.policy import access
+from espomail.policy.access import Actor
+from espomail.services import outbox
 from espomail.services.accounts import get_account
 from espomail.services.emails import get_email
 from espomail.services.ingest import Incoming, Processed, process, store_messages
@@ -47,7 +49,7 @@ def read_source(path: Path) -> Iterator[tuple[str, bytes]]:
 def import_path(store: Store, actor: Actor, settings: Settings, path: Path, account: str | None = None) -> dict:
     access.require(actor, "admin", None, "import mail")
     account_row = get_account(store, account) if account else None
-    account_id = account_row["id"] if account_row else None
+    account_id = account_row.id if account_row else None
     total = Processed()
     count = already = 0
     batch: list[Incoming] = []
@@ -92,12 +94,12 @@ def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | No
         outbox.deliver(store, settings, result.outbox)
         return _summary(len(rows), result)
     email = get_email(store, email_id)
-    rows = [d for d in emails_q.deliveries_of(store, email_id) if d["state"] in ("failed", "pending")]
+    rows = [d for d in emails_q.deliveries_of(store, email_id) if d["state"] in UNFINISHED]
     if rows:
         result = process(store, settings, [r["id"] for r in rows])
         outbox.deliver(store, settings, result.outbox)
         return _summary(len(rows), result)
-    if email["state"] != "processed":
+    if email["state"] != ProcessingState.PROCESSED:
         raise InvalidInput(f"email {email_id} is {email['state']}: there is nothing to reprocess")
     return _reparse(store, email)
 
@@ -105,8 +107,7 @@ def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | No
 def _reparse(store: Store, email) -> dict:  # noqa: ANN001
     parsed = parse_message(emails_q.raw_of(store, email["id"]), headers_only=bool(email["truncated"]))
     with store.atomic():
-        store.execute("DELETE FROM attachments WHERE email_id = ?", [email["id"]])
-        emails_q.add_attachments(store, email["id"], parsed.attachments)
+        emails_q.replace_attachments(store, email["id"], parsed.attachments)
         emails_q.insert_events(store, email["id"], None, [("reprocess", "reparsed", "attachments")])
     return {"deliveries": 0, "new": 0, "duplicates": 0, "filtered": 0, "failed": 0, "reparsed": 1}
 

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from espomail import timeutil
 from espomail.config import Settings
 from espomail.mail.parse import TRUNCATED_NOTE, ParsedEmail, key_for, parse_message
+from espomail.model import UNFINISHED
 from espomail.pipeline.lookups import Lookups
 from espomail.pipeline.runner import process_delivery
 from espomail.pipeline.writes import BatchWriter
@@ -165,7 +166,7 @@ def process(
         lookups.prefetch(parsed for _raw, parsed in (prepared or {}).values() if parsed is not None)
         for delivery_id in delivery_ids:
             delivery = deliveries.get(delivery_id)
-            if delivery is None or delivery["state"] not in ("pending", "failed"):
+            if delivery is None or delivery["state"] not in UNFINISHED:
                 continue
             email = emails.pop(delivery["email_id"], None)
             if delivery["email_id"] in batch.touched:

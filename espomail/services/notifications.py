@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from espomail.errors import InvalidInput, NotFound
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.people import get_user
+from espomail.store import cases as cases_q
+from espomail.store import emails as emails_q
 from espomail.store import notifications as q
+from espomail.store import people as people_q
 from espomail.store.db import Row, Store
 
 
@@ -15,12 +18,12 @@ def notification_dict(store: Store, row: Row) -> dict:
     if row["record_type"]:
         shown = row["record_id"]
         if row["record_type"] == "case":
-            shown = store.value("SELECT number FROM cases WHERE id = ?", [row["record_id"]]) or shown
+            shown = cases_q.case_number(store, row["record_id"]) or shown
         record = {"type": row["record_type"], "id": shown}
-    subject = store.value("SELECT subject FROM emails WHERE id = ?", [row["email_id"]]) if row["email_id"] else None
+    subject = emails_q.subject_of(store, row["email_id"]) if row["email_id"] else None
     return {
         "id": row["id"],
-        "user": store.value("SELECT username FROM users WHERE id = ?", [row["user_id"]]),
+        "user": people_q.username(store, row["user_id"]),
         "type": row["type"],
         "email_id": row["email_id"],
         "subject": subject,

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 from espomail import validate
 from espomail.errors import InvalidInput
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.outbox import system_account
+from espomail.store import settings as settings_q
 from espomail.store.db import Store
 
 KEYS = ("outbound_address", "outbound_name", "outbound_shared")
 
 
-def _get(store: Store, key: str) -> str | None:
-    return store.value("SELECT value FROM settings WHERE key = ?", [key])
-
-
-def _put(store: Store, key: str, value: str | None) -> None:
-    store.execute("DELETE FROM settings WHERE key = ?", [key])
-    if value is not None:
-        store.execute("INSERT INTO settings (key, value) VALUES (?, ?)", [key, value])
-
-
 def show(store: Store, actor: Actor) -> dict:
     account = system_account(store)
     return {
-        "address": _get(store, "outbound_address"),
-        "name": _get(store, "outbound_name"),
-        "shared": _get(store, "outbound_shared") == "1",
-        "account": account["name"] if account else None,
+        "address": settings_q.get(store, "outbound_address"),
+        "name": settings_q.get(store, "outbound_name"),
+        "shared": settings_q.get(store, "outbound_shared") == "1",
+        "account": account.name if account else None,
     }
 
 
@@ -36,11 +27,11 @@ def set_outbound(store: Store, actor: Actor, address: str, name: str | None, sha
     access.require(actor, "admin", None, "change the outbound settings")
     address = validate.email_address(address)
     with store.atomic():
-        _put(store, "outbound_address", address)
+        settings_q.put(store, "outbound_address", address)
         if name is not None:
-            _put(store, "outbound_name", name or None)
+            settings_q.put(store, "outbound_name", name or None)
         if shared is not None:
-            _put(store, "outbound_shared", "1" if shared else "0")
+            settings_q.put(store, "outbound_shared", "1" if shared else "0")
         if system_account(store) is None:
             raise InvalidInput(
                 f"no active group account with SMTP has the address {address}; add one first "

@@ -15,29 +15,28 @@ from collections.abc import Callable, Iterable
 from espomail.config import Settings
 from espomail.errors import EspomailError
 from espomail.mail import smtp
+from espomail.model import EmailStatus, MailAccount
+from espomail.services.accounts import smtp_config
+from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
+from espomail.store import settings as settings_q
 from espomail.store.db import Row, Store
-from espomail.timeutil import now_iso
 
 log = logging.getLogger("espomail.outbox")
 Guard = Callable[[], contextlib.AbstractContextManager]
 
 
-def system_account(store: Store) -> Row | None:
+def system_account(store: Store) -> MailAccount | None:
     """The group account with SMTP whose address is the outbound (system) address."""
-    address = store.value("SELECT value FROM settings WHERE key = 'outbound_address'")
+    address = settings_q.get(store, "outbound_address")
     if not address:
         return None
-    return store.row(
-        """SELECT * FROM mail_accounts WHERE kind = 'group' AND address_lower = ? AND smtp_host IS NOT NULL
-           AND is_active = 1 ORDER BY id LIMIT 1""",
-        [address.lower()],
-    )
+    return accounts_q.system_account(store, address)
 
 
-def smtp_account_for(store: Store, account: Row | None) -> Row | None:
+def smtp_account_for(store: Store, account: MailAccount | None) -> MailAccount | None:
     """An account's own SMTP, else the system outbound account."""
-    if account is not None and account["smtp_host"]:
+    if account is not None and account.smtp_host:
         return account
     return system_account(store)
 
@@ -49,7 +48,7 @@ def deliver(store: Store, settings: Settings, email_ids: Iterable[int], guard: G
     for email_id in email_ids:
         with guard():
             email = emails_q.email_by_id(store, email_id)
-            if email is None or email["status"] not in ("Sending", "Failed"):
+            if email is None or email["status"] not in (EmailStatus.SENDING, EmailStatus.FAILED):
                 continue
             account = smtp_account_for(store, _account(store, email))
             raw = emails_q.raw_of(store, email_id)
@@ -60,49 +59,35 @@ def deliver(store: Store, settings: Settings, email_ids: Iterable[int], guard: G
     return sent
 
 
-def _account(store: Store, email: Row) -> Row | None:
+def _account(store: Store, email: Row) -> MailAccount | None:
     if email["sent_account_id"] is None:
         return None
-    return store.row("SELECT * FROM mail_accounts WHERE id = ?", [email["sent_account_id"]])
+    return accounts_q.account_by_id(store, email["sent_account_id"])
 
 
-def _send(settings: Settings, account: Row | None, email: Row, raw: bytes) -> str | None:
+def _send(settings: Settings, account: MailAccount | None, email: Row, raw: bytes) -> str | None:
     if account is None:
         return "no SMTP: give the account --smtp-host, or set a system sender with 'espomail outbound set'"
     recipients = json.loads(email["to_list"]) + json.loads(email["cc_list"]) + json.loads(email["bcc_list"])
     try:
-        smtp.send(
-            smtp.SmtpConfig.from_account(account, settings), settings.timeout_s, account["address"], recipients, raw
-        )
+        smtp.send(smtp_config(account), settings.timeout_s, account.address, recipients, raw)
     except EspomailError as exc:
         log.warning("sending email %s failed: %s", email["id"], exc.message)
         return exc.message
     return None
 
 
-def _record(store: Store, email_id: int, account: Row | None, error: str | None) -> None:
+def _record(store: Store, email_id: int, account: MailAccount | None, error: str | None) -> None:
     if error is None:
-        store.execute(
-            """UPDATE emails SET status = 'Sent', last_error = NULL, send_attempts = send_attempts + 1,
-               sent_account_id = COALESCE(?, sent_account_id), updated_at = ? WHERE id = ?""",
-            [account["id"] if account else None, now_iso(), email_id],
-        )
-        emails_q.insert_events(store, email_id, None, [("send", "sent", f"via {account['name']}")])
+        emails_q.mark_sent(store, email_id, account.id if account else None)
+        emails_q.insert_events(store, email_id, None, [("send", "sent", f"via {account.name}")])
     else:
-        store.execute(
-            """UPDATE emails SET status = 'Failed', last_error = ?, send_attempts = send_attempts + 1,
-               updated_at = ? WHERE id = ?""",
-            [error, now_iso(), email_id],
-        )
+        emails_q.mark_send_failed(store, email_id, error)
         emails_q.insert_events(store, email_id, None, [("send", "failed", error)])
 
 
 def retry_failed(store: Store, settings: Settings, guard: Guard | None = None) -> int:
     """System mail left Failed (or Sending by a crash) with tries left."""
     with (guard or contextlib.nullcontext)():
-        ids = store.column(
-            """SELECT id FROM emails WHERE status IN ('Failed', 'Sending') AND is_system = 1
-               AND send_attempts < ? ORDER BY id""",
-            [settings.send_retries],
-        )
+        ids = emails_q.unsent_system_ids(store, settings.send_retries)
     return deliver(store, settings, ids, guard) if ids else 0

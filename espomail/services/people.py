@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 from espomail import validate
 from espomail.errors import Duplicate, InvalidInput, NotFound, PermissionDenied
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access, actors
+from espomail.policy.access import Actor
 from espomail.store import people as q
 from espomail.store.db import Row, Store
 
@@ -48,22 +48,7 @@ def actor_for(store: Store, username: str | None) -> Actor:
     user = get_user(store, username)
     if not user["is_active"]:
         raise PermissionDenied(f"user '{username}' is inactive and may not run commands")
-    roles = [dict(r) for r in q.user_roles(store, user["id"])]
-    return Actor(
-        user_id=user["id"],
-        username=user["username"],
-        is_admin=bool(user["is_admin"]),
-        team_ids=frozenset(t["id"] for t in q.user_teams(store, user["id"])),
-        permissions=access.merge(roles),
-    )
-
-
-def actor_by_id(store: Store, user_id: int) -> Actor | None:
-    """The Actor of an active user (None when the user is gone or inactive)."""
-    user = q.user_by_id(store, user_id)
-    if user is None or not user["is_active"]:
-        return None
-    return actor_for(store, user["username"])
+    return actors.actor_of(store, user)
 
 
 # -- teams ------------------------------------------------------------------------------

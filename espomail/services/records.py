@@ -10,8 +10,8 @@ from pathlib import Path
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.services import access
-from espomail.services.access import Actor
+from espomail.policy import access
+from espomail.policy.access import Actor
 from espomail.services.people import get_user
 from espomail.store import people as people_q
 from espomail.store import records as q

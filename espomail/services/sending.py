@@ -23,16 +23,20 @@ from espomail import timeutil, validate
 from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
 from espomail.mail import compose, msgid, smtp
-from espomail.mail.parse import parse_message
-from espomail.pipeline.steps.parent import crm_account_of, record_exists
-from espomail.services import access
-from espomail.services.access import Actor
-from espomail.services.cases import with_number
+from espomail.mail.parse import ParsedEmail, parse_message
+from espomail.model import AccountKind, EmailStatus, MailAccount, ProcessingState, UserState
+from espomail.policy import access
+from espomail.policy.access import Actor
+from espomail.policy.cases import with_number
+from espomail.policy.parents import Parent, crm_account_of, record_exists
+from espomail.services.accounts import open_imap, smtp_config
 from espomail.services.emails import email_dict, readable_email
 from espomail.store import accounts as accounts_q
+from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
 from espomail.store import notifications as notes_q
 from espomail.store import people as people_q
+from espomail.store import settings as settings_q
 from espomail.store.db import Row, Store
 
 log = logging.getLogger("espomail.send")
@@ -97,18 +101,18 @@ def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
 # -- choosing the account -----------------------------------------------------------------------
 
 
-def choose_account(store: Store, actor: Actor, sender: str) -> Row:
+def choose_account(store: Store, actor: Actor, sender: str) -> MailAccount:
     """The account whose SMTP sends mail from ``sender`` for ``actor`` (SPEC 7)."""
-    candidates = [a for a in accounts_q.accounts_by_address(store, sender) if a["smtp_host"] and a["is_active"]]
+    candidates = [a for a in accounts_q.accounts_by_address(store, sender) if a.smtp_host and a.is_active]
     if actor.is_admin:
         if candidates:
             return candidates[0]
         return _system_or_fail(store, sender, "no mail account with SMTP has this address")
     own = set(a.lower() for a in people_q.addresses_of(store, "user", actor.user_id))
     for account in candidates:
-        if account["kind"] == "personal" and account["owner_id"] == actor.user_id and sender.lower() in own:
+        if account.kind == AccountKind.PERSONAL and account.owner_id == actor.user_id and sender.lower() in own:
             return account
-    shared = [a for a in candidates if a["kind"] == "group" and a["smtp_shared"]]
+    shared = [a for a in candidates if a.kind == AccountKind.GROUP and a.smtp_shared]
     for account in shared:
         if access.allowed(actor, "account.send", _facts(store, account)):
             return account
@@ -117,10 +121,10 @@ def choose_account(store: Store, actor: Actor, sender: str) -> Row:
             actor,
             "account.send",
             _facts(store, shared[0]),
-            f"send through the shared group account '{shared[0]['name']}'",
+            f"send through the shared group account '{shared[0].name}'",
         )
     system = _system_if_shared(store)
-    system_address = store.value("SELECT value FROM settings WHERE key = 'outbound_address'") or ""
+    system_address = settings_q.get(store, "outbound_address") or ""
     if system is not None and sender.lower() in own | {system_address.lower()}:
         return system
     facts = access.SenderFacts(sender.lower() in own, sender.lower() == system_address.lower())
@@ -131,24 +135,22 @@ def choose_account(store: Store, actor: Actor, sender: str) -> Row:
     )
 
 
-def _facts(store: Store, account: Row) -> access.AccountFacts:
-    return access.AccountFacts(
-        account["kind"], account["owner_id"], frozenset(accounts_q.team_ids(store, account["id"]))
-    )
+def _facts(store: Store, account: MailAccount) -> access.AccountFacts:
+    return access.AccountFacts(account.kind, account.owner_id, frozenset(accounts_q.team_ids(store, account.id)))
 
 
-def _system_if_shared(store: Store) -> Row | None:
+def _system_if_shared(store: Store) -> MailAccount | None:
     from espomail.services.outbox import system_account
 
-    shared = store.value("SELECT value FROM settings WHERE key = 'outbound_shared'")
+    shared = settings_q.get(store, "outbound_shared")
     return system_account(store) if shared == "1" else None
 
 
-def _system_or_fail(store: Store, sender: str, why: str) -> Row:
+def _system_or_fail(store: Store, sender: str, why: str) -> MailAccount:
     from espomail.services.outbox import system_account
 
     system = system_account(store)
-    address = store.value("SELECT value FROM settings WHERE key = 'outbound_address'") or ""
+    address = settings_q.get(store, "outbound_address") or ""
     if system is not None and sender.lower() == address.lower():
         return system
     raise EspomailError(f"cannot send from {sender}: {why}; add --smtp-host to that account")
@@ -157,10 +159,10 @@ def _system_or_fail(store: Store, sender: str, why: str) -> Row:
 # -- parent, case rules, references ---------------------------------------------------------------
 
 
-def _parent(store: Store, ref: str | None, replied: Row | None) -> tuple[str, int] | None:
+def _parent(store: Store, ref: str | None, replied: Row | None) -> Parent | None:
     if ref:
         kind, number = validate.record_ref(ref)
-        record_id = store.value("SELECT id FROM cases WHERE number = ?", [number]) if kind == "case" else number
+        record_id = cases_q.case_id_by_number(store, number) if kind == "case" else number
         if record_id is None or not record_exists(store, kind, record_id):
             raise NotFound(f"no {kind} {number}")
         return kind, record_id
@@ -169,15 +171,15 @@ def _parent(store: Store, ref: str | None, replied: Row | None) -> tuple[str, in
     return None
 
 
-def _case_rules(store: Store, parent: tuple[str, int] | None, subject: str) -> tuple[str, str | None]:
+def _case_rules(store: Store, parent: Parent | None, subject: str) -> tuple[str, str | None]:
     if parent is None or parent[0] != "case":
         return subject, None
-    case = store.row("SELECT * FROM cases WHERE id = ?", [parent[1]])
+    case = cases_q.case_by_id(store, parent[1])
     reply_to = None
     if case["inbound_account_id"]:
         inbound = accounts_q.account_by_id(store, case["inbound_account_id"])
         if inbound is not None:
-            reply_to = inbound["reply_to_address"] or inbound["address"]
+            reply_to = inbound.reply_to_address or inbound.address
     return with_number(subject, case["number"]), reply_to
 
 
@@ -187,12 +189,12 @@ def _references(replied: Row | None) -> list[str]:
     return [*json.loads(replied["references_list"]), replied["message_id"]][-20:]
 
 
-def _from_name(store: Store, actor: Actor, account: Row) -> str | None:
-    if account["kind"] == "group" and not actor.user_id:
-        return account["reply_from_name"] or account["name"]
+def _from_name(store: Store, actor: Actor, account: MailAccount) -> str | None:
+    if account.kind == AccountKind.GROUP and not actor.user_id:
+        return account.reply_from_name or account.name
     if actor.user_id:
         return people_q.user_by_id(store, actor.user_id)["name"]
-    name = store.value("SELECT value FROM settings WHERE key = 'outbound_name'")
+    name = settings_q.get(store, "outbound_name")
     return name or None
 
 
@@ -213,8 +215,8 @@ def _store(
     actor: Actor,
     settings: Settings,
     raw: bytes,
-    account: Row,
-    parent: tuple[str, int] | None,
+    account: MailAccount,
+    parent: Parent | None,
     replied: Row | None,
 ) -> int:
     parsed = parse_message(raw)
@@ -245,10 +247,10 @@ def _store(
             "parent_id": parent[1] if parent else None,
             "crm_account_id": crm_account_of(store, *parent) if parent else None,
             "replied_id": replied["id"] if replied else None,
-            "status": "Sending",
+            "status": EmailStatus.SENDING,
             "created_by_id": actor.user_id,
-            "sent_account_id": account["id"],
-            "state": "processed",
+            "sent_account_id": account.id,
+            "state": ProcessingState.PROCESSED,
         },
     )
     emails_q.add_attachments(store, email_id, parsed.attachments)
@@ -261,12 +263,10 @@ def _relations(
     actor: Actor,
     email_id: int,
     stamp: str,
-    parsed,
-    account: Row,  # noqa: ANN001
-    parent: tuple[str, int] | None,
+    parsed: ParsedEmail,
+    account: MailAccount,
+    parent: Parent | None,
 ) -> None:
-    from espomail.pipeline.context import UserState
-
     users: dict[int, UserState] = {}
     if actor.user_id:
         users[actor.user_id] = UserState(reason="sent it", is_sender=True, is_read=True)
@@ -274,7 +274,7 @@ def _relations(
     for user_id in people_q.users_by_addresses(store, addresses).values():
         users.setdefault(user_id, UserState(reason="address in To/Cc"))
     emails_q.add_users(store, email_id, stamp, users)
-    teams = set(accounts_q.team_ids(store, account["id"])) if account["kind"] == "group" else set()
+    teams = set(accounts_q.team_ids(store, account.id)) if account.kind == AccountKind.GROUP else set()
     teams |= set(actor.team_ids)
     emails_q.add_teams(store, email_id, teams)
     notes_q.insert_notifications(
@@ -284,35 +284,28 @@ def _relations(
         notes_q.insert_note(store, parent[0], parent[1], "email-sent", email_id, (parsed.body_text or "")[:500])
 
 
-def _deliver(settings: Settings, account: Row, sender: str, recipients: list[str], raw: bytes) -> str | None:
+def _deliver(settings: Settings, account: MailAccount, sender: str, recipients: list[str], raw: bytes) -> str | None:
     try:
-        smtp.send(smtp.SmtpConfig.from_account(account, settings), settings.timeout_s, sender, recipients, raw)
+        smtp.send(smtp_config(account), settings.timeout_s, sender, recipients, raw)
     except EspomailError as exc:
         return exc.message
     return None
 
 
 def _finish(store: Store, email_id: int, error: str | None) -> None:
-    status = "Failed" if error else "Sent"
-    store.execute(
-        "UPDATE emails SET status = ?, last_error = ?, send_attempts = send_attempts + 1 WHERE id = ?",
-        [status, error, email_id],
-    )
+    status = EmailStatus.FAILED if error else EmailStatus.SENT
+    emails_q.finish_send(store, email_id, status, error)
     emails_q.insert_events(store, email_id, None, [("send", status.lower(), error)])
 
 
-def _append_sent(settings: Settings, account: Row, raw: bytes) -> bool | None:
+def _append_sent(settings: Settings, account: MailAccount, raw: bytes) -> bool | None:
     """IMAP-APPEND to the account's sent folder when it has one; a failure is only logged."""
-    if not account["store_sent"] or not account["host"]:
+    if not account.store_sent or not account.host:
         return None
-    from espomail.services.accounts import open_imap
-
     try:
         with open_imap(account, settings) as session:
-            session.append(account["store_sent"], raw)
+            session.append(account.store_sent, raw)
         return True
     except EspomailError as exc:
-        log.warning(
-            "storing sent mail in %s of account %s failed: %s", account["store_sent"], account["name"], exc.message
-        )
+        log.warning("storing sent mail in %s of account %s failed: %s", account.store_sent, account.name, exc.message)
         return False

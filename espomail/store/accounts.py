@@ -1,29 +1,57 @@
-"""SQL for mail accounts, their fetch state, fetch runs and the fetch lease."""
+"""SQL for mail accounts, their fetch state, fetch runs and the fetch lease.
+
+Accounts leave the store as ``model.MailAccount`` objects, not rows.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from espomail.model import FetchStatus, MailAccount
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
 
 
-def account_by_name(store: Store, name: str) -> Row | None:
-    return store.row("SELECT * FROM mail_accounts WHERE name = ?", [name])
+def _account(row: Row | None) -> MailAccount | None:
+    return None if row is None else MailAccount.from_row(row)
 
 
-def account_by_id(store: Store, account_id: int) -> Row | None:
-    return store.row("SELECT * FROM mail_accounts WHERE id = ?", [account_id])
+def account_by_name(store: Store, name: str) -> MailAccount | None:
+    return _account(store.row("SELECT * FROM mail_accounts WHERE name = ?", [name]))
 
 
-def accounts(store: Store, owner_id: int | None = None) -> list[Row]:
+def account_by_id(store: Store, account_id: int) -> MailAccount | None:
+    return _account(store.row("SELECT * FROM mail_accounts WHERE id = ?", [account_id]))
+
+
+def account_name(store: Store, account_id: int | None) -> str | None:
+    if account_id is None:
+        return None
+    return store.value("SELECT name FROM mail_accounts WHERE id = ?", [account_id])
+
+
+def system_account(store: Store, address: str) -> MailAccount | None:
+    """The first active group account with SMTP whose address is ``address``."""
+    return _account(
+        store.row(
+            """SELECT * FROM mail_accounts WHERE kind = 'group' AND address_lower = ? AND smtp_host IS NOT NULL
+               AND is_active = 1 ORDER BY id LIMIT 1""",
+            [address.lower()],
+        )
+    )
+
+
+def accounts(store: Store, owner_id: int | None = None) -> list[MailAccount]:
     if owner_id is None:
-        return store.rows("SELECT * FROM mail_accounts ORDER BY id")
-    return store.rows("SELECT * FROM mail_accounts WHERE owner_id = ? ORDER BY id", [owner_id])
+        rows = store.rows("SELECT * FROM mail_accounts ORDER BY id")
+    else:
+        rows = store.rows("SELECT * FROM mail_accounts WHERE owner_id = ? ORDER BY id", [owner_id])
+    return [MailAccount.from_row(row) for row in rows]
 
 
-def accounts_by_address(store: Store, address: str) -> list[Row]:
-    return store.rows("SELECT * FROM mail_accounts WHERE address_lower = ? ORDER BY kind, id", [address.lower()])
+def accounts_by_address(store: Store, address: str) -> list[MailAccount]:
+    rows = store.rows("SELECT * FROM mail_accounts WHERE address_lower = ? ORDER BY kind, id", [address.lower()])
+    return [MailAccount.from_row(row) for row in rows]
 
 
 def all_addresses(store: Store) -> set[str]:
@@ -88,7 +116,9 @@ def forget_state(store: Store, account_id: int) -> None:
 
 
 def start_run(store: Store, account_id: int) -> int:
-    return store.insert("fetch_runs", {"account_id": account_id, "started_at": now_iso(), "status": "running"})
+    return store.insert(
+        "fetch_runs", {"account_id": account_id, "started_at": now_iso(), "status": FetchStatus.RUNNING}
+    )
 
 
 def finish_run(store: Store, run_id: int, values: dict) -> None:
@@ -116,12 +146,12 @@ def prune_runs(store: Store, account_id: int, keep: int = 200) -> None:
 def take_lease(store: Store, account_id: int, holder: str, expires_at: str, now: str, host: str) -> bool:
     """Claim the account unless another live holder has it. Same-host holders are dead
     when we got here: the caller already holds the account's OS file lock."""
-    cur = store.execute(
+    changed = store.execute(
         """UPDATE mail_accounts SET lease_holder = ?, lease_expires_at = ?
            WHERE id = ? AND (lease_holder IS NULL OR lease_expires_at < ? OR lease_holder LIKE ?)""",
         [holder, expires_at, account_id, now, f"{host}:%"],
     )
-    return cur.rowcount == 1
+    return changed == 1
 
 
 def release_lease(store: Store, account_id: int, holder: str) -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from espomail.model import NOT_ACTUAL
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
-
-NOT_ACTUAL = ("Closed", "Rejected", "Duplicate")
 
 
 def case_by_number(store: Store, number: int) -> Row | None:
@@ -16,6 +15,23 @@ def case_by_number(store: Store, number: int) -> Row | None:
 
 def case_by_id(store: Store, case_id: int) -> Row | None:
     return store.row("SELECT * FROM cases WHERE id = ?", [case_id])
+
+
+def case_id_by_number(store: Store, number: int) -> int | None:
+    return store.value("SELECT id FROM cases WHERE number = ?", [number])
+
+
+def case_number(store: Store, case_id: int) -> int | None:
+    return store.value("SELECT number FROM cases WHERE id = ?", [case_id])
+
+
+def case_exists(store: Store, case_id: int) -> bool:
+    return store.value("SELECT 1 FROM cases WHERE id = ?", [case_id]) is not None
+
+
+def account_of(store: Store, case_id: int) -> int | None:
+    """The CRM account of a case."""
+    return store.value("SELECT account_id FROM cases WHERE id = ?", [case_id])
 
 
 def insert_case(store: Store, values: dict) -> int:

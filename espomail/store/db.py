@@ -15,13 +15,21 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from espomail.errors import EspomailError
 from espomail.store.blobs import RawStore
 from espomail.store.blobs import directory_for as raw_directory
 
-Row = sqlite3.Row
+
+class Row(Protocol):
+    """A row as the rest of the code sees it: read by column name (``row["id"]``), never by
+    position. sqlite3.Row here; a dict row on another engine."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
+    def keys(self) -> list[str]: ...
+
 
 # One encoder for the JSON columns: json.dumps(..., ensure_ascii=False) builds a new
 # encoder on every call, which an import of thousands of messages notices.
@@ -120,8 +128,9 @@ class Store:
         return [r[0] for r in self.conn.execute(sql, params).fetchall()]
 
     # -- writes -------------------------------------------------------------
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Run one statement; the number of rows it changed."""
+        return self.conn.execute(sql, params).rowcount
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
         self.conn.executemany(sql, seq)

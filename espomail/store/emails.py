@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 
+from espomail.model import DeliveryState, ProcessingState
 from espomail.store import blobs
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
@@ -14,6 +15,14 @@ from espomail.timeutil import now_iso
 
 def email_by_id(store: Store, email_id: int) -> Row | None:
     return store.row("SELECT * FROM emails WHERE id = ?", [email_id])
+
+
+def has_emails(store: Store) -> bool:
+    return store.value("SELECT 1 FROM emails LIMIT 1") is not None
+
+
+def subject_of(store: Store, email_id: int) -> str | None:
+    return store.value("SELECT subject FROM emails WHERE id = ?", [email_id])
 
 
 def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, int]:
@@ -43,7 +52,7 @@ def raw_places(store: Store, email_id: int) -> list[tuple[str, int, int]]:
            WHERE email_id = ? AND raw_pack IS NOT NULL""",
         [email_id, email_id],
     )
-    return [tuple(r) for r in rows]
+    return [(r["raw_pack"], r["raw_offset"], r["raw_size"]) for r in rows]
 
 
 def delivered_to_account(store: Store, email_ids: Sequence[int], account_id: int | None) -> set[int]:
@@ -85,12 +94,22 @@ def deliveries_of(store: Store, email_id: int) -> list[Row]:
     return store.rows("SELECT * FROM email_deliveries WHERE email_id = ? ORDER BY id", [email_id])
 
 
+def unfinished_counts(store: Store, account_id: int) -> dict[str, int]:
+    """Failed and pending deliveries of an account: state -> how many."""
+    rows = store.rows(
+        """SELECT state, COUNT(*) AS n FROM email_deliveries WHERE account_id = ?
+           AND state IN ('failed', 'pending') GROUP BY state""",
+        [account_id],
+    )
+    return {r["state"]: r["n"] for r in rows}
+
+
 # -- storing raw mail (the store-first half of a fetch) ------------------------------------
 
 
 def insert_raw_email(store: Store, values: dict, raw: bytes) -> int:
     stamp = now_iso()
-    values = {"state": "pending", **values}
+    values = {"state": ProcessingState.PENDING, **values}
     [where] = store.raw.writer.append([(blobs.digest(raw), raw)])  # synced before the row commits
     email_id = store.insert(
         "emails",
@@ -144,7 +163,7 @@ def insert_fetched_many(store: Store, rows: list[tuple]) -> dict[str, int]:
     if not rows:
         return {}
     stamp = now_iso()
-    store.conn.executemany(_INSERT_FETCHED, [(*row, stamp, stamp) for row in rows])
+    store.executemany(_INSERT_FETCHED, [(*row, stamp, stamp) for row in rows])
     last = store.value("SELECT MAX(id) FROM emails")
     first = last - len(rows) + 1
     return {row[0]: first + index for index, row in enumerate(rows)}
@@ -156,7 +175,7 @@ def insert_deliveries(store: Store, rows: list[tuple]) -> list[int]:
     if not rows:
         return []
     stamp = now_iso()
-    store.conn.executemany(
+    store.executemany(
         """INSERT INTO email_deliveries (email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size,
            state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
         [(*row, stamp) for row in rows],
@@ -185,7 +204,7 @@ def insert_delivery(store: Store, email_id: int, account_id: int | None, folder:
             "account_id": account_id,
             "folder": folder,
             "uid": uid,
-            "state": "pending",
+            "state": DeliveryState.PENDING,
             "created_at": now_iso(),
         },
     )
@@ -219,9 +238,70 @@ def mark_failed(store: Store, delivery: Row, error: str, is_new: bool) -> None:
         [error[:2000], now_iso(), delivery["id"]],
     )
     if is_new:
-        set_state(store, delivery["email_id"], "failed", error[:2000])
+        set_state(store, delivery["email_id"], ProcessingState.FAILED, error[:2000])
     else:
         store.execute("UPDATE emails SET last_error = ? WHERE id = ?", [error[:2000], delivery["email_id"]])
+
+
+def delete_email(store: Store, email_id: int) -> None:
+    """The email and (cascading) its deliveries, per-user rows, teams, attachments, events."""
+    store.execute("DELETE FROM emails WHERE id = ?", [email_id])
+
+
+def erase_raw(store: Store, places: Iterable[tuple[str, int, int]]) -> None:
+    """Overwrite deleted raw sources (``raw_places`` read before the deletion committed)."""
+    store.raw.zero(places)
+
+
+# -- sending ---------------------------------------------------------------------------------
+
+
+def finish_send(store: Store, email_id: int, status: str, error: str | None) -> None:
+    """A user's send attempt: Sent, or Failed with the error."""
+    store.execute(
+        "UPDATE emails SET status = ?, last_error = ?, send_attempts = send_attempts + 1 WHERE id = ?",
+        [status, error, email_id],
+    )
+
+
+def mark_sent(store: Store, email_id: int, account_id: int | None) -> None:
+    store.execute(
+        """UPDATE emails SET status = 'Sent', last_error = NULL, send_attempts = send_attempts + 1,
+           sent_account_id = COALESCE(?, sent_account_id), updated_at = ? WHERE id = ?""",
+        [account_id, now_iso(), email_id],
+    )
+
+
+def mark_send_failed(store: Store, email_id: int, error: str) -> None:
+    store.execute(
+        """UPDATE emails SET status = 'Failed', last_error = ?, send_attempts = send_attempts + 1,
+           updated_at = ? WHERE id = ?""",
+        [error, now_iso(), email_id],
+    )
+
+
+def unsent_system_ids(store: Store, max_attempts: int) -> list[int]:
+    """System mail left Failed (or Sending by a crash) tried fewer than ``max_attempts`` times."""
+    return store.column(
+        """SELECT id FROM emails WHERE status IN ('Failed', 'Sending') AND is_system = 1
+           AND send_attempts < ? ORDER BY id""",
+        [max_attempts],
+    )
+
+
+def count_system_sends(store: Store, address: str, since: str) -> int:
+    """System messages (auto-replies) sent to ``address`` (lower-cased) after ``since``."""
+    return store.value("SELECT COUNT(*) FROM system_sends WHERE address_lower = ? AND sent_at > ?", [address, since])
+
+
+def record_system_send(store: Store, address: str, email_id: int, sent_at: str) -> None:
+    store.execute(
+        "INSERT INTO system_sends (address_lower, email_id, sent_at) VALUES (?, ?, ?)",
+        [address, email_id, sent_at],
+    )
+
+
+# -- the trail and the relations ---------------------------------------------------------------
 
 
 def insert_events(store: Store, email_id: int, delivery_id: int | None, events: Iterable[tuple]) -> None:
@@ -266,11 +346,33 @@ def add_users(store: Store, email_id: int, sort_date: str | None, users: dict) -
     )
 
 
+def set_user_state(store: Store, email_id: int, user_id: int, changes: dict) -> None:
+    """Change one user's columns of an email (is_read, in_trash, in_archive, folder_id)."""
+    assignments = ", ".join(f"{column} = ?" for column in changes)
+    store.execute(
+        f"UPDATE email_users SET {assignments} WHERE email_id = ? AND user_id = ?",
+        [*changes.values(), email_id, user_id],
+    )
+
+
+def ensure_user(store: Store, email_id: int, user_id: int, sort_date: str | None, reason: str) -> None:
+    """A per-user row for ``user_id`` unless there is one."""
+    store.execute(
+        """INSERT INTO email_users (email_id, user_id, sort_date, reason) VALUES (?, ?, ?, ?)
+           ON CONFLICT (email_id, user_id) DO NOTHING""",
+        [email_id, user_id, sort_date, reason],
+    )
+
+
 def add_teams(store: Store, email_id: int, team_ids: Iterable[int]) -> None:
     store.executemany(
         "INSERT INTO email_teams (email_id, team_id) VALUES (?, ?) ON CONFLICT (email_id, team_id) DO NOTHING",
         [(email_id, t) for t in team_ids],
     )
+
+
+def remove_team(store: Store, email_id: int, team_id: int) -> None:
+    store.execute("DELETE FROM email_teams WHERE email_id = ? AND team_id = ?", [email_id, team_id])
 
 
 def add_attachments(store: Store, email_id: int, attachments: Iterable) -> None:
@@ -279,6 +381,11 @@ def add_attachments(store: Store, email_id: int, attachments: Iterable) -> None:
            VALUES (?, ?, ?, ?, ?, ?, ?)""",
         [(email_id, a.part, a.filename, a.content_type, a.size, int(a.is_inline), a.content_id) for a in attachments],
     )
+
+
+def replace_attachments(store: Store, email_id: int, attachments: Iterable) -> None:
+    store.execute("DELETE FROM attachments WHERE email_id = ?", [email_id])
+    add_attachments(store, email_id, attachments)
 
 
 def attachments_of(store: Store, email_id: int) -> list[Row]:
@@ -293,12 +400,13 @@ def as_json_list(values: Iterable[str]) -> str:
 
 
 def _grouped(store: Store, sql: str, ids: Sequence[int], extra: Sequence = ()) -> dict[int, list[Row]]:
+    """Rows of ``sql`` (which selects ``email_id``) grouped by email."""
     found: dict[int, list[Row]] = {i: [] for i in ids}
     if not ids:
         return found
     marks = ", ".join("?" for _ in ids)
     for row in store.rows(sql.format(marks=marks), [*extra, *ids]):
-        found[row[0]].append(row)
+        found[row["email_id"]].append(row)
     return found
 
 
@@ -324,14 +432,12 @@ def relations_of(store: Store, ids: Sequence[int], user_id: int | None = None) -
             "WHERE d.email_id IN ({marks}) AND d.state = 'done' ORDER BY a.name",
             ids,
         ),
-        "attachments": _grouped(
-            store, "SELECT email_id, * FROM attachments WHERE email_id IN ({marks}) ORDER BY id", ids
-        ),
+        "attachments": _grouped(store, "SELECT * FROM attachments WHERE email_id IN ({marks}) ORDER BY id", ids),
     }
     if user_id is not None:
         result["state"] = _grouped(
             store,
-            "SELECT eu.email_id, eu.*, f.name AS folder_name FROM email_users eu "
+            "SELECT eu.*, f.name AS folder_name FROM email_users eu "
             "LEFT JOIN folders f ON f.id = eu.folder_id WHERE eu.user_id = ? AND eu.email_id IN ({marks})",
             ids,
             [user_id],

@@ -1,13 +1,9 @@
-"""SQL for email filters."""
+"""SQL for email filters (the order they are tried in is policy.filters.in_order)."""
 
 from __future__ import annotations
 
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
-
-# Within one scope the first match decides: skip first, then the moves, then none.
-ACTION_ORDER = """CASE action WHEN 'skip' THEN 0 WHEN 'move-to-group-folder' THEN 1
-                  WHEN 'move-to-folder' THEN 1 ELSE 2 END"""
 
 
 def filter_by_id(store: Store, filter_id: int) -> Row | None:
@@ -23,29 +19,20 @@ def all_filters(store: Store) -> list[Row]:
 
 
 def global_filters(store: Store) -> list[Row]:
-    return store.rows(f"SELECT * FROM filters WHERE scope = 'global' ORDER BY {ACTION_ORDER}, id")
+    return store.rows("SELECT * FROM filters WHERE scope = 'global' ORDER BY id")
 
 
 def account_filters(store: Store, account_id: int) -> list[Row]:
-    return store.rows(
-        f"SELECT * FROM filters WHERE scope = 'account' AND account_id = ? ORDER BY {ACTION_ORDER}, id",
-        [account_id],
-    )
+    return store.rows("SELECT * FROM filters WHERE scope = 'account' AND account_id = ? ORDER BY id", [account_id])
 
 
 def user_filters(store: Store, user_id: int) -> list[Row]:
-    return store.rows(
-        f"SELECT * FROM filters WHERE scope = 'user' AND user_id = ? ORDER BY {ACTION_ORDER}, id", [user_id]
-    )
+    return store.rows("SELECT * FROM filters WHERE scope = 'user' AND user_id = ? ORDER BY id", [user_id])
 
 
-def users_with_filters(store: Store, user_ids: list[int]) -> set[int]:
-    if not user_ids:
-        return set()
-    marks = ", ".join("?" for _ in user_ids)
-    return set(
-        store.column(f"SELECT DISTINCT user_id FROM filters WHERE scope = 'user' AND user_id IN ({marks})", user_ids)
-    )
+def users_with_filters(store: Store) -> set[int]:
+    """Every user who has filters of their own."""
+    return set(store.column("SELECT DISTINCT user_id FROM filters WHERE scope = 'user'"))
 
 
 def insert_filter(store: Store, values: dict) -> int:

@@ -12,6 +12,12 @@ def folder(store: Store, folder_id: int) -> Row | None:
     return store.row("SELECT * FROM folders WHERE id = ?", [folder_id])
 
 
+def folder_name(store: Store, folder_id: int | None) -> str | None:
+    if not folder_id:
+        return None
+    return store.value("SELECT name FROM folders WHERE id = ?", [folder_id])
+
+
 def personal_folder(store: Store, owner_id: int, name: str) -> Row | None:
     return store.row(
         "SELECT * FROM folders WHERE kind = 'personal' AND owner_id = ? AND name = ?",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from espomail.model import AccessLevel, ProcessingState
 from espomail.store.db import Row, Store
 
 SPECIAL_FOLDERS = ("inbox", "sent", "archive", "trash", "all")
@@ -17,14 +18,14 @@ SPECIAL_FOLDERS = ("inbox", "sent", "archive", "trash", "all")
 @dataclasses.dataclass
 class Query:
     user_id: int | None = None  # the acting user (None: the system administrator)
-    scope: str = "all"  # read level: all | team | own
+    scope: AccessLevel = AccessLevel.ALL  # the read level: all, team or own
     team_ids: tuple[int, ...] = ()
     folder: str = "all"  # inbox | sent | archive | trash | all
     folder_id: int | None = None  # a personal folder of the user
     group_folder_id: int | None = None
     parent: tuple[str, int] | None = None
     account_id: int | None = None
-    state: str = "processed"
+    state: ProcessingState = ProcessingState.PROCESSED
     limit: int = 50
     offset: int = 0
 
@@ -88,9 +89,9 @@ def _folder_conditions(query: Query, params: list) -> list[str]:
 
 
 def _scope_conditions(query: Query, params: list) -> list[str]:
-    if query.user_id is None or query.scope == "all":
+    if query.user_id is None or query.scope == AccessLevel.ALL:
         return []
-    if query.scope == "own" or not query.team_ids:
+    if query.scope == AccessLevel.OWN or not query.team_ids:
         params.append(query.user_id)
         return ["EXISTS (SELECT 1 FROM email_users eu WHERE eu.email_id = e.id AND eu.user_id = ?)"]
     marks = ", ".join("?" for _ in query.team_ids)

@@ -38,6 +38,13 @@ def notes_of(store: Store, record_type: str, record_id: int, limit: int = 50) ->
     )
 
 
+def stream_of(store: Store, record_type: str, record_id: int) -> list[Row]:
+    """Every stream note of a record, oldest first."""
+    return store.rows(
+        "SELECT * FROM stream_notes WHERE record_type = ? AND record_id = ? ORDER BY id", [record_type, record_id]
+    )
+
+
 def insert_notifications(store: Store, rows: Iterable[dict]) -> None:
     stamp = now_iso()
     store.executemany(
@@ -100,4 +107,4 @@ def mark_read(
     if email_id is not None:
         where.append("email_id = ?")
         params.append(email_id)
-    return store.execute(f"UPDATE notifications SET is_read = 1 WHERE {' AND '.join(where)}", params).rowcount
+    return store.execute(f"UPDATE notifications SET is_read = 1 WHERE {' AND '.join(where)}", params)

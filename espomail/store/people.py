@@ -28,6 +28,10 @@ def team_by_id(store: Store, team_id: int) -> Row | None:
     return store.row("SELECT * FROM teams WHERE id = ?", [team_id])
 
 
+def team_name(store: Store, team_id: int) -> str | None:
+    return store.value("SELECT name FROM teams WHERE id = ?", [team_id])
+
+
 def teams(store: Store) -> list[Row]:
     return store.rows("SELECT * FROM teams ORDER BY name")
 
@@ -100,6 +104,12 @@ def user_by_username(store: Store, username: str) -> Row | None:
 
 def user_by_id(store: Store, user_id: int) -> Row | None:
     return store.row("SELECT * FROM users WHERE id = ?", [user_id])
+
+
+def username(store: Store, user_id: int | None) -> str | None:
+    if user_id is None:
+        return None
+    return store.value("SELECT username FROM users WHERE id = ?", [user_id])
 
 
 def users(store: Store) -> list[Row]:
@@ -200,11 +210,10 @@ def add_address(store: Store, owner_type: str, owner_id: int, address: str, prim
 
 
 def remove_address(store: Store, owner_type: str, owner_id: int, address: str) -> int:
-    cur = store.execute(
+    return store.execute(
         "DELETE FROM addresses WHERE owner_type = ? AND owner_id = ? AND address_lower = ?",
         [owner_type, owner_id, address.lower()],
     )
-    return cur.rowcount
 
 
 def ensure_primary(store: Store, owner_type: str, owner_id: int) -> None:

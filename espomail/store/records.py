@@ -39,6 +39,15 @@ def followers(store: Store, kind: str, record_id: int) -> list[Row]:
     )
 
 
+def follower_names(store: Store, kind: str, record_id: int) -> list[str]:
+    """The usernames of a record's followers, alphabetically."""
+    return store.column(
+        """SELECT u.username FROM followers f JOIN users u ON u.id = f.user_id
+           WHERE f.record_type = ? AND f.record_id = ? ORDER BY u.username""",
+        [kind, record_id],
+    )
+
+
 def follow(store: Store, kind: str, record_id: int, user_id: int) -> None:
     store.execute(
         """INSERT INTO followers (record_type, record_id, user_id, created_at) VALUES (?, ?, ?, ?)
@@ -51,7 +60,7 @@ def unfollow(store: Store, kind: str, record_id: int, user_id: int) -> int:
     return store.execute(
         "DELETE FROM followers WHERE record_type = ? AND record_id = ? AND user_id = ?",
         [kind, record_id, user_id],
-    ).rowcount
+    )
 
 
 def records_by_address(store: Store, address: str, kind: str) -> list[Row]:

@@ -7,14 +7,15 @@ users are added by users-teams).
 
 from __future__ import annotations
 
+from espomail.model import DeliveryState, FilterAction
 from espomail.pipeline.context import Context
-from espomail.services.filters import first_match, needs_body
+from espomail.policy.filters import first_match, needs_body
 
 NAME = "account-filter"
 
 
 def run(ctx: Context) -> None:
-    account_id = ctx.account["id"] if ctx.account is not None else None
+    account_id = ctx.account.id if ctx.account is not None else None
     rows = ctx.lookups.account_filters(account_id)
     parsed = ctx.complete() if needs_body(rows) else ctx.parsed
     hit = first_match(rows, parsed)
@@ -23,10 +24,10 @@ def run(ctx: Context) -> None:
         return
     row, reasons = hit
     detail = {"filter": row["name"], "scope": row["scope"], "why": reasons}
-    if row["action"] == "skip":
+    if row["action"] == FilterAction.SKIP:
         ctx.decide(NAME, "skipped", detail)
-        ctx.stop("filtered")
+        ctx.stop(DeliveryState.FILTERED)
         return
-    if row["action"] == "move-to-group-folder":
+    if row["action"] == FilterAction.MOVE_TO_GROUP_FOLDER:
         ctx.group_folder_id = row["folder_id"]
         ctx.decide(NAME, "group folder", detail)

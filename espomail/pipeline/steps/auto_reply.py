@@ -14,8 +14,9 @@ import datetime as dt
 from espomail import timeutil
 from espomail.mail import compose, msgid, templates
 from espomail.mail.loops import auto_reply_blocker
+from espomail.model import AccountKind, EmailStatus, ProcessingState
 from espomail.pipeline.context import Context
-from espomail.services.cases import with_number
+from espomail.policy.cases import with_number
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
 from espomail.store import people as people_q
@@ -25,9 +26,9 @@ NAME = "auto-reply"
 
 def run(ctx: Context) -> None:
     account = ctx.account
-    if not ctx.is_new or account is None or account["kind"] != "group" or not account["auto_reply"]:
+    if not ctx.is_new or account is None or account.kind != AccountKind.GROUP or not account.auto_reply:
         return
-    if account["create_case"] and not ctx.case_created:
+    if account.create_case and not ctx.case_created:
         ctx.decide(NAME, "not sent", "case mode: only a new case is acknowledged")
         return
     parsed = ctx.parsed
@@ -45,9 +46,7 @@ def run(ctx: Context) -> None:
 
 def _rate_limited(ctx: Context, address: str) -> str | None:
     since = timeutil.iso(timeutil.now() - dt.timedelta(seconds=ctx.settings.auto_reply_period))
-    sent = ctx.store.value(
-        "SELECT COUNT(*) FROM system_sends WHERE address_lower = ? AND sent_at > ?", [address, since]
-    )
+    sent = emails_q.count_system_sends(ctx.store, address, since)
     if sent >= ctx.settings.auto_reply_limit:
         return (
             f"rate limit: {sent} system messages to {address} in the last "
@@ -67,20 +66,20 @@ def _values(ctx: Context) -> dict:
         "sender_address": parsed.from_.address,
         "subject": parsed.subject,
         "assignee_name": assignee["name"] if assignee else "",
-        "account_name": account["name"],
-        "account_address": account["address"],
+        "account_name": account.name,
+        "account_address": account.address,
     }
 
 
 def _queue(ctx: Context) -> int:
     account, parsed = ctx.account, ctx.parsed
     values = _values(ctx)
-    subject = templates.render(account["reply_subject"], values)
+    subject = templates.render(account.reply_subject, values)
     if ctx.case_created:
         subject = with_number(subject, values["case_number"])
-    body = templates.render(account["reply_body"], values)
+    body = templates.render(account.reply_body, values)
     message_id = msgid.generate(ctx.settings.message_id_domain, system=True)
-    sender = (account["reply_from_name"] or account["name"], account["reply_from_address"] or account["address"])
+    sender = (account.reply_from_name or account.name, account.reply_from_address or account.address)
     references = [*parsed.references, parsed.message_id] if parsed.message_id else list(parsed.references)
     raw = compose.build(
         sender,
@@ -88,7 +87,7 @@ def _queue(ctx: Context) -> int:
         subject,
         body,
         message_id,
-        reply_to=account["reply_to_address"],
+        reply_to=account.reply_to_address,
         in_reply_to=parsed.message_id,
         references=references,
         headers={"Auto-Submitted": "auto-replied", "X-Auto-Response-Suppress": "All", "Precedence": "auto_reply"},
@@ -116,16 +115,13 @@ def store_outgoing(ctx: Context, raw: bytes, message_id: str, subject: str, body
             "is_auto_reply": True,
             "is_auto_submitted": True,
             "is_system": True,
-            "status": "Sending",
-            "sent_account_id": ctx.account["id"],
+            "status": EmailStatus.SENDING,
+            "sent_account_id": ctx.account.id,
         },
         raw,
     )
-    emails_q.set_state(ctx.store, email_id, "processed")
+    emails_q.set_state(ctx.store, email_id, ProcessingState.PROCESSED)
     emails_q.add_teams(ctx.store, email_id, ctx.teams)
-    ctx.store.execute(
-        "INSERT INTO system_sends (address_lower, email_id, sent_at) VALUES (?, ?, ?)",
-        [ctx.parsed.from_.lower, email_id, stamp],
-    )
+    emails_q.record_system_send(ctx.store, ctx.parsed.from_.lower, email_id, stamp)
     emails_q.insert_events(ctx.store, email_id, None, [("auto-reply", "queued", f"to email {ctx.email_id}")])
     return email_id

@@ -10,9 +10,10 @@ the email's attachments; then it is distributed. Duplicates never create a case.
 from __future__ import annotations
 
 from espomail.mail.loops import automated_reason
+from espomail.model import AccountKind, CaseStatus
 from espomail.pipeline.context import Context
-from espomail.pipeline.steps.parent import crm_account_of
-from espomail.services.cases import choose_assignee, number_in_subject
+from espomail.policy.cases import choose_assignee, number_in_subject
+from espomail.policy.parents import crm_account_of
 from espomail.store import cases as cases_q
 from espomail.store import people as people_q
 from espomail.store import records as records_q
@@ -22,7 +23,7 @@ NAME = "email-to-case"
 
 def run(ctx: Context) -> None:
     account = ctx.account
-    if not ctx.is_new or account is None or account["kind"] != "group" or not account["create_case"]:
+    if not ctx.is_new or account is None or account.kind != AccountKind.GROUP or not account.create_case:
         return
     reason = automated_reason(ctx.parsed)
     if reason:
@@ -48,8 +49,8 @@ def _link(ctx: Context, case, why: str) -> None:  # noqa: ANN001
         ctx.add_user(case["assigned_user_id"], f"assignee of case {case['number']}")
     ctx.teams.update(cases_q.team_ids(ctx.store, case["id"]))
     detail = {"why": why}
-    if ctx.settings.reopen_closed_cases and case["status"] == "Closed" and not _from_a_user(ctx):
-        status = "Assigned" if case["assigned_user_id"] else "New"
+    if ctx.settings.reopen_closed_cases and case["status"] == CaseStatus.CLOSED and not _from_a_user(ctx):
+        status = CaseStatus.ASSIGNED if case["assigned_user_id"] else CaseStatus.NEW
         cases_q.update_case(ctx.store, case["id"], {"status": status})
         detail["reopened"] = f"Closed -> {status} (reopen_closed_cases)"
     ctx.decide(NAME, f"linked to case {case['number']}", detail)
@@ -79,17 +80,17 @@ def _create(ctx: Context) -> None:
         {
             "name": parsed.subject[:255],
             "description": description,
-            "status": "Assigned" if assignee else "New",
+            "status": CaseStatus.ASSIGNED if assignee else CaseStatus.NEW,
             "assigned_user_id": assignee,
             "account_id": account_id,
             "contact_id": contact_id,
             "lead_id": lead_id,
-            "inbound_account_id": account["id"],
+            "inbound_account_id": account.id,
         },
     )
-    if account["target_team_id"]:
-        cases_q.add_teams(ctx.store, number, [account["target_team_id"]])
-        ctx.teams.add(account["target_team_id"])
+    if account.target_team_id:
+        cases_q.add_teams(ctx.store, number, [account.target_team_id])
+        ctx.teams.add(account.target_team_id)
     cases_q.copy_attachments(ctx.store, number, ctx.email_id, parsed.attachments)
     ctx.parent = ("case", number)
     ctx.crm_account_id = crm_account_of(ctx.store, "case", number)

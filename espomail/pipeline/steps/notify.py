@@ -15,8 +15,8 @@ import datetime as dt
 
 from espomail import timeutil
 from espomail.pipeline.context import Context
-from espomail.services import access
-from espomail.services.people import actor_by_id
+from espomail.policy import access
+from espomail.policy.actors import actor_by_id
 from espomail.store import emails as emails_q
 from espomail.store import notifications as q
 
@@ -69,14 +69,14 @@ def _stream(ctx: Context) -> dict[int, tuple[str, int]]:
         ctx.store,
         [
             {
-                "user_id": u,
+                "user_id": user_id,
                 "type": "stream-note",
                 "email_id": ctx.email_id,
                 "note_id": note_id,
-                "record_type": r[0],
-                "record_id": r[1],
+                "record_type": record_type,
+                "record_id": record_id,
             }
-            for u, r, _ in notified
+            for user_id, (record_type, record_id), _ in notified
         ],
     )
     ctx.decide(

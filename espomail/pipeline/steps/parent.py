@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from espomail.mail import msgid
 from espomail.pipeline.context import Context
-from espomail.store import records as records_q
+from espomail.policy.parents import Parent, crm_account_of, pick_record, record_exists
+from espomail.store import cases as cases_q
 
 NAME = "parent"
+Found = tuple[Parent, str]  # the parent and why
 
 
 def run(ctx: Context) -> None:
@@ -31,11 +33,11 @@ def run(ctx: Context) -> None:
 
 def _shown(ctx: Context, kind: str, record_id: int) -> int:
     if kind == "case":
-        return ctx.store.value("SELECT number FROM cases WHERE id = ?", [record_id]) or record_id
+        return cases_q.case_number(ctx.store, record_id) or record_id
     return record_id
 
 
-def _generated_reference(ctx: Context):  # noqa: ANN202
+def _generated_reference(ctx: Context) -> Found | None:
     parsed = ctx.parsed
     ids = list(reversed(parsed.references)) + ([parsed.in_reply_to] if parsed.in_reply_to else [])
     for message_id in ids:
@@ -45,14 +47,14 @@ def _generated_reference(ctx: Context):  # noqa: ANN202
     return None
 
 
-def _replied(ctx: Context):  # noqa: ANN202
+def _replied(ctx: Context) -> Found | None:
     if ctx.replied_parent is None:
         return None
     kind, record_id = ctx.replied_parent
     return (kind, record_id), f"the parent of email {ctx.replied_id}, which this one replies to"
 
 
-def _by_address(ctx: Context):  # noqa: ANN202
+def _by_address(ctx: Context) -> Found | None:
     parsed = ctx.parsed
     candidates = [("From", parsed.from_)] if parsed.from_ else []
     candidates += [("Reply-To", parsed.reply_to[0])] if parsed.reply_to else []
@@ -64,35 +66,3 @@ def _by_address(ctx: Context):  # noqa: ANN202
             (kind, record_id), owner = found
             return (kind, record_id), f"{header} {address.address} belongs to {owner}"
     return None
-
-
-def pick_record(rows, b2c_mode: bool):  # noqa: ANN001, ANN201
-    """Of the records owning one address: a contact (its account unless b2c_mode), else an
-    account, else a lead; the lowest id first. ((type, id), description) or None."""
-    for kind in ("contact", "account", "lead"):
-        found = [r for r in rows if r["type"] == kind]
-        if not found:
-            continue
-        record = found[0]
-        if kind == "contact" and record["account_id"] and not b2c_mode:
-            return ("account", record["account_id"]), (
-                f"contact {record['id']} ({record['name']}) of account {record['account_id']}"
-            )
-        return (kind, record["id"]), f"{kind} {record['id']} ({record['name']})"
-    return None
-
-
-def record_exists(store, kind: str, record_id: int) -> bool:  # noqa: ANN001
-    if kind == "case":
-        return store.value("SELECT 1 FROM cases WHERE id = ?", [record_id]) is not None
-    return records_q.record(store, kind, record_id) is not None
-
-
-def crm_account_of(store, kind: str, record_id: int) -> int | None:  # noqa: ANN001
-    """The CRM account behind a parent: itself, a contact's or opportunity's, a case's."""
-    if kind == "account":
-        return record_id
-    if kind == "case":
-        return store.value("SELECT account_id FROM cases WHERE id = ?", [record_id])
-    row = records_q.record(store, kind, record_id)
-    return row["account_id"] if row is not None else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from espomail.model import DeliveryState
 from espomail.pipeline.context import Context
 from espomail.store import emails as emails_q
 
@@ -17,7 +18,7 @@ def run(ctx: Context) -> None:
         emails_q.save_parsed(ctx.store, ctx.email_id, {"group_folder_id": ctx.group_folder_id})
     writes.add_users(ctx.email_id, ctx.email["date_sent"], ctx.users)
     writes.add_teams(ctx.email_id, ctx.teams)
-    writes.finish(ctx.delivery["id"], "done")
+    writes.finish(ctx.delivery["id"], DeliveryState.DONE)
     ctx.count("new" if ctx.is_new else "duplicates")
 
 

@@ -7,8 +7,9 @@ not filtered for them.
 
 from __future__ import annotations
 
+from espomail.model import FilterAction
 from espomail.pipeline.context import Context
-from espomail.services.filters import first_match, needs_body
+from espomail.policy.filters import first_match, needs_body
 
 NAME = "user-filter"
 
@@ -22,9 +23,9 @@ def run(ctx: Context) -> None:
             continue
         row, reasons = hit
         state = ctx.users[user_id]
-        if row["action"] == "skip":
+        if row["action"] == FilterAction.SKIP:
             state.in_trash = True
-        elif row["action"] == "move-to-folder":
+        elif row["action"] == FilterAction.MOVE_TO_FOLDER:
             state.folder_id = row["folder_id"]
         state.is_read = state.is_read or bool(row["mark_read"])
         state.skip_notification = state.skip_notification or bool(row["skip_notification"])

@@ -9,8 +9,7 @@ For a duplicate only what is new is added.
 
 from __future__ import annotations
 
-import json
-
+from espomail.model import AccountKind
 from espomail.pipeline.context import Context
 from espomail.store import emails as emails_q
 
@@ -46,23 +45,23 @@ def _by_address(ctx: Context) -> None:
 
 def _from_account(ctx: Context) -> None:
     account = ctx.account
-    if account["kind"] == "personal":
+    if account.kind == AccountKind.PERSONAL:
         folder_id = _personal_folder(ctx)
-        ctx.add_user(account["owner_id"], f"owner of personal account {account['name']}", folder_id=folder_id)
+        ctx.add_user(account.owner_id, f"owner of personal account {account.name}", folder_id=folder_id)
         return
-    team_ids = ctx.lookups.account_team_ids(account["id"])
+    team_ids = ctx.lookups.account_team_ids(account.id)
     ctx.teams.update(team_ids)
-    if account["target_team_id"]:
-        ctx.teams.add(account["target_team_id"])
-    if account["add_team_users"]:
+    if account.target_team_id:
+        ctx.teams.add(account.target_team_id)
+    if account.add_team_users:
         for user_id in ctx.lookups.active_team_users(team_ids):
-            ctx.add_user(user_id, f"member of a team of group account {account['name']}")
+            ctx.add_user(user_id, f"member of a team of group account {account.name}")
     # A move-to-group-folder filter (account-filter step) wins over the account's folder.
-    folder_id = ctx.group_folder_id or account["group_folder_id"]
+    folder_id = ctx.group_folder_id or account.group_folder_id
     if folder_id and (ctx.is_new or not ctx.email["group_folder_id"]):
         _group_folder(ctx, folder_id)
-    if account["assign_user_id"] and ctx.is_new and not ctx.assigned_user_id:
-        ctx.assigned_user_id = account["assign_user_id"]
+    if account.assign_user_id and ctx.is_new and not ctx.assigned_user_id:
+        ctx.assigned_user_id = account.assign_user_id
 
 
 def _group_folder(ctx: Context, folder_id: int) -> None:
@@ -74,6 +73,5 @@ def _group_folder(ctx: Context, folder_id: int) -> None:
 
 
 def _personal_folder(ctx: Context) -> int | None:
-    folder_map = json.loads(ctx.account["folder_map"] or "{}")
     imap_folder = ctx.delivery["folder"] if ctx.delivery else None
-    return folder_map.get(imap_folder) or ctx.account["personal_folder_id"]
+    return ctx.account.folder_map.get(imap_folder) or ctx.account.personal_folder_id

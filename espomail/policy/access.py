@@ -1,6 +1,9 @@
 """Every permission decision (SPEC 8) is made here: a table of actions and one check.
 
-Services describe what is at stake with a small *facts* object and call
+(This module was ``espomail/services/access.py``; it lives in ``espomail/policy/`` so that
+the services and the import pipeline share the one table without importing each other.)
+
+Services and pipeline steps describe what is at stake with a small *facts* object and call
 ``require(actor, ACTION, facts, what)``; commands never decide permissions. Levels are
 ``no < own < team < all``; several roles merge to the most permissive; nothing granted
 means no; administrators (and the system administrator, who runs commands without
@@ -30,27 +33,28 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from espomail.errors import PermissionDenied
+from espomail.model import AccessLevel, AccountKind, FilterScope, Grant
 
 log = logging.getLogger("espomail.access")
 
-LEVELS = ("no", "own", "team", "all")
-GROUP_SEND_LEVELS = ("no", "team", "all")
-YES_NO = ("no", "yes")
+LEVELS = (AccessLevel.NO, AccessLevel.OWN, AccessLevel.TEAM, AccessLevel.ALL)
+GROUP_SEND_LEVELS = (AccessLevel.NO, AccessLevel.TEAM, AccessLevel.ALL)
+YES_NO = (Grant.NO, Grant.YES)
 
 
 class Permissions(NamedTuple):
-    email_create: str = "no"
-    email_read: str = "no"
-    email_edit: str = "no"
-    email_delete: str = "no"
-    personal_accounts: str = "no"
-    group_send: str = "no"
+    email_create: str = Grant.NO
+    email_read: str = AccessLevel.NO
+    email_edit: str = AccessLevel.NO
+    email_delete: str = AccessLevel.NO
+    personal_accounts: str = Grant.NO
+    group_send: str = AccessLevel.NO
 
     def as_dict(self) -> dict[str, str]:
         return dict(self._asdict())
 
 
-ALL_PERMISSIONS = Permissions("yes", "all", "all", "all", "yes", "all")
+ALL_PERMISSIONS = Permissions(Grant.YES, AccessLevel.ALL, AccessLevel.ALL, AccessLevel.ALL, Grant.YES, AccessLevel.ALL)
 FIELD_LEVELS = {
     "email_create": YES_NO,
     "email_read": LEVELS,
@@ -63,10 +67,10 @@ FIELD_LEVELS = {
 
 def merge(roles: Iterable[dict[str, str]]) -> Permissions:
     """The most permissive value of each field over ``roles``; nothing granted = no."""
-    best = {field: "no" for field in FIELD_LEVELS}
+    best = {field: order[0] for field, order in FIELD_LEVELS.items()}
     for role in roles:
         for field, order in FIELD_LEVELS.items():
-            value = role.get(field) or "no"
+            value = role.get(field) or order[0]
             if order.index(value) > order.index(best[field]):
                 best[field] = value
     return Permissions(**best)
@@ -100,13 +104,13 @@ class EmailFacts(NamedTuple):
 
 
 class AccountFacts(NamedTuple):
-    kind: str  # group | personal
+    kind: AccountKind
     owner_id: int | None
     team_ids: frozenset[int] = frozenset()
 
 
 class FilterFacts(NamedTuple):
-    scope: str  # global | account | user
+    scope: FilterScope
     account: AccountFacts | None = None
     user_id: int | None = None
 
@@ -134,15 +138,15 @@ def _email_rule(field: str, delete: bool = False) -> Callable[[Actor, EmailFacts
     def rule(actor: Actor, facts: EmailFacts) -> tuple[bool, str]:
         lvl = level(actor, field)
         missing = f"{field.replace('_', ' ')} (your level: {lvl})"
-        if lvl == "all":
+        if lvl == AccessLevel.ALL:
             return True, missing
-        if lvl == "no" or actor.user_id is None:
+        if lvl == AccessLevel.NO or actor.user_id is None:
             return False, missing
         if delete:
             owns = actor.user_id in (facts.assigned_user_id, facts.created_by_id)
         else:
             owns = actor.user_id in facts.user_ids
-        if lvl == "own":
+        if lvl == AccessLevel.OWN:
             return owns, missing
         return owns or bool(actor.team_ids & facts.team_ids), missing
 
@@ -150,7 +154,7 @@ def _email_rule(field: str, delete: bool = False) -> Callable[[Actor, EmailFacts
 
 
 def _email_list(actor: Actor, _facts: object) -> tuple[bool, str]:
-    return level(actor, "email_read") != "no", "email read (your level: no)"
+    return level(actor, "email_read") != AccessLevel.NO, "email read (your level: no)"
 
 
 class SenderFacts(NamedTuple):
@@ -168,13 +172,13 @@ def _admin(actor: Actor, _facts: object) -> tuple[bool, str]:
 
 
 def _email_create(actor: Actor, _facts: object) -> tuple[bool, str]:
-    return level(actor, "email_create") == "yes", "email create"
+    return level(actor, "email_create") == Grant.YES, "email create"
 
 
 def _account_manage(actor: Actor, facts: AccountFacts) -> tuple[bool, str]:
-    if facts.kind == "group":
+    if facts.kind == AccountKind.GROUP:
         return actor.is_admin, "administrator (group mail accounts)"
-    if level(actor, "personal_accounts") != "yes":
+    if level(actor, "personal_accounts") != Grant.YES:
         return False, "personal email accounts"
     return facts.owner_id == actor.user_id, "administrator (another user's personal account)"
 
@@ -182,16 +186,16 @@ def _account_manage(actor: Actor, facts: AccountFacts) -> tuple[bool, str]:
 def _account_send(actor: Actor, facts: AccountFacts) -> tuple[bool, str]:
     lvl = level(actor, "group_send")
     missing = f"group send (your level: {lvl})"
-    if lvl == "all":
+    if lvl == AccessLevel.ALL:
         return True, missing
-    return lvl == "team" and bool(actor.team_ids & facts.team_ids), missing
+    return lvl == AccessLevel.TEAM and bool(actor.team_ids & facts.team_ids), missing
 
 
 def _filter_manage(actor: Actor, facts: FilterFacts) -> tuple[bool, str]:
-    if facts.scope == "global":
+    if facts.scope == FilterScope.GLOBAL:
         return actor.is_admin, "administrator (global filters)"
-    if facts.scope == "account":
-        if facts.account.kind == "group":
+    if facts.scope == FilterScope.ACCOUNT:
+        if facts.account.kind == AccountKind.GROUP:
             return actor.is_admin, "administrator (group account filters)"
         return facts.account.owner_id == actor.user_id, "administrator (another user's account filters)"
     return facts.user_id == actor.user_id, "administrator (another user's filters)"
@@ -202,7 +206,7 @@ def _user_self(actor: Actor, facts: OwnerFacts) -> tuple[bool, str]:
 
 
 def _case_access(actor: Actor, facts: CaseFacts) -> tuple[bool, str]:
-    if level(actor, "email_read") == "all":
+    if level(actor, "email_read") == AccessLevel.ALL:
         return True, ""
     ok = facts.assigned_user_id == actor.user_id or bool(actor.team_ids & facts.team_ids)
     return ok, "case access (its assignee, a case team, or email read all)"
@@ -241,7 +245,7 @@ def require(actor: Actor, action: str, facts: object = None, what: str = "do thi
 
 def case_scope(actor: Actor) -> str:
     """How far case lists reach: 'all', or 'mine' (assigned to the actor or a team of theirs)."""
-    return "all" if actor.is_admin or level(actor, "email_read") == "all" else "mine"
+    return "all" if actor.is_admin or level(actor, "email_read") == AccessLevel.ALL else "mine"
 
 
 def read_scope(actor: Actor) -> str:

@@ -137,6 +137,10 @@ class Postgres:
         statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
             statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+            if self._connection().info.server_version >= 150000:
+                # PostgreSQL 15 copies through the WAL by default; with fsync off, copying the
+                # files is 2-3 times faster for espomail's schema (and the only way before 15).
+                statement += sql.SQL(" STRATEGY FILE_COPY")
         self._admin(statement)
         return self.url(name)
 
@@ -148,9 +152,12 @@ class Postgres:
     def _admin(self, statement: sql.Composable) -> None:
         """Run a statement on the kept admin connection to the ``postgres`` database."""
         with self._admin_lock:
-            if self._admin_connection is None or self._admin_connection.closed:
-                self._admin_connection = psycopg.connect(self.url(), autocommit=True, connect_timeout=10)
-            self._admin_connection.execute(statement)
+            self._connection().execute(statement)
+
+    def _connection(self) -> psycopg.Connection:
+        if self._admin_connection is None or self._admin_connection.closed:
+            self._admin_connection = psycopg.connect(self.url(), autocommit=True, connect_timeout=10)
+        return self._admin_connection
 
     def _run(self, program: str, args: list[str], check: bool = True) -> None:
         assert self._bin is not None

@@ -12,8 +12,9 @@ initdb and the server refuse to run as root: as root they run as the ``postgres`
 ``nobody``), which then owns the temporary directory.
 
 ``create_database(name, template=...)`` gives a test a fresh copy of a prepared template
-(CREATE DATABASE ... TEMPLATE over one kept admin connection: about 35 ms for a small schema
-here, where the ``createdb`` program takes about 120 ms, most of it starting and logging in).
+(CREATE DATABASE ... TEMPLATE ... STRATEGY FILE_COPY over one kept admin connection: a median
+of 46 ms for espomail's 27 tables and 67 indexes on this 2-core machine, where the ``createdb``
+program takes 73 ms, most of it starting and logging in).
 """
 
 from __future__ import annotations

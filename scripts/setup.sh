@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Install what espomail needs on a fresh Debian/Ubuntu machine: a virtualenv in .venv with
-# espomail and its test tools, and Dovecot (package dovecot-imapd) when it is missing.
-# The system Dovecot service is never used: tests and the demo start private instances.
+# espomail and its test tools, Dovecot (package dovecot-imapd) and PostgreSQL (package
+# postgresql) when missing, and the Cyrus IMAP binaries unpacked into a cache (never installed:
+# cyrus-imapd conflicts with dovecot-imapd; see espomail/testing/cyrus.py).
+# No system service is used: tests and the demo start private instances.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_packages=()
 command -v dovecot >/dev/null 2>&1 || [ -x /usr/sbin/dovecot ] || need_packages+=(dovecot-imapd)
 command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null 2>&1 || need_packages+=(postgresql)
 if [ "${ESPOMAIL_BENCH:-}" = 1 ]; then
   command -v mbsync >/dev/null 2>&1 || need_packages+=(isync)
   command -v getmail >/dev/null 2>&1 || need_packages+=(getmail6)
@@ -41,4 +44,10 @@ if ! sha256sum --status -c "$stamp" 2>/dev/null; then
   fi
   rm -f "$log"
   sha256sum pyproject.toml > "$stamp"
+fi
+
+# The Cyrus IMAP test server: apt-get download + dpkg-deb -x into a cache, once (a few seconds).
+# Best effort: the test fixture tries again and says what is wrong if it still cannot.
+if ! .venv/bin/python -m espomail.testing.cyrus; then
+  echo "setup: the tests that run on Cyrus IMAP will fail until this is fixed (see above)" >&2
 fi

@@ -3,9 +3,13 @@
 - Every test gets its own data directory and database; no ESPOMAIL_* variable leaks in.
 - ``espomail`` runs the real command in-process (``espomail("user", "list", "--json")``)
   and returns exit code, stdout and stderr; ``espomail_process`` runs it as a subprocess.
-- ``dovecot`` is one private Dovecot per test session; ``mailbox()`` makes a fresh IMAP
-  user for a test, so tests never see each other's mail.
+- ``dovecot`` is one private Dovecot per test session, ``cyrus`` one private Cyrus IMAP;
+  a test that takes ``imap_server`` runs on each (ids ``[dovecot]`` and ``[cyrus]``), the
+  others on Dovecot. ``mailbox()`` makes a fresh IMAP user on the test's server, so tests
+  never see each other's mail; ``group_account()`` an account on it.
 - ``smtp`` is a recording aiosmtpd server on 127.0.0.1.
+- ``postgres`` is one private PostgreSQL per test session (``postgres.url(db)``,
+  ``postgres.create_database(name, template=...)``).
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from espomail.testing.cyrus import Cyrus
 from espomail.testing.dovecot import Dovecot
 from espomail.testing.messages import build_message
+from espomail.testing.postgres import Postgres
 from espomail.testing.smtp import RecordingSMTP
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -111,19 +117,46 @@ def dovecot():
         yield server
 
 
+@pytest.fixture(scope="session")
+def cyrus():
+    with Cyrus() as server:
+        yield server
+
+
+IMAP_SERVERS = ("dovecot", "cyrus")
+
+
+@pytest.fixture(params=IMAP_SERVERS)
+def imap_server(request):
+    """Each IMAP server in turn: a test taking this fixture runs once on Dovecot, once on Cyrus."""
+    return request.getfixturevalue(request.param)
+
+
+@pytest.fixture
+def imap(request):
+    """The IMAP server of this test: ``imap_server``'s when the test takes it, else Dovecot."""
+    return request.getfixturevalue("imap_server" if "imap_server" in request.fixturenames else "dovecot")
+
+
 _mailbox_numbers = itertools.count(1)
 
 
 @pytest.fixture
-def mailbox(dovecot):
-    """Make a fresh IMAP user on the session's Dovecot: ``name = mailbox()``."""
+def mailbox(imap):
+    """Make a fresh IMAP user on the test's server: ``name = mailbox()``."""
 
     def make(prefix: str = "box") -> str:
         name = f"{prefix}{next(_mailbox_numbers)}"
-        dovecot.add_user(name)
+        imap.add_user(name)
         return name
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    with Postgres() as server:
+        yield server
 
 
 @pytest.fixture
@@ -139,8 +172,8 @@ def message():
 
 
 @pytest.fixture
-def group_account(espomail, dovecot, mailbox):
-    """Create a group account on a fresh mailbox; returns (account name, IMAP user)."""
+def group_account(espomail, imap, mailbox):
+    """Create a group account on a fresh mailbox of the test's server; returns (account name, IMAP user)."""
 
     def make(name: str = "support", *extra: str, address: str | None = None) -> tuple[str, str]:
         user = mailbox(name)
@@ -151,9 +184,9 @@ def group_account(espomail, dovecot, mailbox):
             "--address",
             address or f"{name}@example.com",
             "--host",
-            dovecot.host,
+            imap.host,
             "--port",
-            dovecot.port,
+            imap.port,
             "--security",
             "none",
             "--username",

@@ -162,7 +162,7 @@ class Dovecot:
         with self.client(user) as client:
             if folder.upper() == "INBOX":
                 client.select_folder("INBOX")
-                client.delete_messages("1:*")
+                client.delete_messages(client.search("ALL"))
                 client.expunge()
                 client.unselect_folder()
                 self._bump_inbox_uidvalidity(user)

@@ -1,4 +1,4 @@
-"""Every corpus message that Dovecot accepts, APPENDed and fetched: none failed, none lost."""
+"""Every corpus message that the IMAP server accepts, APPENDed and fetched: none failed, none lost."""
 
 import sqlite3
 from pathlib import Path
@@ -12,13 +12,13 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 @pytest.mark.slow
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project")
-def test_whole_corpus_over_imap(espomail, dovecot, group_account, db_path, monkeypatch):
+def test_whole_corpus_over_imap(espomail, imap_server, group_account, db_path, monkeypatch):
     monkeypatch.setenv("ESPOMAIL_MAX_PER_RUN", "5000")
     _, user = group_account("corpus")
     files = sorted(CORPUS.rglob("*.eml"))
     assert len(files) == 1229
-    accepted = dovecot.append(user, (f.read_bytes() for f in files))
-    stored = dovecot.fetch_all(user)
+    accepted = imap_server.append(user, (f.read_bytes() for f in files))
+    stored = imap_server.fetch_all(user)
     assert len(stored) == accepted
     expected_keys = {key_for(parse_headers(raw), raw)[0] for raw in stored}
 
@@ -34,4 +34,4 @@ def test_whole_corpus_over_imap(espomail, dovecot, group_account, db_path, monke
     assert states == {"processed": len(expected_keys)}
     # Several corpus files share a Message-ID: each is one email, delivered once.
     assert deliveries == len(expected_keys)
-    print(f"corpus: {len(files)} files, {accepted} accepted by Dovecot, {len(expected_keys)} distinct emails")
+    print(f"corpus: {len(files)} files, {accepted} accepted by the server, {len(expected_keys)} distinct emails")

@@ -1,4 +1,6 @@
-"""``espomail fetch`` end to end against a private Dovecot: never lose, never duplicate."""
+"""``espomail fetch`` end to end against a private IMAP server: never lose, never duplicate.
+
+The tests taking ``imap_server`` run on Dovecot and on Cyrus IMAP (ids [dovecot], [cyrus])."""
 
 import datetime as dt
 import os
@@ -24,9 +26,9 @@ def fetch_json(espomail, *args):
     return result.json
 
 
-def test_fetch_imports_then_a_second_fetch_imports_nothing(espomail, dovecot, group_account, db_path):
+def test_fetch_imports_then_a_second_fetch_imports_nothing(espomail, imap_server, group_account, db_path):
     name, user = group_account("support")
-    dovecot.append(user, [build_message(subject=f"hello {i}") for i in range(3)])
+    imap_server.append(user, [build_message(subject=f"hello {i}") for i in range(3)])
     first = fetch_json(espomail)
     assert first["new"] == 3 and first["failed"] == 0
     [account] = first["accounts"]
@@ -50,11 +52,11 @@ def test_fetch_imports_then_a_second_fetch_imports_nothing(espomail, dovecot, gr
     assert listed[0]["accounts"] == ["support"]
 
 
-def test_fetch_since_is_respected(espomail, dovecot, mailbox, db_path):
+def test_fetch_since_is_respected(espomail, imap_server, mailbox, db_path):
     user = mailbox("since")
     old = dt.datetime(2020, 5, 1, tzinfo=dt.UTC)
-    dovecot.append(user, build_message(subject="old", date=old), when=old)
-    dovecot.append(user, build_message(subject="new"))
+    imap_server.append(user, build_message(subject="old", date=old), when=old)
+    imap_server.append(user, build_message(subject="new"))
     espomail(
         "account",
         "add-group",
@@ -62,9 +64,9 @@ def test_fetch_since_is_respected(espomail, dovecot, mailbox, db_path):
         "--address",
         "since@example.com",
         "--host",
-        dovecot.host,
+        imap_server.host,
         "--port",
-        dovecot.port,
+        imap_server.port,
         "--security",
         "none",
         "--username",
@@ -78,20 +80,20 @@ def test_fetch_since_is_respected(espomail, dovecot, mailbox, db_path):
     assert [e["subject"] for e in espomail("email", "list", "--json").json] == ["new"]
 
 
-def test_new_uidvalidity_imports_nothing_twice(espomail, dovecot, group_account, db_path):
+def test_new_uidvalidity_imports_nothing_twice(espomail, imap_server, group_account, db_path):
     name, user = group_account("work", "--folder", "Work")
     messages = [build_message(subject=f"m{i}") for i in range(4)]
-    dovecot.append(user, messages, folder="Work")
+    imap_server.append(user, messages, folder="Work")
     assert fetch_json(espomail)["new"] == 4
-    dovecot.recreate_folder(user, "Work")
-    dovecot.append(user, messages + [build_message(subject="brand new")], folder="Work")
+    imap_server.recreate_folder(user, "Work")
+    imap_server.append(user, messages + [build_message(subject="brand new")], folder="Work")
     summary = fetch_json(espomail)
     assert summary["new"] == 1
     assert count(db_path) == 5
     assert fetch_json(espomail)["new"] == 0
 
 
-def test_same_message_in_group_and_personal_mailbox_is_one_email(espomail, dovecot, group_account, mailbox):
+def test_same_message_in_group_and_personal_mailbox_is_one_email(espomail, imap_server, group_account, mailbox):
     espomail("role", "add", "self", "--personal-accounts", "yes")
     espomail("user", "add", "alice", "--email", "alice@example.com", "--role", "self")
     _, group_user = group_account("support")
@@ -106,9 +108,9 @@ def test_same_message_in_group_and_personal_mailbox_is_one_email(espomail, dovec
             "--address",
             "alice@example.com",
             "--host",
-            dovecot.host,
+            imap_server.host,
             "--port",
-            dovecot.port,
+            imap_server.port,
             "--security",
             "none",
             "--username",
@@ -121,8 +123,8 @@ def test_same_message_in_group_and_personal_mailbox_is_one_email(espomail, dovec
         == 0
     )
     raw = build_message(to=["support@example.com", "alice@example.com"], subject="to both")
-    dovecot.append(group_user, raw)
-    dovecot.append(personal, raw)
+    imap_server.append(group_user, raw)
+    imap_server.append(personal, raw)
     summary = fetch_json(espomail)
     assert summary["new"] == 1 and summary["duplicates"] == 1
     [email] = espomail("email", "list", "--json").json
@@ -130,12 +132,12 @@ def test_same_message_in_group_and_personal_mailbox_is_one_email(espomail, dovec
     assert "alice" in email["users"]
 
 
-def test_message_without_message_id_fetched_twice_is_one_email(espomail, dovecot, group_account, mailbox, db_path):
+def test_message_without_message_id_fetched_twice_is_one_email(espomail, imap_server, group_account, mailbox, db_path):
     _, first = group_account("one")
     _, second = group_account("two")
     raw = build_message(subject="no id", message_id=None, date=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
-    dovecot.append(first, raw)
-    dovecot.append(second, raw)
+    imap_server.append(first, raw)
+    imap_server.append(second, raw)
     summary = fetch_json(espomail)
     assert summary["new"] == 1 and summary["duplicates"] == 1
     espomail("account", "reset", "one", "--since", "2000-01-01")
@@ -146,9 +148,9 @@ def test_message_without_message_id_fetched_twice_is_one_email(espomail, dovecot
     assert email["accounts"] == ["one", "two"]
 
 
-def test_reset_refetches_without_duplicating(espomail, dovecot, group_account, db_path):
+def test_reset_refetches_without_duplicating(espomail, imap_server, group_account, db_path):
     _, user = group_account("support")
-    dovecot.append(user, [build_message(subject=f"r{i}") for i in range(3)])
+    imap_server.append(user, [build_message(subject=f"r{i}") for i in range(3)])
     fetch_json(espomail)
     assert espomail("account", "reset", "support", "--since", "2000-01-01").exit_code == 0
     again = fetch_json(espomail)
@@ -156,9 +158,9 @@ def test_reset_refetches_without_duplicating(espomail, dovecot, group_account, d
     assert count(db_path) == 3
 
 
-def test_wrong_password_on_one_account_others_still_fetched(espomail, dovecot, group_account, monkeypatch):
+def test_wrong_password_on_one_account_others_still_fetched(espomail, imap_server, group_account, monkeypatch):
     _, good = group_account("good")
-    dovecot.append(good, build_message(subject="fine"))
+    imap_server.append(good, build_message(subject="fine"))
     _, bad = group_account("bad")
     monkeypatch.setenv("BAD_PASSWORD", "wrong-password-123")
     espomail("account", "update", "bad", "--password-env", "BAD_PASSWORD")
@@ -183,14 +185,14 @@ def test_successful_fetch_is_silent_when_not_a_terminal(espomail, dovecot, group
     assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
 
 
-def test_message_over_the_size_limit_is_stored_as_headers_only(espomail, dovecot, group_account, monkeypatch):
+def test_message_over_the_size_limit_is_stored_as_headers_only(espomail, imap_server, group_account, monkeypatch):
     _, user = group_account("big")
     monkeypatch.setenv("ESPOMAIL_MAX_MESSAGE_SIZE_MB", "0.05")
-    dovecot.append(
+    imap_server.append(
         user,
         build_message(subject="huge", attachments=[("big.bin", "application/octet-stream", os.urandom(200_000))]),
     )
-    dovecot.append(user, build_message(subject="small"))
+    imap_server.append(user, build_message(subject="small"))
     assert fetch_json(espomail)["new"] == 2
     emails = {e["subject"]: e for e in espomail("email", "list", "--json").json}
     huge = espomail("email", "show", emails["huge"]["id"], "--json").json
@@ -200,13 +202,13 @@ def test_message_over_the_size_limit_is_stored_as_headers_only(espomail, dovecot
     assert emails["small"]["truncated"] is False
 
 
-def test_raw_source_comes_back_byte_for_byte(espomail, dovecot, group_account):
+def test_raw_source_comes_back_byte_for_byte(espomail, imap_server, group_account):
     _, user = group_account("raw")
     raw = build_message(subject="Grüße — ✓", body="Ünïcödé body\r\n")
-    dovecot.append(user, raw)
+    imap_server.append(user, raw)
     fetch_json(espomail)
     [email] = espomail("email", "list", "--json").json
-    [stored] = dovecot.fetch_all(user)
+    [stored] = imap_server.fetch_all(user)
     shown = espomail("email", "show", email["id"], "--raw")
     assert shown.stdout.encode() == stored
     assert email["subject"] == "Grüße — ✓"
@@ -233,18 +235,18 @@ def test_locked_account_is_skipped(espomail, dovecot, group_account, isolated):
     assert fetch_json(espomail)["new"] == 1
 
 
-def test_dry_run_stores_nothing(espomail, dovecot, group_account, db_path):
+def test_dry_run_stores_nothing(espomail, imap_server, group_account, db_path):
     _, user = group_account("dry")
-    dovecot.append(user, [build_message(), build_message()])
+    imap_server.append(user, [build_message(), build_message()])
     summary = fetch_json(espomail, "--dry-run")
     assert summary["accounts"][0]["new"] == 2
     assert count(db_path) == 0
     assert fetch_json(espomail)["new"] == 2
 
 
-def test_limit_leaves_a_backlog_for_the_next_run(espomail, dovecot, group_account, db_path):
+def test_limit_leaves_a_backlog_for_the_next_run(espomail, imap_server, group_account, db_path):
     _, user = group_account("slow")
-    dovecot.append(user, [build_message(subject=f"b{i}") for i in range(5)])
+    imap_server.append(user, [build_message(subject=f"b{i}") for i in range(5)])
     first = fetch_json(espomail, "--limit", "2")
     assert first["new"] == 2 and first["accounts"][0]["backlog"] == 3
     assert fetch_json(espomail, "--limit", "2")["new"] == 2
@@ -292,7 +294,7 @@ def test_cron_line_and_status(espomail, group_account):
 
 @pytest.mark.slow
 def test_kill_9_in_the_middle_then_rerun_gives_each_message_once(
-    espomail, dovecot, group_account, db_path, monkeypatch
+    espomail, imap_server, group_account, db_path, monkeypatch
 ):
     import subprocess
     import sys
@@ -300,7 +302,7 @@ def test_kill_9_in_the_middle_then_rerun_gives_each_message_once(
     monkeypatch.setenv("ESPOMAIL_MAX_PER_RUN", "5000")
     _, user = group_account("crash")
     total = 2000
-    dovecot.append(user, (build_message(subject=f"crash {i}", body="x" * 2000) for i in range(total)))
+    imap_server.append(user, (build_message(subject=f"crash {i}", body="x" * 2000) for i in range(total)))
     env = {**os.environ, "ESPOMAIL_BATCH_SIZE": "50"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "espomail", "fetch"],
@@ -329,7 +331,7 @@ def test_kill_9_in_the_middle_then_rerun_gives_each_message_once(
 
 
 class CuttingProxy:
-    """Forwards to Dovecot and cuts the connection after ``limit`` bytes from the server."""
+    """Forwards to an IMAP server and cuts the connection after ``limit`` bytes from the server."""
 
     def __init__(self, port: int, limit: int) -> None:
         self.target, self.limit = port, limit
@@ -376,12 +378,12 @@ class CuttingProxy:
 
 
 def test_connection_dropped_in_the_middle_of_a_batch_next_run_completes(
-    espomail, dovecot, group_account, db_path, monkeypatch
+    espomail, imap_server, group_account, db_path, monkeypatch
 ):
     _, user = group_account("flaky")
     total = 60
-    dovecot.append(user, [build_message(subject=f"drop {i}", body="y" * 3000) for i in range(total)])
-    proxy = CuttingProxy(dovecot.port, limit=120_000)
+    imap_server.append(user, [build_message(subject=f"drop {i}", body="y" * 3000) for i in range(total)])
+    proxy = CuttingProxy(imap_server.port, limit=120_000)
     monkeypatch.setenv("ESPOMAIL_BATCH_SIZE", "10")
     espomail("account", "update", "flaky", "--port", proxy.port)
     broken = espomail("fetch")
@@ -390,7 +392,7 @@ def test_connection_dropped_in_the_middle_of_a_batch_next_run_completes(
     assert "flaky" in broken.stderr
     partial = count(db_path, "SELECT COUNT(*) FROM emails")
     assert partial < total
-    espomail("account", "update", "flaky", "--port", dovecot.port)
+    espomail("account", "update", "flaky", "--port", imap_server.port)
     assert espomail("fetch").exit_code == 0
     assert count(db_path) == total
     assert count(db_path, "SELECT COUNT(DISTINCT message_id) FROM emails") == total
@@ -423,14 +425,14 @@ def test_the_worker_process_path_links_filters_and_cases_like_in_place(
     assert espomail("email", "show", email["id"], "--json").json["body_text"].strip() == "The printer broke."
 
 
-def test_keep_unread_by_default_and_mark_seen_on_request(espomail, dovecot, group_account):
+def test_keep_unread_by_default_and_mark_seen_on_request(espomail, imap_server, group_account):
     _, quiet = group_account("quiet")
     _, marking = group_account("marking", "--mark-seen")
     for user in (quiet, marking):
-        dovecot.append(user, build_message())
+        imap_server.append(user, build_message())
     fetch_json(espomail)
     for user, seen in ((quiet, False), (marking, True)):
-        with dovecot.client(user) as client:
+        with imap_server.client(user) as client:
             client.select_folder("INBOX", readonly=True)
             flags = client.get_flags(client.search("ALL"))
         assert all((b"\\Seen" in f) is seen for f in flags.values()), (user, flags)

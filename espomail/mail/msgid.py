@@ -42,29 +42,34 @@ def normalize(value: str | None) -> str | None:
     return f"<{local}@{domain.lower()}>"
 
 
-def normalize_all(value: str | None) -> list[str]:
-    """Every id in a References-like header, normalised, in order, without repeats."""
+def normalize_all(value: str | None, limit: int | None = None) -> list[str]:
+    """Every id in a References-like header, normalised, in order, without repeats; linear
+    in the value. With ``limit``, at most that many: the first (the thread's root) and the
+    newest (the last ones)."""
     if not value:
         return []
-    found = _ANGLE.findall(" ".join(str(value).split()))
+    text = str(value)
+    found = _ANGLE.findall(text)
     if not found:
-        found = str(value).replace(",", " ").split()
-    result: list[str] = []
-    for item in found:
-        norm = normalize(f"<{item.strip('<>')}>")
-        if norm and norm not in result:
-            result.append(norm)
-    return result
+        found = text.replace(",", " ").split()
+    distinct = list(dict.fromkeys(item.strip().strip("<>") for item in found))
+    if limit is not None and len(distinct) > limit:
+        distinct = [distinct[0], *distinct[len(distinct) - limit + 1 :]]
+    result = (normalize(f"<{item}>") for item in distinct)
+    return list(dict.fromkeys(norm for norm in result if norm))
 
 
-def fingerprint(date: str, from_: str, to: str, subject: str, body: bytes) -> str:
+def fingerprint(date: str, from_: str, to: str, subject: str, body: bytes, extra: bytes = b"") -> str:
     """A stable key for a message without Message-ID: the same message fetched again, by
-    any account, gets the same key; different messages get different keys."""
+    any account, gets the same key; different messages get different keys. ``extra``
+    (a digest of the other headers) is added when it is given."""
     digest = hashlib.sha256()
     for part in (date, from_, to, subject):
         digest.update(" ".join((part or "").split()).encode("utf-8", "surrogateescape"))
         digest.update(b"\0")
     digest.update(body.replace(b"\r\n", b"\n").rstrip(b"\n"))
+    if extra:
+        digest.update(b"\0headers\0" + extra)
     return f"<fp.{digest.hexdigest()[:40]}@espomail.fingerprint>"
 
 

@@ -850,15 +850,18 @@ def _addresses(pairs: list[tuple[str, str]], defects: list[str], limits: ParseLi
 
 
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
+_KEYWORD = re.compile(r"[^\s,;()]{1,100}")
 
 
 def _fill_flags(email: ParsedEmail, raw: dict[str, list[str]], senders: list[tuple[str, str]]) -> None:
     """Auto-reply, auto-submitted and bounce flags (SPEC 6)."""
     headers = email.headers
-    submitted = headers.get("auto-submitted")
-    mode = submitted[0].split(";", 1)[0].strip().lower() if submitted else None
-    email.is_auto_reply = "x-autoreply" in headers or "x-autorespond" in headers or mode == "auto-replied"
-    email.is_auto_submitted = email.is_auto_reply or (mode is not None and mode != "no")
+    # Every copy counts: "no" in one and "auto-replied" in another is automated.
+    modes = {
+        found.group().lower() for value in headers.get("auto-submitted") or () if (found := _KEYWORD.search(value))
+    }
+    email.is_auto_reply = "x-autoreply" in headers or "x-autorespond" in headers or "auto-replied" in modes
+    email.is_auto_submitted = email.is_auto_reply or bool(modes - {"no"})
     ctype = _content_type((raw.get("content-type") or [""])[0], "text/plain", [])[0]
     locals_ = [address.rpartition("@")[0] or address for _name, address in senders]
     return_paths = [re.sub(r"\s", "", value) for value in raw.get("return-path") or []]

@@ -204,6 +204,20 @@ def header_block(raw: bytes) -> bytes:
         return b""
 
 
+_MAIL_FIELDS = (b"from", b"date", b"message-id")
+
+
+def looks_like_mail(head: bytes) -> bool:
+    """Whether bytes (the start of a file) begin with a header block holding a From, Date
+    or Message-ID field (SPEC 11: what a directory import takes)."""
+    try:
+        buf = _prepare(head)
+        fields = _read_fields(buf.data, buf.start, len(buf.data))[0]
+        return any(name.lower() in _MAIL_FIELDS for name, _value in fields)
+    except Exception:
+        return False
+
+
 def key_for(parsed: ParsedEmail, raw: bytes) -> tuple[str, bool]:
     """(dedup key, has_message_id): the Message-ID, else a fingerprint of date, from, to,
     subject and the body bytes. When date, from, to and subject are all missing, the

@@ -59,6 +59,7 @@ from html import unescape
 from urllib.parse import unquote_to_bytes
 
 from espomail.mail import msgid
+from espomail.mail.addresses import unicode_form
 from espomail.mail.limits import DEFAULT as DEFAULT_LIMITS
 from espomail.mail.limits import ParseLimits
 
@@ -859,7 +860,8 @@ def _addresses(pairs: list[tuple[str, str]], defects: list[str], limits: ParseLi
         if len(found) >= limits.max_addresses:
             _note(defects, f"more than {limits.max_addresses:,} addresses in one field; the rest ignored")
             break
-        found.append(Address(_decode_words(_clean(name)[:_MAX_NAME_CHARS], defects).strip(), address))
+        name = _decode_words(_clean(name)[:_MAX_NAME_CHARS], defects).strip()
+        found.append(Address(name, unicode_form(address)))  # EAI: one stored form (NFC, Unicode domain)
     return found
 
 

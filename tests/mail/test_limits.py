@@ -163,3 +163,11 @@ def test_html_size_bound(size):
     assert ("THE END" in email.body_text) == converted_whole
     assert any("only its start converted" in note for note in email.defects) == (not converted_whole)
     assert email.body_html.endswith("THE END</p>")  # the html itself is kept whole
+
+
+def test_the_parse_worker_takes_the_limits_on_its_command_line():
+    from espomail.mail import parse_worker
+
+    limits = ParseLimits(max_references=5, max_filename_length=30)
+    text = parse_worker.limits_argument(limits)
+    assert ParseLimits(**__import__("json").loads(text)) == limits

@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(not FILES, reason="shared/corpus is not beside t
 
 COMMON = {"deadline": None, "database": None, "suppress_health_check": list(HealthCheck)}
 FAST = settings(max_examples=100, derandomize=True, **COMMON)
-LONG = settings(max_examples=1_000, derandomize=False, **COMMON)
+LONG = settings(max_examples=600, derandomize=False, **COMMON)
 FAST_IMPORT = settings(max_examples=40, derandomize=True, **COMMON)
 LONG_IMPORT = settings(max_examples=200, derandomize=False, **COMMON)
 

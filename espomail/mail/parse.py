@@ -726,9 +726,9 @@ def _fill_envelope(
     first = {name: (raw.get(name) or [""])[0][: limits.max_header_length] for name in ("message-id", "in-reply-to")}
     email.message_id = msgid.normalize(first["message-id"])
     email.in_reply_to = msgid.normalize(first["in-reply-to"])
-    references = raw.get("references") or []  # read whole: the newest ids are at the end
-    email.references = msgid.normalize_all(" ".join(references), limits.max_references)
-    if sum(map(len, references)) > limits.max_header_length or len(email.references) == limits.max_references:
+    references = " ".join(raw.get("references") or [])  # read whole: the newest ids are at the end
+    email.references = msgid.normalize_all(references, limits.max_references)
+    if len(email.references) == limits.max_references and references.count("<") > limits.max_references:
         _note(email.defects, f"References cut to {limits.max_references} ids (the first and the newest)")
     email.date = _date((raw.get("date") or [""])[0][:1000])
     found = _addresses(senders, email.defects, limits)

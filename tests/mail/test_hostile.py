@@ -20,7 +20,9 @@ from espomail.mail import filters, msgid, parse
 from espomail.mail.parse import html_to_text, key_for, parse_headers, parse_message
 
 GUARD = pytest.mark.timeout(120)
-FAST = settings(max_examples=300, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(
+    max_examples=300, derandomize=True, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def peak_memory(function, *args, **kwargs) -> int:

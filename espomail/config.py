@@ -43,7 +43,30 @@ KEYS: dict[str, tuple[str, Any, str]] = {
     "message_id_domain": ("str?", None, "domain of generated Message-IDs; default: FQDN"),
     "notify_max_age_days": ("int", 2, "no email-received notification for older mail"),
     "lease_s": ("int", 600, "how long a fetch holds an account before others may take it"),
+    # Cost bounds on incoming mail (espomail.mail.limits): beyond them a message is cut or marked, never lost.
+    "max_header_count": ("int", 10_000, "header fields read per message or MIME part; the rest ignored"),
+    "max_header_length": ("int", 100_000, "characters kept of one header field; longer ones are cut"),
+    "max_addresses": ("int", 1_000, "addresses kept per From, To, Cc, Bcc or Reply-To field"),
+    "max_mime_depth": ("int", 40, "nesting levels of MIME multiparts read; deeper ones kept as one part"),
+    "max_mime_parts": ("int", 5_000, "MIME parts read per message; the rest kept as one part"),
+    "max_filename_length": ("int", 255, "characters of an attachment file name (cut in the middle, extension kept)"),
+    "max_references": ("int", 100, "References ids kept per email: the thread root and the newest"),
+    "max_html_bytes": ("int", 1_000_000, "characters of an html body converted to text; the rest not converted"),
+    "max_filter_pattern_length": ("int", 1_000, "characters of a filter's From, To or Subject pattern"),
 }
+
+# The cost bounds, passed to Settings as they are (see espomail.mail.limits).
+LIMIT_KEYS = (
+    "max_header_count",
+    "max_header_length",
+    "max_addresses",
+    "max_mime_depth",
+    "max_mime_parts",
+    "max_filename_length",
+    "max_references",
+    "max_html_bytes",
+    "max_filter_pattern_length",
+)
 
 ENV_PREFIX = "ESPOMAIL_"
 # Environment variables that are not settings keys.
@@ -71,6 +94,15 @@ class Settings(NamedTuple):
     message_id_domain: str
     notify_max_age_days: int
     lease_s: int
+    max_header_count: int
+    max_header_length: int
+    max_addresses: int
+    max_mime_depth: int
+    max_mime_parts: int
+    max_filename_length: int
+    max_references: int
+    max_html_bytes: int
+    max_filter_pattern_length: int
     config_path: Path | None = None
 
     def replace(self, **changes: Any) -> Settings:
@@ -258,6 +290,7 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         message_id_domain=values["message_id_domain"] or _fqdn(),
         notify_max_age_days=values["notify_max_age_days"],
         lease_s=values["lease_s"],
+        **{key: values[key] for key in LIMIT_KEYS},
         config_path=path,
     )
 

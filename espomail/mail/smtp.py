@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from espomail import secrets
 from espomail.config import Settings
 from espomail.errors import EspomailError, MailServerError
+from espomail.mail.addresses import needs_smtputf8
+from espomail.mail.compose import wire_address
 from espomail.mail.imap import describe_error, tls_context
 from espomail.oauth import sasl
 from espomail.oauth.sasl import TokenProvider
@@ -119,11 +121,21 @@ def check(config: SmtpConfig, timeout: float) -> None:
         _quit(server)
 
 
+class SendError(MailServerError):
+    """The message cannot be sent through this server as it is (a clear, final reason)."""
+
+
 def send(config: SmtpConfig, timeout: float, sender: str, recipients: list[str], raw: bytes) -> None:
-    """Send ``raw``; raise MailServerError (RefusedRecipients) when it was not accepted for all."""
+    """Send ``raw``; raise MailServerError (RefusedRecipients) when it was not accepted for all.
+
+    Envelope addresses go out with ASCII (A-label) domains; when one still is not ASCII (an
+    international local part) the server must offer SMTPUTF8, else SendError says so."""
+    sender, recipients = wire_address(sender), [wire_address(item) for item in recipients]
+    international = [item for item in [sender, *recipients] if needs_smtputf8(item)]
     server = connect(config, timeout)
     try:
-        refused = server.sendmail(sender, recipients, raw)
+        options = _mail_options(server, config, international, raw)
+        refused = server.sendmail(sender, recipients, raw, mail_options=options)
     except smtplib.SMTPRecipientsRefused as exc:
         refused = {k: _code(v) for k, v in exc.recipients.items()}
         raise RefusedRecipients(
@@ -133,13 +145,27 @@ def send(config: SmtpConfig, timeout: float, sender: str, recipients: list[str],
         raise MailServerError(
             f"SMTP server {config.host} refused the sender {sender}: {_text(exc.smtp_error)}"
         ) from None
-    except (smtplib.SMTPException, OSError) as exc:
+    except (smtplib.SMTPException, OSError, UnicodeError) as exc:
         raise MailServerError("SMTP: " + _reason(exc, config)) from None
     finally:
         _quit(server)
     if refused:
         shown = {k: _code(v) for k, v in refused.items()}
         raise RefusedRecipients(f"SMTP server {config.host} refused {_list(shown)}", shown)
+
+
+def _mail_options(server: smtplib.SMTP, config: SmtpConfig, international: list[str], raw: bytes) -> list[str]:
+    """SMTPUTF8 (and 8BITMIME) when an envelope address needs it; SendError when the
+    server does not offer it."""
+    if not international:
+        return []
+    server.ehlo_or_helo_if_needed()
+    if not server.has_extn("smtputf8"):
+        raise SendError(
+            f"the SMTP server {config.host}:{config.port} does not support SMTPUTF8, needed for "
+            f"{international[0]}: send through a server that offers it, or to an ASCII address"
+        )
+    return ["SMTPUTF8", "BODY=8BITMIME"] if server.has_extn("8bitmime") and not raw.isascii() else ["SMTPUTF8"]
 
 
 def _reason(exc: BaseException, config: SmtpConfig) -> str:

@@ -5,13 +5,12 @@ Import runs the same store-first pipeline as fetch, without IMAP.
 
 from __future__ import annotations
 
-import mailbox
-from collections.abc import Iterator
 from pathlib import Path
 
 from espomail.config import Settings
-from espomail.errors import InvalidInput, NotFound
+from espomail.errors import InvalidInput
 from espomail.mail.parse import parse_message
+from espomail.mail.sources import read_source
 from espomail.model import UNFINISHED, ProcessingState
 from espomail.policy import access
 from espomail.policy.access import Actor
@@ -23,29 +22,6 @@ from espomail.store import emails as emails_q
 from espomail.store.db import Store
 
 
-def read_source(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(name, raw bytes) of every message in a file, an mbox, a Maildir or a directory."""
-    if not path.exists():
-        raise NotFound(f"no file or directory {path}")
-    if path.is_dir():
-        if (path / "cur").is_dir() or (path / "new").is_dir():
-            box = mailbox.Maildir(str(path), factory=None, create=False)
-            for key in sorted(box.keys()):
-                yield f"{path.name}/{key}", box.get_bytes(key)
-            return
-        for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            yield str(file.relative_to(path)), file.read_bytes()
-        return
-    with path.open("rb") as handle:
-        start = handle.read(5)
-    if start == b"From ":
-        box = mailbox.mbox(str(path), create=False)
-        for key in box.keys():
-            yield f"{path.name}#{key}", box.get_bytes(key)
-        return
-    yield path.name, path.read_bytes()
-
-
 def import_path(store: Store, actor: Actor, settings: Settings, path: Path, account: str | None = None) -> dict:
     access.require(actor, "admin", None, "import mail")
     account_row = get_account(store, account) if account else None
@@ -53,8 +29,12 @@ def import_path(store: Store, actor: Actor, settings: Settings, path: Path, acco
     total = Processed()
     count = already = 0
     batch: list[Incoming] = []
-    for _name, raw in read_source(path):
-        batch.append(Incoming(raw))
+    skipped: list[str] = []
+    for source in read_source(path):
+        if source.skipped:
+            skipped.append(source.name)
+            continue
+        batch.append(Incoming(source.raw))
         count += 1
         if len(batch) >= settings.batch_size:
             already += _import_batch(store, settings, account_id, path, batch, total)
@@ -71,6 +51,7 @@ def import_path(store: Store, actor: Actor, settings: Settings, path: Path, acco
         "failed": total.failed,
         "cases_created": total.cases_created,
         "auto_replies": total.auto_replies,
+        "skipped": skipped,
     }
 
 

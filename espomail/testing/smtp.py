@@ -23,14 +23,16 @@ class Received:
 
 
 class RecordingSMTP:
-    """Records every message it accepts; can refuse recipients or require a login."""
+    """Records every message it accepts; can refuse recipients, require a login or offer
+    SMTPUTF8."""
 
-    def __init__(self, username: str | None = None, password: str | None = None) -> None:
+    def __init__(self, username: str | None = None, password: str | None = None, smtputf8: bool = False) -> None:
         self.host = "127.0.0.1"
         self.port = free_port()
         self.messages: list[Received] = []
         self.refuse: set[str] = set()
         self.username, self.password = username, password
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531) in the EHLO answer
         self._lock = threading.Lock()
         self._controller = None
 
@@ -44,9 +46,9 @@ class RecordingSMTP:
     def start(self) -> None:
         from aiosmtpd.controller import Controller
 
-        kwargs = {}
+        kwargs: dict = {"enable_SMTPUTF8": self.smtputf8}
         if self.username:
-            kwargs = {"authenticator": self._authenticate, "auth_require_tls": False, "auth_required": True}
+            kwargs |= {"authenticator": self._authenticate, "auth_require_tls": False, "auth_required": True}
         self._controller = Controller(self, hostname=self.host, port=self.port, **kwargs)
         self._controller.start()
 

@@ -75,7 +75,8 @@ def add(name: str, is_global: bool, account: str | None, user: str | None, skip_
         raise InvalidInput("give exactly one of --global, --account A, --user U")
     app = get_app()
     rule["skip_notification"] = rule["skip_notification"] or skip_notification_old
-    emit(filters.add_filter(app.store, app.actor, name, scopes[0], account, user, **rule))
+    limit = app.settings.max_filter_pattern_length
+    emit(filters.add_filter(app.store, app.actor, name, scopes[0], account, user, **rule, max_pattern_length=limit))
 
 
 @filter_.command("list")

@@ -178,6 +178,12 @@ def parse_message(
         return email
 
 
+def parse_stored(raw: bytes, truncated: bool, limits: ParseLimits = DEFAULT_LIMITS) -> ParsedEmail:
+    """A stored message as it was imported: whole, or headers only with the truncation note
+    when it was over the size limit."""
+    return parse_message(raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None, limits=limits)
+
+
 def extract_part(raw: bytes, part: str, limits: ParseLimits = DEFAULT_LIMITS) -> bytes:
     """The transfer-decoded bytes of the MIME part at ``part`` ("1", "2.1", ...), as listed
     in ``Attachment.part``; b"" when there is no such part."""

@@ -59,12 +59,13 @@ class Context:
     def complete(self) -> ParsedEmail:
         """The full parse (bodies, every header), when ``parsed`` is only a summary."""
         if self.parsed is None or not self.parsed.complete:
-            from espomail.mail.parse import TRUNCATED_NOTE, parse_message
+            from espomail.mail.limits import ParseLimits
+            from espomail.mail.parse import parse_stored
             from espomail.store import emails as emails_q
 
             raw = self.raw or emails_q.raw_of(self.store, self.email_id)
-            truncated = bool(self.email["truncated"])
-            self.parsed = parse_message(raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
+            limits = ParseLimits.from_settings(self.settings)
+            self.parsed = parse_stored(raw, bool(self.email["truncated"]), limits)
         return self.parsed
 
     def stop(self, how: DeliveryState) -> None:

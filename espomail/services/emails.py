@@ -107,12 +107,9 @@ def _one(store: Store, email: Row, related: dict, user_id: int | None, full: boo
 
 
 def _bodies(store: Store, email: Row) -> dict:
-    from espomail.mail.parse import TRUNCATED_NOTE, parse_message  # loaded only to show a body
+    from espomail.mail.parse import parse_stored  # loaded only to show a body
 
-    truncated = bool(email["truncated"])
-    parsed = parse_message(
-        q.raw_of(store, email["id"]), headers_only=truncated, note=TRUNCATED_NOTE if truncated else None
-    )
+    parsed = parse_stored(q.raw_of(store, email["id"]), bool(email["truncated"]))
     return {
         "body_text": parsed.body_text,
         "body_html": parsed.body_html,

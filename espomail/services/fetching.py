@@ -25,6 +25,7 @@ from espomail.config import Settings
 from espomail.errors import EspomailError, NotFound
 from espomail.mail import msgid
 from espomail.mail.imap import FolderStatus, ImapSession, internaldate
+from espomail.mail.limits import ParseLimits
 from espomail.model import FetchStatus, MailAccount
 from espomail.policy import access
 from espomail.services import outbox, preparing
@@ -330,7 +331,9 @@ class _FolderFetch:
         batches = list(_batches(uids, sizes, self.settings.batch_size, MAX_BATCH_BYTES, big))
         done = 0
         use_worker = len(uids) >= preparing.WORKER_THRESHOLD
-        preparer = preparing.Preparer(self.writer.store.raw.directory, use_worker)
+        preparer = preparing.Preparer(
+            self.writer.store.raw.directory, use_worker, ParseLimits.from_settings(self.settings)
+        )
         try:
             for batch, incoming in _prefetch(self.session, batches, big, not self.account.mark_seen, preparer):
                 self._import_batch(batch, incoming, sizes)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.mail.filters import Criteria
+from espomail.mail.filters import MAX_PATTERN_LENGTH, Criteria, check_pattern
 from espomail.mail.parse import parse_message
 from espomail.model import FilterAction, FilterScope, MailAccount
 from espomail.policy import access
@@ -68,6 +68,15 @@ def _require_manage(store: Store, actor: Actor, scope: str, account: MailAccount
     )
 
 
+def _check_patterns(max_length: int, **given: str | Sequence[str] | None) -> None:
+    """Refuse a pattern or phrase that is too long or holds a line break (exit 2)."""
+    for option, values in given.items():
+        for value in [values] if isinstance(values, str) else values or ():
+            reason = check_pattern(value, max_length)
+            if reason:
+                raise InvalidInput(f"--{option.rstrip('_')}: {reason}")
+
+
 def add_filter(
     store: Store,
     actor: Actor,
@@ -84,9 +93,12 @@ def add_filter(
     folder: str | None = None,
     mark_read: bool = False,
     skip_notification: bool = False,
+    max_pattern_length: int = MAX_PATTERN_LENGTH,
 ) -> dict:
     name = validate.name(name, "filter name", 100)
     action = validate.choice(action, ACTIONS, "--action")
+    _check_patterns(max_pattern_length, from_=from_, to=to, subject=subject)
+    _check_patterns(max_pattern_length, **{"body-contains": body_contains, "body-contains-all": body_contains_all})
     with store.atomic():
         account_row = get_account(store, account) if scope == FilterScope.ACCOUNT else None
         user_row = get_user(store, user) if scope == FilterScope.USER else None

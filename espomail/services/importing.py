@@ -9,6 +9,7 @@ from pathlib import Path
 
 from espomail.config import Settings
 from espomail.errors import InvalidInput
+from espomail.mail.limits import ParseLimits
 from espomail.mail.parse import parse_message
 from espomail.mail.sources import read_source
 from espomail.model import UNFINISHED, ProcessingState
@@ -57,7 +58,7 @@ def import_path(store: Store, actor: Actor, settings: Settings, path: Path, acco
 
 def _import_batch(store, settings, account_id, path, batch, total) -> int:  # noqa: ANN001
     with store.atomic():
-        stored = store_messages(store, account_id, f"import:{path.name}", batch)
+        stored = store_messages(store, account_id, f"import:{path.name}", batch, ParseLimits.from_settings(settings))
     processed = process(store, settings, stored.delivery_ids, stored.prepared)
     outbox.deliver(store, settings, processed.outbox)
     total.add(processed)

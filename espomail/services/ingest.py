@@ -14,7 +14,8 @@ from collections.abc import Iterable
 
 from espomail import timeutil
 from espomail.config import Settings
-from espomail.mail.parse import TRUNCATED_NOTE, ParsedEmail, key_for, parse_message
+from espomail.mail.limits import DEFAULT, ParseLimits
+from espomail.mail.parse import ParsedEmail, key_for, parse_stored
 from espomail.model import UNFINISHED
 from espomail.pipeline.lookups import Lookups
 from espomail.pipeline.runner import process_delivery
@@ -39,10 +40,9 @@ class Incoming:
     size: int = 0
 
 
-def prepare(raw: bytes, uid: int | None = None, truncated: bool = False) -> Incoming:
+def prepare(raw: bytes, uid: int | None = None, truncated: bool = False, limits: ParseLimits = DEFAULT) -> Incoming:
     """Parse, hash and key a message before it is stored (see services.preparing)."""
-    note = TRUNCATED_NOTE if truncated else None
-    parsed = parse_message(raw, headers_only=truncated, note=note)
+    parsed = parse_stored(raw, truncated, limits)
     key, has_id = key_for(parsed, raw)
     return Incoming(raw, uid, truncated, parsed, blobs.digest(raw), None, key, has_id, len(raw))
 
@@ -62,10 +62,18 @@ class Stored:
     prepared: dict[int, tuple[bytes, ParsedEmail]] = dataclasses.field(default_factory=dict)
 
 
-def store_messages(store: Store, account_id: int | None, folder: str | None, messages: Iterable[Incoming]) -> Stored:
+def store_messages(
+    store: Store,
+    account_id: int | None,
+    folder: str | None,
+    messages: Iterable[Incoming],
+    limits: ParseLimits = DEFAULT,
+) -> Stored:
     """Insert the raw messages and their deliveries. The caller owns the transaction."""
     result = Stored()
-    items = [item if item.parsed is not None else prepare(item.raw, item.uid, item.truncated) for item in messages]
+    items = [
+        item if item.parsed is not None else prepare(item.raw, item.uid, item.truncated, limits) for item in messages
+    ]
     write_raw(store.raw.writer, items)
     known = emails_q.ids_by_message_ids(store, [item.key for item in items])
     fresh = {}

@@ -417,16 +417,24 @@ def authorize(name: str, device: bool, browser: bool, refresh_token_stdin: bool)
     flow = flows[0] if flows else None
     token = _read_refresh_token() if flow is AuthFlow.REFRESH_TOKEN else None
     app = get_app()
-    ui = accounts.AuthorizeUI(
-        show_device=lambda prompt: message(prompt.text()),
-        show_url=lambda url: message(f"Open this URL in a browser to sign in for account '{name}':\n{url}"),
-    )
+    ui = accounts.AuthorizeUI(show_device=lambda prompt: message(prompt.text()), show_url=_show_url(name))
     result = accounts.authorize_account(app.store, app.actor, app.settings, name, flow, ui, token)
     if app.json:
         emit(result)
         return
     kept = "in the keyring" if result["token_storage"] == "keyring" else f"in {result['token_file']}"
     say(f"Authorized account '{name}' ({FLOW_WORDS[result['flow']]}); refresh token kept {kept}")
+
+
+def _show_url(name: str):  # noqa: ANN202 - a callback
+    def show(url: str) -> None:
+        from espomail.oauth.flows import BROWSER_WAIT
+
+        minutes = round(BROWSER_WAIT / 60)
+        message(f"Open this URL in a browser to sign in for account '{name}' (waiting up to {minutes} minutes):")
+        message(url)
+
+    return show
 
 
 FLOW_WORDS = {"device": "device flow", "browser": "browser flow", "refresh-token": "refresh token from stdin"}

@@ -4,8 +4,9 @@ rejected command, no secret anywhere.
 
 Offline: a local authorization server (espomail.testing.authserver), a Dovecot whose ``oauth2``
 passdb asks its introspection endpoint (password logins work there too), and an SMTP server that
-takes XOAUTH2/OAUTHBEARER. Cyrus is not used here: Debian's Cyrus has no XOAUTH2/OAUTHBEARER SASL
-plugin (the third-party cyrus-sasl-xoauth2 is not packaged), so the OAuth2 logins are Dovecot's only.
+takes XOAUTH2/OAUTHBEARER. Cyrus is not used here: Debian's Cyrus SASL has no server-side
+XOAUTH2/OAUTHBEARER plugin (libsasl2-modules-kdexoauth2 is KDE's client side; the third-party
+cyrus-sasl-xoauth2 is not packaged), so the OAuth2 logins are tried on Dovecot only.
 """
 
 from __future__ import annotations
@@ -254,8 +255,8 @@ def test_browser_flow_through_the_command_with_a_browser_program(espomail_proces
     result = espomail_process("account", "authorize", "support", "--browser", env={"BROWSER": f"{opener} %s"})
     assert result.exit_code == 0, result
     assert result.stdout == "Authorized account 'support' (browser flow); refresh token kept in the keyring\n"
-    assert "Open this URL in a browser to sign in for account 'support':" in result.stderr
-    assert f"{auth.auth_url}?" in result.stderr
+    assert "Open this URL in a browser to sign in for account 'support' (waiting up to 5 minutes):\n" in result.stderr
+    assert f"\n{auth.auth_url}?response_type=code&" in result.stderr  # the URL alone on its line, to copy
     assert espomail_process("fetch").exit_code == 0
 
 
@@ -700,6 +701,22 @@ def test_a_token_file_others_can_read_is_refused_when_added(espomail, servers, t
         f"Error: the token file {token_file} can be read by other users (mode 0644); run 'chmod 600 {token_file}'\n"
     )
     assert espomail("account", "list", "--json").json == []
+
+
+def test_without_a_keyring_adding_says_to_use_a_token_file(espomail_process, servers, tmp_path, monkeypatch):
+    """A subprocess: keyring picks its backend once per process."""
+    auth, dovecot = servers
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    user = new_box(dovecot)
+    refused = add_oauth(lambda *a: espomail_process(*a), auth, dovecot, user)
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        "Error: no usable system keyring on this machine (a headless server?); keep the OAuth2 tokens in a "
+        "file instead: --oauth-token-file PATH (created with mode 0600)\n"
+    )
+    assert espomail_process("account", "list", "--json").stdout.strip() == "[]"
+    added = add_oauth(lambda *a: espomail_process(*a), auth, dovecot, user, "--oauth-token-file", tmp_path / "t.json")
+    assert added.exit_code == 0, added
 
 
 # -- no secret anywhere -------------------------------------------------------------------------

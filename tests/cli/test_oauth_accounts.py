@@ -100,18 +100,22 @@ def oauth_options(auth: AuthServer) -> list[str]:
     ]
 
 
-def approve_when_asked(auth: AuthServer, user: str) -> threading.Thread:
-    """Approve the next device code as ``user``, like a person at the verification page."""
+def approve_when_asked(auth: AuthServer, user: str, deny: bool = False) -> threading.Thread:
+    """Approve (or decline) the next new device code as ``user``, like a person at the verification page."""
+    earlier = set(auth.pending_user_codes())
 
-    def approve() -> None:
-        for _ in range(500):
-            codes = auth.pending_user_codes()
+    def answer() -> None:
+        for _ in range(3000):  # a minute at most
+            codes = [code for code in auth.pending_user_codes() if code not in earlier]
             if codes:
-                auth.approve_device(codes[-1], user)
+                if deny:
+                    auth.deny_device(codes[0])
+                else:
+                    auth.approve_device(codes[0], user)
                 return
             time.sleep(0.02)
 
-    thread = threading.Thread(target=approve, daemon=True)
+    thread = threading.Thread(target=answer, daemon=True)
     thread.start()
     return thread
 
@@ -119,7 +123,7 @@ def approve_when_asked(auth: AuthServer, user: str) -> threading.Thread:
 def authorize_device(espomail, auth, user, name="support", *extra):
     thread = approve_when_asked(auth, user)
     result = espomail("account", "authorize", name, "--device", *extra)
-    thread.join(10)
+    thread.join(60)
     return result
 
 
@@ -215,7 +219,7 @@ def test_the_default_flow_is_the_device_flow_when_the_provider_has_one(espomail,
     assert add_oauth(espomail, auth, dovecot, user).exit_code == 0
     thread = approve_when_asked(auth, user)
     result = espomail("account", "authorize", "support")
-    thread.join(10)
+    thread.join(60)
     assert result.exit_code == 0, result
     assert "(device flow)" in result.stdout
 
@@ -224,18 +228,9 @@ def test_a_declined_device_code_saves_nothing(espomail, servers, isolated):
     auth, dovecot = servers
     user = new_box(dovecot)
     assert add_oauth(espomail, auth, dovecot, user).exit_code == 0
-
-    def deny() -> None:
-        for _ in range(500):
-            if auth.pending_user_codes():
-                auth.deny_device(auth.pending_user_codes()[-1])
-                return
-            time.sleep(0.02)
-
-    thread = threading.Thread(target=deny, daemon=True)
-    thread.start()
+    thread = approve_when_asked(auth, user, deny=True)
     result = espomail("account", "authorize", "support", "--device")
-    thread.join(10)
+    thread.join(60)
     assert result.exit_code == 1
     assert result.stderr.splitlines()[-1] == (
         "Error: the sign-in for account 'support' was declined; nothing was saved"
@@ -751,7 +746,7 @@ def test_no_token_or_client_secret_reaches_the_store_the_log_or_any_output(
     assert added.exit_code == 0, added
     thread = approve_when_asked(auth, user)
     assert run("account", "authorize", "support", "--device", "--json").exit_code == 0
-    thread.join(10)
+    thread.join(60)
     assert run("-vv", "fetch", "--json").exit_code == 0
     auth.expire_access_tokens()
     assert run("account", "test", "support", "--json").exit_code == 0

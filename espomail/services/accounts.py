@@ -171,10 +171,10 @@ def add_account(
         values.update({**auth.values(), "name": name, "kind": kind, "owner_id": owner_id})
         account_id = q.insert_account(store, values)
         _apply_relations(store, account_id, kind, changes)
-        if auth.after is AuthMethod.PASSWORD:
-            _apply_secrets(store, account_id, name, changes, creating=True)
+        keyring = _apply_secrets(store, account_id, name, changes, creating=auth.after is AuthMethod.PASSWORD)
         _check_consistency(store, q.account_by_id(store, account_id))
         auth.prepare(store)
+        _store_in_keyring(keyring)
         result = account_dict(store, q.account_by_id(store, account_id))
     return _with_notes(result, auth.finish())
 
@@ -188,9 +188,10 @@ def update_account(store: Store, actor: Actor, settings: Settings, name: str, ch
         values = _values(store, account.kind, changes, creating=False, current=account)
         q.update_account(store, account.id, {**values, **auth.values()})
         _apply_relations(store, account.id, account.kind, changes)
-        _apply_secrets(store, account.id, name, changes, creating=False)
+        keyring = _apply_secrets(store, account.id, name, changes, creating=False)
         _check_consistency(store, q.account_by_id(store, account.id))
         auth.prepare(store)
+        _store_in_keyring(keyring)
         result = account_dict(store, q.account_by_id(store, account.id))
     return _with_notes(result, auth.finish())
 
@@ -331,7 +332,12 @@ def _apply_relations(store: Store, account_id: int, kind: AccountKind, c: Accoun
         q.set_teams(store, account_id, [get_team(store, t)["id"] for t in c.teams])
 
 
-def _apply_secrets(store: Store, account_id: int, name: str, c: AccountChanges, creating: bool) -> None:
+def _apply_secrets(
+    store: Store, account_id: int, name: str, c: AccountChanges, creating: bool
+) -> list[tuple[secrets.SecretRef, str]]:
+    """Store the password references; return the passwords for the keyring, written last by the caller
+    (after every check, so that a rejected command leaves the keyring as it was)."""
+    keyring = []
     for protocol, column, given in (
         ("imap", "secret_ref", (c.password_cmd, c.password_env, c.password_stdin)),
         ("smtp", "smtp_secret_ref", (c.smtp_password_cmd, c.smtp_password_env, c.smtp_password_stdin)),
@@ -342,8 +348,14 @@ def _apply_secrets(store: Store, account_id: int, name: str, c: AccountChanges, 
                 raise InvalidInput("give the password with --password-cmd, --password-env or --password-stdin")
             continue
         if secret is not None:
-            secrets.store_in_keyring(ref, secret)
+            keyring.append((ref, secret))
         q.update_account(store, account_id, {column: ref.to_json()})
+    return keyring
+
+
+def _store_in_keyring(passwords: list[tuple[secrets.SecretRef, str]]) -> None:
+    for ref, secret in passwords:
+        secrets.store_in_keyring(ref, secret)
 
 
 def _check_consistency(store: Store, account: MailAccount) -> None:

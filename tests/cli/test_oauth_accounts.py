@@ -685,6 +685,16 @@ def test_more_rejected_changes_leave_store_keyring_and_token_file_alone(espomail
         assert snapshot(espomail, isolated, token_file) == before, args
 
 
+def test_a_rejected_password_command_leaves_the_keyring_alone(espomail, isolated):
+    """The keyring is written last, after every check (it was written before the consistency checks)."""
+    add = ["account", "add-group", "x", "--address", "x@example.com", "--host", "h", "--username", "u"]
+    rejected = espomail(*add, "--password-stdin", "--distribution", "direct", input="pw1\n")
+    assert (rejected.exit_code, keyring(isolated)) == (2, {})
+    assert espomail(*add, "--password-stdin", input="pw1\n").exit_code == 0
+    rejected = espomail("account", "update", "x", "--password-stdin", "--distribution", "direct", input="pw2\n")
+    assert (rejected.exit_code, keyring(isolated)) == (2, {"espomail\0x/imap": "pw1"})
+
+
 def test_a_token_file_others_can_read_is_refused_when_added(espomail, servers, tmp_path):
     auth, dovecot = servers
     token_file = tmp_path / "loose.json"

@@ -224,10 +224,6 @@ class AuthChange:
             values.update(secret_ref=None, smtp_secret_ref=None)  # passwords no longer used
         return values
 
-    @property
-    def switched(self) -> bool:
-        return self.before is not None and self.before is not self.after
-
     # -- inside the transaction, after every other check ----------------------------------------
     def prepare(self, store: Store) -> None:
         """Check the token store and move saved tokens to a new storage; the last step before the commit."""

@@ -133,6 +133,21 @@ class FolderKind(enum.StrEnum):
     GROUP = "group"
 
 
+class AuthMethod(enum.StrEnum):
+    """How an account logs in to IMAP and SMTP (SPEC 12)."""
+
+    PASSWORD = "password"
+    OAUTH2 = "oauth2"
+
+
+class AuthFlow(enum.StrEnum):
+    """How ``espomail account authorize`` obtains an OAuth2 grant."""
+
+    DEVICE = "device"
+    BROWSER = "browser"
+    REFRESH_TOKEN = "refresh-token"
+
+
 # -- how an email reaches a user -------------------------------------------------------------------
 
 
@@ -196,10 +211,16 @@ class MailAccount:
     last_success_at: str | None = None
     last_error: str | None = None
     last_error_at: str | None = None
+    auth: AuthMethod = AuthMethod.PASSWORD
+    oauth_config: str | None = None  # oauth.OAuthConfig as JSON (no secret, no token)
 
     @property
     def is_group(self) -> bool:
         return self.kind == AccountKind.GROUP
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.auth == AuthMethod.OAUTH2
 
     @classmethod
     def from_row(cls, row: Any) -> MailAccount:  # noqa: ANN401 - a store row (read by column name)
@@ -245,6 +266,8 @@ class MailAccount:
             last_success_at=row["last_success_at"],
             last_error=row["last_error"],
             last_error_at=row["last_error_at"],
+            auth=AuthMethod(row["auth"] or AuthMethod.PASSWORD),
+            oauth_config=row["oauth_config"],
         )
 
 
@@ -254,6 +277,7 @@ class AccountChanges:
 
     ``password_stdin``/``smtp_password_stdin`` hold a password read from stdin (kept out of
     ``repr``); ``*_cmd`` and ``*_env`` name where the password is read at fetch time.
+    ``auth`` and the ``oauth_*`` options are SPEC 12's (``--auth oauth2``).
     """
 
     address: str | None = None
@@ -296,6 +320,18 @@ class AccountChanges:
     # personal accounts
     user: str | None = None
     personal_folder: str | None = None
+    # OAuth2 (SPEC 12)
+    auth: str | None = None
+    oauth_provider: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret_env: str | None = None
+    oauth_client_secret_cmd: str | None = None
+    oauth_tenant: str | None = None
+    oauth_token_url: str | None = None
+    oauth_device_url: str | None = None
+    oauth_auth_url: str | None = None
+    oauth_scopes: tuple[str, ...] = ()
+    oauth_token_file: str | None = None
 
     GROUP_ONLY = (
         "teams",
@@ -315,13 +351,42 @@ class AccountChanges:
         "group_folder",
     )
 
+    OAUTH = (
+        "oauth_provider",
+        "oauth_client_id",
+        "oauth_client_secret_env",
+        "oauth_client_secret_cmd",
+        "oauth_tenant",
+        "oauth_token_url",
+        "oauth_device_url",
+        "oauth_auth_url",
+        "oauth_scopes",
+        "oauth_token_file",
+    )
+    PASSWORDS = (
+        "password_cmd",
+        "password_env",
+        "password_stdin",
+        "smtp_password_cmd",
+        "smtp_password_env",
+        "smtp_password_stdin",
+    )
+
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> AccountChanges:
         """From keyword options (the CLI's); an unknown name is a TypeError (a bug, not input)."""
         values = dict(options)
-        for many in ("folders", "teams"):
+        for many in ("folders", "teams", "oauth_scopes"):
             values[many] = tuple(values.get(many) or ())
         return cls(**values)
+
+    def given_oauth_options(self) -> list[str]:
+        """The ``--oauth-*`` options that were given."""
+        return [name for name in self.OAUTH if getattr(self, name) not in (None, ())]
+
+    def given_password_options(self) -> list[str]:
+        """The ``--password-*``/``--smtp-password-*`` options that were given."""
+        return [name for name in self.PASSWORDS if getattr(self, name) is not None]
 
     def given_group_options(self) -> list[str]:
         """The group-only options that were given (refused for a personal account)."""

@@ -9,7 +9,7 @@ import click
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, say, short, show_list, text
 from espomail.errors import InvalidInput
-from espomail.model import AccountChanges
+from espomail.model import AccountChanges, AuthFlow
 from espomail.services import accounts
 
 SECURITY = click.Choice(["ssl", "starttls", "none"], case_sensitive=False)
@@ -20,6 +20,7 @@ COLUMNS = [
     text("address", priority=8, weight=2),
     text("owner", priority=3),
     short("active", priority=5),
+    short("auth", priority=2),
     text("host", priority=4),
     text("folders", priority=2),
     text("teams", priority=3),
@@ -90,6 +91,38 @@ SMTP_OPTIONS = _options(
     ),
 )
 
+OAUTH_OPTIONS = _options(
+    click.option(
+        "--auth",
+        type=click.Choice(["password", "oauth2"], case_sensitive=False),
+        help="How IMAP and SMTP sign in (default password); oauth2 for Microsoft 365, Google Workspace...",
+    ),
+    click.option(
+        "--oauth-provider",
+        type=click.Choice(["microsoft", "google", "custom"], case_sensitive=False),
+        help="(oauth2) The provider: its endpoints and scopes, or custom ones.",
+    ),
+    click.option("--oauth-client-id", metavar="ID", help="(oauth2) The application (client) id registered there."),
+    click.option(
+        "--oauth-client-secret-env", metavar="VAR", help="(oauth2) Environment variable with the client secret."
+    ),
+    click.option(
+        "--oauth-client-secret-cmd",
+        metavar="CMD",
+        help="(oauth2) Command printing the client secret (administrators only).",
+    ),
+    click.option("--oauth-tenant", metavar="T", help="(microsoft) Tenant id or domain (default organizations)."),
+    click.option("--oauth-token-url", metavar="URL", help="(custom) Token endpoint."),
+    click.option("--oauth-device-url", metavar="URL", help="(custom) Device authorization endpoint."),
+    click.option("--oauth-auth-url", metavar="URL", help="(custom) Authorization endpoint (browser flow)."),
+    click.option("--oauth-scope", "oauth_scopes", multiple=True, metavar="S", help="(custom) A scope (repeatable)."),
+    click.option(
+        "--oauth-token-file",
+        metavar="PATH",
+        help="(oauth2) Keep the tokens in this file (mode 0600) instead of the keyring: for cron on servers.",
+    ),
+)
+
 GROUP_OPTIONS = _options(
     click.option(
         "--add-team-users/--no-add-team-users",
@@ -130,6 +163,16 @@ def _collect(kwargs: dict) -> AccountChanges:
     return AccountChanges.from_options(options)
 
 
+def _emit_account(result: dict) -> None:
+    """The account, and on stderr what to do next (``notes``, kept in --json output)."""
+    notes = result.get("notes") or []
+    if not get_app().json:
+        result = {k: v for k, v in result.items() if k != "notes"}
+    emit(result)
+    for note in notes:
+        message(f"Note: {note}")
+
+
 def _read_stdin(what: str) -> str:
     if sys.stdin.isatty():
         return click.prompt(what, hide_input=True, err=True)
@@ -153,6 +196,7 @@ def account() -> None:
 @click.option("--team", "teams", multiple=True, metavar="T", help="A team the mail is assigned to (repeatable).")
 @IMAP_OPTIONS
 @SMTP_OPTIONS
+@OAUTH_OPTIONS
 @GROUP_OPTIONS
 @json_option
 def add_group(name: str, **kwargs) -> None:
@@ -160,16 +204,21 @@ def add_group(name: str, **kwargs) -> None:
 
     The password is never stored in the database: --password-stdin puts it in the system
     keyring, --password-cmd runs a command at fetch time (works under cron), and
-    --password-env reads a variable.
+    --password-env reads a variable. Microsoft 365 and Google Workspace mailboxes take
+    --auth oauth2 instead of a password; then run 'espomail account authorize NAME'.
 
     \b
-    Example:
+    Examples:
       espomail account add-group support --address support@example.com \\
           --host imap.example.com --username support --password-cmd 'cat /etc/espomail/support.pass' \\
           --team support --create-case --distribution round-robin --target-team support
+      espomail account add-group sales --address sales@example.com --host outlook.office365.com \\
+          --username sales@example.com --auth oauth2 --oauth-provider microsoft \\
+          --oauth-client-id 00000000-0000-0000-0000-000000000000 --oauth-tenant example.com \\
+          --smtp-host smtp.office365.com --team sales
     """
     app = get_app()
-    emit(accounts.add_account(app.store, app.actor, app.settings, "group", name, _collect(kwargs)))
+    _emit_account(accounts.add_account(app.store, app.actor, app.settings, "group", name, _collect(kwargs)))
 
 
 @account.command("add-personal")
@@ -178,6 +227,7 @@ def add_group(name: str, **kwargs) -> None:
 @click.option("--personal-folder", metavar="NAME", help="The owner's folder fetched mail goes to.")
 @IMAP_OPTIONS
 @SMTP_OPTIONS
+@OAUTH_OPTIONS
 @json_option
 def add_personal(name: str, **kwargs) -> None:
     """Add a personal mailbox of user U (needs the personal-accounts permission).
@@ -188,7 +238,7 @@ def add_personal(name: str, **kwargs) -> None:
           --address alice@example.com --host imap.example.com --username alice --password-stdin
     """
     app = get_app()
-    emit(accounts.add_account(app.store, app.actor, app.settings, "personal", name, _collect(kwargs)))
+    _emit_account(accounts.add_account(app.store, app.actor, app.settings, "personal", name, _collect(kwargs)))
 
 
 @account.command("update")
@@ -199,6 +249,7 @@ def add_personal(name: str, **kwargs) -> None:
 @click.option("--team", "teams", multiple=True, hidden=True, help="Replace the teams (old spelling; use --add-team).")
 @IMAP_OPTIONS
 @SMTP_OPTIONS
+@OAUTH_OPTIONS
 @GROUP_OPTIONS
 @json_option
 def update(name: str, add_team: tuple[str, ...], remove_team: tuple[str, ...], **kwargs) -> None:
@@ -209,11 +260,12 @@ def update(name: str, add_team: tuple[str, ...], remove_team: tuple[str, ...], *
       espomail account update support --add-team sales --remove-team support
       espomail account update support --security starttls --port 143
       espomail account update support --inactive
+      espomail account update support --oauth-token-file /var/lib/espomail/support.token
     """
     app = get_app()
     if add_team or remove_team:
         kwargs["teams"] = _changed_teams(app, name, kwargs.get("teams"), add_team, remove_team)
-    emit(accounts.update_account(app.store, app.actor, app.settings, name, _collect(kwargs)))
+    _emit_account(accounts.update_account(app.store, app.actor, app.settings, name, _collect(kwargs)))
 
 
 def _changed_teams(app, name: str, replace, add: tuple[str, ...], remove: tuple[str, ...]) -> list[str]:  # noqa: ANN001
@@ -267,12 +319,15 @@ def show(name: str) -> None:
 def remove(name: str) -> None:
     """Remove an account (its emails stay) and its keyring entries.
 
+    An OAuth2 account's tokens go with it from the keyring; a token file (--oauth-token-file)
+    is left where it is, and said so.
+
     \b
     Example:
       espomail account remove support
     """
     app = get_app()
-    emit(accounts.remove_account(app.store, app.actor, name))
+    _emit_account(accounts.remove_account(app.store, app.actor, name))
 
 
 @account.command("test")
@@ -291,6 +346,8 @@ def test(name: str) -> None:
     result = accounts.test_account(app.store, app.actor, app.settings, name)
     if app.json:
         emit(result)
+        if result.get("error"):
+            message(f"Error: account '{name}': {result['error']}")
     else:
         _print_test(result)
     if not result["ok"]:
@@ -298,6 +355,9 @@ def test(name: str) -> None:
 
 
 def _print_test(result: dict) -> None:
+    if result.get("error"):
+        message(f"Error: account '{result['account']}': {result['error']}")
+        return
     imap = result["imap"]
     if imap.get("folders") is not None:
         say(f"IMAP login ok; folders: {', '.join(imap['folders'])}")
@@ -326,6 +386,64 @@ def reset(name: str, since: str) -> None:
     """
     app = get_app()
     emit(accounts.reset_account(app.store, app.actor, name, since))
+
+
+@account.command("authorize")
+@click.argument("name")
+@click.option("--device", is_flag=True, help="Show a URL and a code to enter in any browser, on any device.")
+@click.option("--browser", is_flag=True, help="Sign in with a browser on this machine (redirect to 127.0.0.1).")
+@click.option("--refresh-token-stdin", is_flag=True, help="Read a refresh token (from another tool) on stdin.")
+@json_option
+def authorize(name: str, device: bool, browser: bool, refresh_token_stdin: bool) -> None:
+    """Sign an OAuth2 account in to its mailbox and keep the refresh token (keyring or token file).
+
+    Without an option: the device flow when the provider has one (Microsoft, custom with
+    --oauth-device-url), else the browser flow (Google: its device flow does not allow mail).
+    The device flow prints a URL and a code and waits until they are approved; the browser
+    flow prints the URL to open and tries to start a browser. Run it again whenever fetch says
+    the authorization expired.
+
+    \b
+    Examples:
+      espomail account authorize support
+      espomail account authorize support --browser
+      pass show google/support-refresh-token | espomail account authorize support --refresh-token-stdin
+    """
+    flows = [f for f, on in ((AuthFlow.DEVICE, device), (AuthFlow.BROWSER, browser)) if on]
+    if refresh_token_stdin:
+        flows.append(AuthFlow.REFRESH_TOKEN)
+    if len(flows) > 1:
+        raise InvalidInput("give only one of --device, --browser, --refresh-token-stdin")
+    flow = flows[0] if flows else None
+    token = _read_refresh_token() if flow is AuthFlow.REFRESH_TOKEN else None
+    app = get_app()
+    ui = accounts.AuthorizeUI(show_device=lambda prompt: message(prompt.text()), show_url=_show_url(name))
+    result = accounts.authorize_account(app.store, app.actor, app.settings, name, flow, ui, token)
+    if app.json:
+        emit(result)
+        return
+    kept = "in the keyring" if result["token_storage"] == "keyring" else f"in {result['token_file']}"
+    say(f"Authorized account '{name}' ({FLOW_WORDS[result['flow']]}); refresh token kept {kept}")
+
+
+def _show_url(name: str):  # noqa: ANN202 - a callback
+    def show(url: str) -> None:
+        from espomail.oauth.flows import BROWSER_WAIT
+
+        minutes = round(BROWSER_WAIT / 60)
+        message(f"Open this URL in a browser to sign in for account '{name}' (waiting up to {minutes} minutes):")
+        message(url)
+
+    return show
+
+
+FLOW_WORDS = {"device": "device flow", "browser": "browser flow", "refresh-token": "refresh token from stdin"}
+
+
+def _read_refresh_token() -> str:
+    if sys.stdin.isatty():
+        return click.prompt("Refresh token", hide_input=True, err=True)
+    return sys.stdin.read()
 
 
 COMMANDS = [account]

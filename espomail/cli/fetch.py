@@ -128,6 +128,9 @@ def status() -> None:
     app = get_app()
     rows = status_service.account_status(app.store, app.actor)
     emit(rows, STATUS_COLUMNS)
+    for row in rows:
+        if row.get("authorization_error"):
+            message(f"Error: account '{row['name']}': {row['authorization_error']}")
     if any(r["last_error"] for r in rows if r["active"]):
         click.get_current_context().exit(1)
 

@@ -3,7 +3,9 @@
 Options arrive as ``model.AccountChanges`` (None = not given); accounts come from the
 store as ``model.MailAccount``. Everything is validated before anything is written; the
 password goes to the keyring inside the same transaction, so a failure leaves neither a
-row nor a keyring entry behind.
+row nor a keyring entry behind. OAuth2 accounts (``--auth oauth2``, SPEC 12) are planned,
+prepared and finished by ``services.oauth_accounts.AuthChange``; their IMAP and SMTP logins
+take access tokens from a TokenManager.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from espomail import secrets, timeutil, validate
 from espomail.config import Settings
 from espomail.errors import Duplicate, EspomailError, InvalidInput, MailServerError, NotFound
 from espomail.mail import templates
-from espomail.model import AccountChanges, AccountKind, Distribution, MailAccount, Security
+from espomail.model import AccountChanges, AccountKind, AuthFlow, AuthMethod, Distribution, MailAccount, Security
+from espomail.oauth.errors import ReauthorizationNeeded
 from espomail.policy import access
 from espomail.policy.access import Actor
+from espomail.services import oauth_accounts
 from espomail.services.folders import resolve_group, resolve_personal
+from espomail.services.oauth_accounts import AuthChange, AuthorizeUI
 from espomail.services.people import get_team, get_user
 from espomail.store import accounts as q
 from espomail.store import folders as folders_q
@@ -71,7 +76,9 @@ def account_dict(store: Store, account: MailAccount) -> dict:
         "security": account.security,
         "insecure": account.insecure,
         "username": account.username,
+        "auth": account.auth,
         "password": imap_ref.describe() if imap_ref else None,
+        "oauth": oauth_accounts.describe(account),
         "folders": list(account.folders),
         "fetch_since": account.fetch_since,
         "mark_seen": account.mark_seen,
@@ -92,7 +99,7 @@ def account_dict(store: Store, account: MailAccount) -> dict:
         "smtp_host": account.smtp_host,
         "smtp_port": account.smtp_port,
         "smtp_security": account.smtp_security,
-        "smtp_username": account.smtp_username,
+        "smtp_username": _smtp_username(account),
         "smtp_password": smtp_ref.describe() if smtp_ref else None,
         "smtp_shared": account.smtp_shared,
         "store_sent": account.store_sent,
@@ -100,6 +107,13 @@ def account_dict(store: Store, account: MailAccount) -> dict:
         "last_success_at": account.last_success_at,
         "last_error": account.last_error,
     }
+
+
+def _smtp_username(account: MailAccount) -> str | None:
+    """An OAuth2 account's SMTP signs in with the same grant: its IMAP username unless another is given."""
+    if account.uses_oauth and account.smtp_host:
+        return account.smtp_username or account.username
+    return account.smtp_username
 
 
 # -- permissions ---------------------------------------------------------------------------
@@ -152,13 +166,17 @@ def add_account(
         for required in ("address", "host", "username"):
             if not getattr(changes, required):
                 raise InvalidInput(f"--{required} is required for a new account")
+        auth = AuthChange.plan(actor, name, changes, None)
         values = _values(store, kind, changes, creating=True)
-        values.update({"name": name, "kind": kind, "owner_id": owner_id})
+        values.update({**auth.values(), "name": name, "kind": kind, "owner_id": owner_id})
         account_id = q.insert_account(store, values)
         _apply_relations(store, account_id, kind, changes)
-        _apply_secrets(store, account_id, name, changes, creating=True)
+        keyring = _apply_secrets(store, account_id, name, changes, creating=auth.after is AuthMethod.PASSWORD)
         _check_consistency(store, q.account_by_id(store, account_id))
-        return account_dict(store, q.account_by_id(store, account_id))
+        auth.prepare(store)
+        _store_in_keyring(keyring)
+        result = account_dict(store, q.account_by_id(store, account_id))
+    return _with_notes(result, auth.finish())
 
 
 def update_account(store: Store, actor: Actor, settings: Settings, name: str, changes: AccountChanges) -> dict:
@@ -166,12 +184,23 @@ def update_account(store: Store, actor: Actor, settings: Settings, name: str, ch
         account = get_account(store, name)
         require_manage(store, actor, account, account.kind, account.owner_id)
         _refuse_group_options(account.kind, changes)
+        auth = AuthChange.plan(actor, name, changes, account)
         values = _values(store, account.kind, changes, creating=False, current=account)
-        q.update_account(store, account.id, values)
+        q.update_account(store, account.id, {**values, **auth.values()})
         _apply_relations(store, account.id, account.kind, changes)
-        _apply_secrets(store, account.id, name, changes, creating=False)
+        keyring = _apply_secrets(store, account.id, name, changes, creating=False)
         _check_consistency(store, q.account_by_id(store, account.id))
-        return account_dict(store, q.account_by_id(store, account.id))
+        auth.prepare(store)
+        _store_in_keyring(keyring)
+        result = account_dict(store, q.account_by_id(store, account.id))
+    return _with_notes(result, auth.finish())
+
+
+def _with_notes(result: dict, notes: list[str]) -> dict:
+    """``notes``: what the user should know or do next (the CLI prints them on stderr)."""
+    if notes:
+        result["notes"] = notes
+    return result
 
 
 def _refuse_group_options(kind: AccountKind, changes: AccountChanges) -> None:
@@ -303,7 +332,12 @@ def _apply_relations(store: Store, account_id: int, kind: AccountKind, c: Accoun
         q.set_teams(store, account_id, [get_team(store, t)["id"] for t in c.teams])
 
 
-def _apply_secrets(store: Store, account_id: int, name: str, c: AccountChanges, creating: bool) -> None:
+def _apply_secrets(
+    store: Store, account_id: int, name: str, c: AccountChanges, creating: bool
+) -> list[tuple[secrets.SecretRef, str]]:
+    """Store the password references; return the passwords for the keyring, written last by the caller
+    (after every check, so that a rejected command leaves the keyring as it was)."""
+    keyring = []
     for protocol, column, given in (
         ("imap", "secret_ref", (c.password_cmd, c.password_env, c.password_stdin)),
         ("smtp", "smtp_secret_ref", (c.smtp_password_cmd, c.smtp_password_env, c.smtp_password_stdin)),
@@ -314,8 +348,14 @@ def _apply_secrets(store: Store, account_id: int, name: str, c: AccountChanges, 
                 raise InvalidInput("give the password with --password-cmd, --password-env or --password-stdin")
             continue
         if secret is not None:
-            secrets.store_in_keyring(ref, secret)
+            keyring.append((ref, secret))
         q.update_account(store, account_id, {column: ref.to_json()})
+    return keyring
+
+
+def _store_in_keyring(passwords: list[tuple[secrets.SecretRef, str]]) -> None:
+    for ref, secret in passwords:
+        secrets.store_in_keyring(ref, secret)
 
 
 def _check_consistency(store: Store, account: MailAccount) -> None:
@@ -332,7 +372,7 @@ def _check_consistency(store: Store, account: MailAccount) -> None:
                 raise InvalidInput(f"--target-position {account.target_position} is not a position of the target team")
         if account.auto_reply and not (account.reply_subject and account.reply_body):
             raise InvalidInput("--auto-reply needs --reply-subject and --reply-body-file")
-    if account.smtp_username and not account.smtp_secret_ref:
+    if account.smtp_username and not account.smtp_secret_ref and not account.uses_oauth:
         raise InvalidInput(
             "--smtp-username needs a password: --smtp-password-cmd, --smtp-password-env or --smtp-password-stdin"
         )
@@ -393,7 +433,7 @@ def remove_account(store: Store, actor: Actor, name: str) -> dict:
         q.delete_account(store, account.id)
     secrets.delete_from_keyring(secrets.SecretRef.from_json(account.secret_ref))
     secrets.delete_from_keyring(secrets.SecretRef.from_json(account.smtp_secret_ref))
-    return result
+    return _with_notes(result, oauth_accounts.forget_tokens(account))
 
 
 def reset_account(store: Store, actor: Actor, name: str, since: str) -> dict:
@@ -407,23 +447,26 @@ def reset_account(store: Store, actor: Actor, name: str, since: str) -> dict:
 
 
 def open_imap(account: MailAccount, settings: Settings):  # noqa: ANN201 - an ImapSession
-    """Log in to an account's IMAP server (the password resolved now, never stored)."""
+    """Log in to an account's IMAP server (the password resolved now, never stored; OAuth2: a token)."""
     from espomail.mail.imap import ImapSession
 
-    password = secrets.resolve(secrets.SecretRef.from_json(account.secret_ref), account.name, settings.timeout_s)
+    if account.uses_oauth:
+        credentials = oauth_accounts.token_manager(account, settings.timeout_s)
+    else:
+        credentials = secrets.resolve(secrets.SecretRef.from_json(account.secret_ref), account.name, settings.timeout_s)
     return ImapSession(
         account.host,
         account.port,
         account.security,
         account.username,
-        password,
+        credentials,
         settings.timeout_s,
         account.insecure,
     )
 
 
-def smtp_config(account: MailAccount) -> SmtpConfig:
-    """How to reach an account's SMTP server (the password is resolved when sending)."""
+def smtp_config(account: MailAccount, timeout_s: float = 60.0) -> SmtpConfig:
+    """How to reach an account's SMTP server (the password is resolved, or the token asked for, when sending)."""
     from espomail.mail.smtp import SmtpConfig
 
     return SmtpConfig(
@@ -431,9 +474,10 @@ def smtp_config(account: MailAccount) -> SmtpConfig:
         host=account.smtp_host,
         port=account.smtp_port or 587,
         security=account.smtp_security or Security.STARTTLS,
-        username=account.smtp_username,
+        username=_smtp_username(account),
         secret=secrets.SecretRef.from_json(account.smtp_secret_ref),
         insecure=account.insecure,
+        oauth=oauth_accounts.token_manager(account, timeout_s) if account.uses_oauth else None,
     )
 
 
@@ -441,31 +485,60 @@ def test_account(store: Store, actor: Actor, settings: Settings, name: str) -> d
     """Log in, list folders, check the monitored ones exist (and try SMTP when configured)."""
     account = get_account(store, name)
     require_manage(store, actor, account, account.kind, account.owner_id)
-    result: dict[str, Any] = {"account": name, "ok": False, "imap": None, "smtp": None}
+    result: dict[str, Any] = {"account": name, "auth": account.auth, "ok": False, "imap": None, "smtp": None}
     try:
         with open_imap(account, settings) as session:
             folders = session.list_folders()
-        monitored = list(account.folders)
-        missing = [f for f in monitored if f not in folders and f.upper() != "INBOX"]
-        result["imap"] = {"ok": not missing, "folders": folders, "missing_folders": missing}
-        if missing:
-            result["imap"]["error"] = (
-                f"monitored folder(s) {', '.join(missing)} not on the server; "
-                f"fix with 'espomail account update {name} --folder F'"
-            )
+    except ReauthorizationNeeded as exc:  # the same grant serves SMTP: one error says it all
+        result["error"] = exc.message
+        return result
     except EspomailError as exc:
         result["imap"] = {"ok": False, "error": exc.message}
+    else:
+        result["imap"] = _folders_checked(name, list(account.folders), folders)
     if account.smtp_host:
         result["smtp"] = _test_smtp(account, settings)
     result["ok"] = bool(result["imap"]["ok"] and (result["smtp"] is None or result["smtp"]["ok"]))
     return result
 
 
+def _folders_checked(name: str, monitored: list[str], folders: list[str]) -> dict:
+    missing = [f for f in monitored if f not in folders and f.upper() != "INBOX"]
+    checked: dict[str, Any] = {"ok": not missing, "folders": folders, "missing_folders": missing}
+    if missing:
+        checked["error"] = (
+            f"monitored folder(s) {', '.join(missing)} not on the server; "
+            f"fix with 'espomail account update {name} --folder F'"
+        )
+    return checked
+
+
 def _test_smtp(account: MailAccount, settings: Settings) -> dict:
     from espomail.mail import smtp
 
     try:
-        smtp.check(smtp_config(account), settings.timeout_s)
+        smtp.check(smtp_config(account, settings.timeout_s), settings.timeout_s)
         return {"ok": True}
     except (MailServerError, EspomailError) as exc:
         return {"ok": False, "error": exc.message}
+
+
+# -- OAuth2: account authorize ---------------------------------------------------------------
+
+
+def authorize_account(
+    store: Store,
+    actor: Actor,
+    settings: Settings,
+    name: str,
+    flow: AuthFlow | None,
+    ui: AuthorizeUI,
+    refresh_token: str | None = None,
+) -> dict:
+    """Obtain and save a grant for an OAuth2 account; a new one clears its "authorize again" error."""
+    account = get_account(store, name)
+    require_manage(store, actor, account, account.kind, account.owner_id)
+    result = oauth_accounts.authorize(account, settings.timeout_s, flow, ui, refresh_token)
+    with store.atomic():
+        q.clear_error(store, account.id, oauth_accounts.authorization_errors(account.name))
+    return result

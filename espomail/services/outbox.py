@@ -70,7 +70,7 @@ def _send(settings: Settings, account: MailAccount | None, email: Row, raw: byte
         return "no SMTP: give the account --smtp-host, or set a system sender with 'espomail outbound set'"
     recipients = json.loads(email["to_list"]) + json.loads(email["cc_list"]) + json.loads(email["bcc_list"])
     try:
-        smtp.send(smtp_config(account), settings.timeout_s, account.address, recipients, raw)
+        smtp.send(smtp_config(account, settings.timeout_s), settings.timeout_s, account.address, recipients, raw)
     except EspomailError as exc:
         log.warning("sending email %s failed: %s", email["id"], exc.message)
         return exc.message

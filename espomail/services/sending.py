@@ -286,7 +286,7 @@ def _relations(
 
 def _deliver(settings: Settings, account: MailAccount, sender: str, recipients: list[str], raw: bytes) -> str | None:
     try:
-        smtp.send(smtp_config(account), settings.timeout_s, sender, recipients, raw)
+        smtp.send(smtp_config(account, settings.timeout_s), settings.timeout_s, sender, recipients, raw)
     except EspomailError as exc:
         return exc.message
     return None

@@ -363,9 +363,18 @@ M001_INITIAL = [
 ]
 
 
+# OAuth2 accounts (SPEC 12): how the account logs in, and its OAuthConfig as JSON (provider,
+# client id, endpoints, where the client secret is read and where the tokens are kept; never a
+# token or a client secret).
+M005_OAUTH = [
+    "ALTER TABLE mail_accounts ADD COLUMN auth TEXT NOT NULL DEFAULT 'password'",
+    "ALTER TABLE mail_accounts ADD COLUMN oauth_config TEXT",
+]
+
+
 # The numbered migrations, in order, each a list of SQL statements. Append; never edit a
 # released one.
-MIGRATIONS: list[tuple[str, list[str]]] = [("m001_initial", M001_INITIAL)]
+MIGRATIONS: list[tuple[str, list[str]]] = [("m001_initial", M001_INITIAL), ("m005_oauth", M005_OAUTH)]
 SET_NAME = "espomail"
 
 
@@ -417,16 +426,34 @@ def check_schema(store: Store) -> None:
     if store.value("PRAGMA user_version") == stamp:
         return
     stored = {row["name"]: row["sql"] for row in store.rows("SELECT name, sql FROM sqlite_master")}
+    for name, statement in _expected_sql().items():
+        if stored.get(name) != statement:
+            raise EspomailError(
+                f"the store {store.path} was made by another build of espomail: its "
+                f"'{name}' differs from this version's schema; move it aside and run "
+                "'espomail init', or use the build that made it"
+            )
+    store.conn.execute(f"PRAGMA user_version = {stamp}")
+
+
+def _expected_sql() -> dict[str, str]:
+    """Table and index name -> the SQL SQLite keeps for it after every migration.
+
+    ``ALTER TABLE t ADD COLUMN def`` makes SQLite rewrite the stored CREATE TABLE as the old
+    text with ``, def`` inserted before its last parenthesis; the same is done here.
+    """
+    expected: dict[str, str] = {}
     for _, statements in MIGRATIONS:
         for statement in statements:
             name = _created_name(statement)
-            if name and stored.get(name) != statement:
-                raise EspomailError(
-                    f"the store {store.path} was made by another build of espomail: its "
-                    f"'{name}' differs from this version's schema; move it aside and run "
-                    "'espomail init', or use the build that made it"
-                )
-    store.conn.execute(f"PRAGMA user_version = {stamp}")
+            if name:
+                expected[name] = statement
+            added = re.match(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(.+?)\s*$", statement, re.S)
+            if added and added.group(1) in expected:
+                created = expected[added.group(1)]
+                end = created.rindex(")")
+                expected[added.group(1)] = f"{created[:end]}, {added.group(2)}{created[end:]}"
+    return expected
 
 
 def _created_name(statement: str) -> str | None:

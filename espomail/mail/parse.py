@@ -194,14 +194,19 @@ def header_block(raw: bytes) -> bytes:
         return b""
 
 
+def body_of(raw: bytes) -> bytes:
+    """The bytes after the header block, where the parser starts the body."""
+    buf = _prepare(raw)
+    return _as_bytes(raw)[_read_fields(buf.data, buf.start, len(buf.data))[2] :]
+
+
 def key_for(parsed: ParsedEmail, raw: bytes) -> tuple[str, bool]:
     """(dedup key, has_message_id): the Message-ID, else a fingerprint of date, from, to,
     subject and the body bytes."""
     if parsed.message_id:
         return parsed.message_id, True
     try:
-        buf = _prepare(raw)
-        body = _as_bytes(raw)[_read_fields(buf.data, buf.start, len(buf.data))[2] :]
+        body = body_of(raw)
         first = {name: (parsed.headers.get(name) or [""])[0] for name in ("date", "from", "to")}
         return msgid.fingerprint(first["date"], first["from"], first["to"], parsed.subject, body), False
     except Exception:

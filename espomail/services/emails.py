@@ -6,6 +6,7 @@ import json
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
+from espomail.mail import copies
 from espomail.model import ProcessingState
 from espomail.policy import access
 from espomail.policy.access import Actor, EmailFacts
@@ -69,7 +70,7 @@ def _one(store: Store, email: Row, related: dict, user_id: int | None, full: boo
     eid = email["id"]
     result = {
         "id": eid,
-        "message_id": email["message_id"] if email["has_message_id"] else None,
+        "message_id": copies.base_key(email["message_id"]) if email["has_message_id"] else None,
         "subject": email["subject"],
         "from": email["from_address"],
         "from_name": email["from_name"],

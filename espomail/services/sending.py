@@ -22,7 +22,7 @@ from pathlib import Path
 from espomail import timeutil, validate
 from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
-from espomail.mail import compose, msgid, smtp
+from espomail.mail import compose, copies, msgid, smtp
 from espomail.mail.parse import ParsedEmail, parse_message
 from espomail.model import AccountKind, EmailStatus, MailAccount, ProcessingState, UserState
 from espomail.policy import access
@@ -82,7 +82,7 @@ def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
         cc=cc,
         html=draft.html,
         reply_to=reply_to,
-        in_reply_to=replied["message_id"] if replied else None,
+        in_reply_to=copies.base_key(replied["message_id"]) if replied else None,
         references=references,
         attachments=files,
     )
@@ -186,7 +186,7 @@ def _case_rules(store: Store, parent: Parent | None, subject: str) -> tuple[str,
 def _references(replied: Row | None) -> list[str]:
     if replied is None or not replied["has_message_id"]:
         return []
-    return [*json.loads(replied["references_list"]), replied["message_id"]][-20:]
+    return [*json.loads(replied["references_list"]), copies.base_key(replied["message_id"])][-20:]
 
 
 def _from_name(store: Store, actor: Actor, account: MailAccount) -> str | None:

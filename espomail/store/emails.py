@@ -36,6 +36,22 @@ def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, in
     return found
 
 
+def stored_under(store: Store, keys: Sequence[str]) -> dict[str, Row]:
+    """key -> the email stored under it (id, raw_sha256 and where its raw source is)."""
+    found: dict[str, Row] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(
+            "SELECT id, message_id, raw_sha256, raw_pack, raw_offset, raw_size FROM emails "
+            f"WHERE message_id IN ({marks})",
+            chunk,
+        ):
+            found[row["message_id"]] = row
+    return found
+
+
 def raw_of(store: Store, email_id: int) -> bytes:
     row = store.row("SELECT raw_pack, raw_offset, raw_size FROM emails WHERE id = ?", [email_id])
     if row is None or row["raw_pack"] is None:

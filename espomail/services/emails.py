@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
 from espomail.mail import copies
-from espomail.model import ProcessingState
+from espomail.model import AccessLevel, ProcessingState
 from espomail.policy import access
 from espomail.policy.access import Actor, EmailFacts
 from espomail.services.accounts import get_account
@@ -40,6 +41,20 @@ def facts(store: Store, email: Row) -> EmailFacts:
         assigned_user_id=email["assigned_user_id"],
         created_by_id=email["created_by_id"],
     )
+
+
+def readable_ids(store: Store, actor: Actor, email_ids: Iterable[int | None]) -> set[int]:
+    """Of ``email_ids``, those ``actor`` may read: the one read check (email.read) for every
+    email shown inside something else (streams, cases, notifications)."""
+    ids = {i for i in email_ids if i is not None}
+    if not ids or actor.is_admin or access.read_scope(actor) == AccessLevel.ALL:
+        return ids
+    readers = q.readers_of(store, sorted(ids))
+    return {
+        i
+        for i, (users, teams) in readers.items()
+        if access.allowed(actor, "email.read", EmailFacts(frozenset(users), frozenset(teams)))
+    }
 
 
 def readable_email(store: Store, actor: Actor, email_id: int, what: str = "read") -> Row:

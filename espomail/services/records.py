@@ -12,6 +12,7 @@ from espomail import validate
 from espomail.errors import InvalidInput, NotFound
 from espomail.policy import access
 from espomail.policy.access import Actor
+from espomail.services.emails import readable_ids
 from espomail.services.people import get_user
 from espomail.store import people as people_q
 from espomail.store import records as q
@@ -98,13 +99,18 @@ def list_records(store: Store, actor: Actor, kind: str, limit: int = 1000, offse
 
 
 def show_record(store: Store, actor: Actor, kind: str, record_id: int) -> dict:
+    """A record and its latest stream notes; a note about an email ``actor`` may not read
+    (email.read) is left out: its body is an excerpt of that email."""
     from espomail.store import notifications as notes_q
 
     row = get_record(store, kind, record_id)
     result = record_dict(store, row)
+    notes = notes_q.notes_of(store, row["type"], row["id"], limit=20)
+    readable = readable_ids(store, actor, (n["email_id"] for n in notes))
     result["stream"] = [
         {"id": n["id"], "type": n["type"], "email_id": n["email_id"], "body": n["body"], "created_at": n["created_at"]}
-        for n in notes_q.notes_of(store, row["type"], row["id"], limit=20)
+        for n in notes
+        if n["email_id"] is None or n["email_id"] in readable
     ]
     return result
 

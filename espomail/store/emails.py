@@ -341,6 +341,20 @@ def team_ids_of(store: Store, email_id: int) -> set[int]:
     return set(store.column("SELECT team_id FROM email_teams WHERE email_id = ?", [email_id]))
 
 
+def readers_of(store: Store, email_ids: Sequence[int]) -> dict[int, tuple[set[int], set[int]]]:
+    """email id -> (its user ids, its team ids): what the read check needs, for many emails."""
+    found: dict[int, tuple[set[int], set[int]]] = {i: (set(), set()) for i in email_ids}
+    ids = list(found)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(f"SELECT email_id, user_id FROM email_users WHERE email_id IN ({marks})", chunk):
+            found[row["email_id"]][0].add(row["user_id"])
+        for row in store.rows(f"SELECT email_id, team_id FROM email_teams WHERE email_id IN ({marks})", chunk):
+            found[row["email_id"]][1].add(row["team_id"])
+    return found
+
+
 def add_users(store: Store, email_id: int, sort_date: str | None, users: dict) -> None:
     store.executemany(
         """INSERT INTO email_users (email_id, user_id, is_read, in_trash, in_archive, folder_id,

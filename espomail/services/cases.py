@@ -81,8 +81,16 @@ def get_case(store: Store, number: int) -> Row:
     return case
 
 
-def _facts(store: Store, case: Row) -> access.CaseFacts:
+def case_facts(store: Store, case: Row) -> access.CaseFacts:
     return access.CaseFacts(case["assigned_user_id"], frozenset(q.team_ids(store, case["id"])))
+
+
+def require_case_access(store: Store, actor: Actor, case_id: int, what: str) -> None:
+    """case.access on the case with internal id ``case_id`` (linking or sending into it)."""
+    case = q.case_by_id(store, case_id)
+    if case is None:
+        raise NotFound(f"no case with id {case_id}")
+    access.require(actor, "case.access", case_facts(store, case), f"{what} case {case['number']}")
 
 
 def list_cases(
@@ -105,7 +113,7 @@ def list_cases(
 
 def show_case(store: Store, actor: Actor, number: int) -> dict:
     case = get_case(store, number)
-    access.require(actor, "case.access", _facts(store, case), f"see case {number}")
+    access.require(actor, "case.access", case_facts(store, case), f"see case {number}")
     return case_dict(store, case, actor)
 
 
@@ -119,7 +127,7 @@ def update_case(
 ) -> dict:
     with store.atomic():
         case = get_case(store, number)
-        access.require(actor, "case.access", _facts(store, case), f"change case {number}")
+        access.require(actor, "case.access", case_facts(store, case), f"change case {number}")
         values: dict = {}
         if status:
             values["status"] = validate.choice(status, STATUSES, "--status")

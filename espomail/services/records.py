@@ -80,6 +80,7 @@ def add_record(
     emails: Sequence[str] = (),
     account: str | None = None,
 ) -> dict:
+    access.require(actor, "record.create", None, f"add a {kind} record")
     kind = check_type(kind)
     name = validate.name(name, "--name")
     addresses = [validate.email_address(e) for e in emails]
@@ -121,6 +122,7 @@ _SPLIT = re.compile(r"[;,\s]+")
 def import_records(store: Store, actor: Actor, kind: str, path: Path) -> list[dict]:
     """Import a CSV with a header row: name (required), email or emails (several separated
     by ';'), account (name or id; contacts and opportunities). All rows or none."""
+    access.require(actor, "record.create", None, f"import {kind} records")
     kind = check_type(kind)
     rows = _read_csv(path)
     created = []
@@ -154,8 +156,8 @@ def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
 # -- following -------------------------------------------------------------------------
 
 
-def _followable(store: Store, kind: str, record_id: int) -> tuple[str, int]:
-    """(record_type, internal id) of a record or a case (by its number)."""
+def _followable(store: Store, kind: str, record_id: int) -> tuple[str, int, Row | None]:
+    """(record_type, internal id, the case row or None) of a record or a case (by its number)."""
     kind = kind.lower()
     if kind == "case":
         from espomail.store import cases as cases_q
@@ -163,8 +165,8 @@ def _followable(store: Store, kind: str, record_id: int) -> tuple[str, int]:
         case = cases_q.case_by_number(store, record_id)
         if case is None:
             raise NotFound(f"no case number {record_id}; see 'espomail case list'")
-        return "case", case["id"]
-    return kind, get_record(store, kind, record_id)["id"]
+        return "case", case["id"], case
+    return kind, get_record(store, kind, record_id)["id"], None
 
 
 def _may_manage_follow(actor: Actor, user: Row) -> None:
@@ -172,10 +174,15 @@ def _may_manage_follow(actor: Actor, user: Row) -> None:
 
 
 def follow(store: Store, actor: Actor, kind: str, record_id: int, username: str) -> dict:
+    """``username`` follows a record: oneself, and a record one may see (a case: case.access)."""
+    from espomail.services.cases import case_facts
+
     with store.atomic():
         user = get_user(store, username)
         _may_manage_follow(actor, user)
-        record_type, internal_id = _followable(store, kind, record_id)
+        record_type, internal_id, case = _followable(store, kind, record_id)
+        facts = access.FollowFacts(user["id"], case_facts(store, case) if case is not None else None)
+        access.require(actor, "record.follow", facts, f"follow {kind}:{record_id}")
         q.follow(store, record_type, internal_id, user["id"])
         return _follow_result(store, record_type, internal_id, record_id)
 
@@ -184,7 +191,7 @@ def unfollow(store: Store, actor: Actor, kind: str, record_id: int, username: st
     with store.atomic():
         user = get_user(store, username)
         _may_manage_follow(actor, user)
-        record_type, internal_id = _followable(store, kind, record_id)
+        record_type, internal_id, _case = _followable(store, kind, record_id)
         if not q.unfollow(store, record_type, internal_id, user["id"]):
             raise NotFound(f"user '{username}' does not follow {kind}:{record_id}")
         return _follow_result(store, record_type, internal_id, record_id)

@@ -23,16 +23,27 @@ SERVICE = "espomail"
 class SecretRef:
     method: str  # keyring | cmd | env
     value: str  # keyring entry name | command line | variable name
+    # "admin" when an administrator set this command or variable; None when not recorded
+    # (set before espomail recorded it). Who may run what: policy.access.may_run_secret_source.
+    set_by: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"method": self.method, "value": self.value})
+        data = {"method": self.method, "value": self.value}
+        if self.set_by:
+            data["set_by"] = self.set_by
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str | None) -> SecretRef | None:
         if not text:
             return None
         data = json.loads(text)
-        return cls(data["method"], data["value"])
+        return cls(data["method"], data["value"], data.get("set_by"))
+
+    @property
+    def runs_something(self) -> bool:
+        """A command to run or a variable to read in the process that needs the secret."""
+        return self.method in ("cmd", "env")
 
     def describe(self) -> str:
         """Safe to show: says where the secret comes from, never the secret."""

@@ -225,6 +225,12 @@ def looks_like_mail(head: bytes) -> bool:
         return False
 
 
+def body_of(raw: bytes) -> bytes:
+    """The bytes after the header block, where the parser starts the body."""
+    buf = _prepare(raw)
+    return _as_bytes(raw)[_read_fields(buf.data, buf.start, len(buf.data))[2] :]
+
+
 def key_for(parsed: ParsedEmail, raw: bytes) -> tuple[str, bool]:
     """(dedup key, has_message_id): the Message-ID, else a fingerprint of date, from, to,
     subject and the body bytes. When date, from, to and subject are all missing, the

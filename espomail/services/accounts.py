@@ -10,13 +10,14 @@ take access tokens from a TokenManager.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from espomail import secrets, timeutil, validate
 from espomail.config import Settings
-from espomail.errors import Duplicate, EspomailError, InvalidInput, MailServerError, NotFound
+from espomail.errors import Duplicate, EspomailError, InvalidInput, MailServerError, NotFound, SecretError
 from espomail.mail import templates
 from espomail.model import AccountChanges, AccountKind, AuthFlow, AuthMethod, Distribution, MailAccount, Security
 from espomail.oauth.errors import ReauthorizationNeeded
@@ -159,6 +160,7 @@ def add_account(
     with store.atomic():
         owner_id = _owner(store, kind, changes)
         require_manage(store, actor, None, kind, owner_id)
+        require_secret_sources(actor, changes, name)
         if kind == AccountKind.PERSONAL and not actor.is_admin:
             _check_personal_limit(store, actor, settings, owner_id)
         if q.account_by_name(store, name):
@@ -168,10 +170,12 @@ def add_account(
                 raise InvalidInput(f"--{required} is required for a new account")
         auth = AuthChange.plan(actor, name, changes, None)
         values = _values(store, kind, changes, creating=True)
+        _check_address(store, actor, kind, owner_id, values.get("address"))
         values.update({**auth.values(), "name": name, "kind": kind, "owner_id": owner_id})
         account_id = q.insert_account(store, values)
         _apply_relations(store, account_id, kind, changes)
-        keyring = _apply_secrets(store, account_id, name, changes, creating=auth.after is AuthMethod.PASSWORD)
+        creating = auth.after is AuthMethod.PASSWORD
+        keyring = _apply_secrets(store, actor, account_id, name, changes, creating=creating)
         _check_consistency(store, q.account_by_id(store, account_id))
         auth.prepare(store)
         _store_in_keyring(keyring)
@@ -183,12 +187,14 @@ def update_account(store: Store, actor: Actor, settings: Settings, name: str, ch
     with store.atomic():
         account = get_account(store, name)
         require_manage(store, actor, account, account.kind, account.owner_id)
+        require_secret_sources(actor, changes, name)
         _refuse_group_options(account.kind, changes)
         auth = AuthChange.plan(actor, name, changes, account)
         values = _values(store, account.kind, changes, creating=False, current=account)
+        _check_address(store, actor, account.kind, account.owner_id, values.get("address"))
         q.update_account(store, account.id, {**values, **auth.values()})
         _apply_relations(store, account.id, account.kind, changes)
-        keyring = _apply_secrets(store, account.id, name, changes, creating=False)
+        keyring = _apply_secrets(store, actor, account.id, name, changes, creating=False)
         _check_consistency(store, q.account_by_id(store, account.id))
         auth.prepare(store)
         _store_in_keyring(keyring)
@@ -201,6 +207,39 @@ def _with_notes(result: dict, notes: list[str]) -> dict:
     if notes:
         result["notes"] = notes
     return result
+
+
+# Options whose value the administrator's processes (cron fetch, sending) run or read later:
+# only administrators set them (policy.access 'secret.command'). Users give a password with
+# --password-stdin / --smtp-password-stdin, which puts the secret itself in the keyring.
+SECRET_SOURCES = {
+    "password_cmd": "--password-cmd",
+    "password_env": "--password-env",
+    "smtp_password_cmd": "--smtp-password-cmd",
+    "smtp_password_env": "--smtp-password-env",
+}
+
+
+def require_secret_sources(actor: Actor, changes: AccountChanges, name: str) -> None:
+    """Refuse (exit 4, before anything is written) a command or variable given by a user."""
+    for field, option in SECRET_SOURCES.items():
+        if getattr(changes, field) is not None:
+            access.require(actor, "secret.command", access.SecretFacts(option), f"set {option} of account '{name}'")
+
+
+def _check_address(store: Store, actor: Actor, kind: AccountKind, owner_id: int | None, address: str | None) -> None:
+    """A personal account takes one of its owner's addresses (users) and never a group account's."""
+    if address is None or kind != AccountKind.PERSONAL:
+        return
+    owners = {a.lower() for a in people_q.addresses_of(store, "user", owner_id)}
+    access.require(
+        actor, "account.address", access.AddressFacts(address.lower() in owners), f"use the address {address}"
+    )
+    for other in q.accounts_by_address(store, address):
+        if other.kind == AccountKind.GROUP:
+            raise InvalidInput(
+                f"{address} is the address of group account '{other.name}'; a personal account needs another"
+            )
 
 
 def _refuse_group_options(kind: AccountKind, changes: AccountChanges) -> None:
@@ -261,14 +300,22 @@ def _imap_values(values: dict, c: AccountChanges, creating: bool, current: MailA
     if c.username:
         values["username"] = c.username
     if c.folders:
-        folders = [validate.name(f, "--folder") for f in c.folders]
+        folders = [_imap_folder(f, "--folder") for f in c.folders]
         values["folders"] = json.dumps(list(dict.fromkeys(folders)))
     if c.fetch_since:
         values["fetch_since"] = _date(c.fetch_since)
     elif creating:
         values["fetch_since"] = timeutil.now().date().isoformat()
     if c.store_sent:
-        values["store_sent"] = validate.name(c.store_sent, "--store-sent")
+        values["store_sent"] = _imap_folder(c.store_sent, "--store-sent")
+
+
+def _imap_folder(value: str, option: str) -> str:
+    """An IMAP folder name: it goes into IMAP commands (quoted), so no control characters."""
+    name = validate.name(value, option)
+    if any(ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
+        raise InvalidInput(f"{option} {name!r} must not contain control characters")
+    return name
 
 
 def _smtp_values(values: dict, c: AccountChanges, current: MailAccount | None) -> None:
@@ -333,7 +380,7 @@ def _apply_relations(store: Store, account_id: int, kind: AccountKind, c: Accoun
 
 
 def _apply_secrets(
-    store: Store, account_id: int, name: str, c: AccountChanges, creating: bool
+    store: Store, actor: Actor, account_id: int, name: str, c: AccountChanges, creating: bool
 ) -> list[tuple[secrets.SecretRef, str]]:
     """Store the password references; return the passwords for the keyring, written last by the caller
     (after every check, so that a rejected command leaves the keyring as it was)."""
@@ -345,8 +392,11 @@ def _apply_secrets(
         ref, secret = secrets.choose(name, protocol, *given)
         if ref is None:
             if creating and protocol == "imap":
-                raise InvalidInput("give the password with --password-cmd, --password-env or --password-stdin")
+                how = "--password-cmd, --password-env or --password-stdin" if actor.is_admin else "--password-stdin"
+                raise InvalidInput(f"give the password with {how}")
             continue
+        if ref.runs_something:
+            ref = dataclasses.replace(ref, set_by="admin" if actor.is_admin else "user")
         if secret is not None:
             keyring.append((ref, secret))
         q.update_account(store, account_id, {column: ref.to_json()})
@@ -453,7 +503,7 @@ def open_imap(account: MailAccount, settings: Settings):  # noqa: ANN201 - an Im
     if account.uses_oauth:
         credentials = oauth_accounts.token_manager(account, settings.timeout_s)
     else:
-        credentials = secrets.resolve(secrets.SecretRef.from_json(account.secret_ref), account.name, settings.timeout_s)
+        credentials = secrets.resolve(account_secret(account, "imap"), account.name, settings.timeout_s)
     return ImapSession(
         account.host,
         account.port,
@@ -475,9 +525,23 @@ def smtp_config(account: MailAccount, timeout_s: float = 60.0) -> SmtpConfig:
         port=account.smtp_port or 587,
         security=account.smtp_security or Security.STARTTLS,
         username=_smtp_username(account),
-        secret=secrets.SecretRef.from_json(account.smtp_secret_ref),
+        secret=account_secret(account, "smtp") if account.smtp_username else None,
         insecure=account.insecure,
         oauth=oauth_accounts.token_manager(account, timeout_s) if account.uses_oauth else None,
+    )
+
+
+def account_secret(account: MailAccount, protocol: str) -> secrets.SecretRef | None:
+    """The account's secret reference for ``protocol`` (imap or smtp); SecretError when it is a
+    command or variable that no administrator set (policy.access.may_run_secret_source)."""
+    ref = secrets.SecretRef.from_json(account.secret_ref if protocol == "imap" else account.smtp_secret_ref)
+    if ref is None or access.may_run_secret_source(ref.method, ref.set_by, account.kind):
+        return ref
+    option = "--password" if protocol == "imap" else "--smtp-password"
+    raise SecretError(
+        f"account '{account.name}': its {protocol.upper()} password {ref.describe()} was not set by an "
+        f"administrator, so it is not run; its owner sets the password with '{option}-stdin', or an "
+        f"administrator with 'espomail account update {account.name} {option}-cmd CMD'"
     )
 
 

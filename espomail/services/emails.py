@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.model import ProcessingState
+from espomail.mail import copies
+from espomail.model import AccessLevel, ProcessingState
 from espomail.policy import access
 from espomail.policy.access import Actor, EmailFacts
 from espomail.services.accounts import get_account
@@ -41,6 +43,20 @@ def facts(store: Store, email: Row) -> EmailFacts:
     )
 
 
+def readable_ids(store: Store, actor: Actor, email_ids: Iterable[int | None]) -> set[int]:
+    """Of ``email_ids``, those ``actor`` may read: the one read check (email.read) for every
+    email shown inside something else (streams, cases, notifications)."""
+    ids = {i for i in email_ids if i is not None}
+    if not ids or actor.is_admin or access.read_scope(actor) == AccessLevel.ALL:
+        return ids
+    readers = q.readers_of(store, sorted(ids))
+    return {
+        i
+        for i, (users, teams) in readers.items()
+        if access.allowed(actor, "email.read", EmailFacts(frozenset(users), frozenset(teams)))
+    }
+
+
 def readable_email(store: Store, actor: Actor, email_id: int, what: str = "read") -> Row:
     email = get_email(store, email_id)
     access.require(actor, "email.read", facts(store, email), f"{what} email {email_id}")
@@ -69,7 +85,7 @@ def _one(store: Store, email: Row, related: dict, user_id: int | None, full: boo
     eid = email["id"]
     result = {
         "id": eid,
-        "message_id": email["message_id"] if email["has_message_id"] else None,
+        "message_id": copies.base_key(email["message_id"]) if email["has_message_id"] else None,
         "subject": email["subject"],
         "from": email["from_address"],
         "from_name": email["from_name"],

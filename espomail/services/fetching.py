@@ -299,27 +299,15 @@ class _FolderFetch:
             return emails_q.has_emails(store)
 
     def _skip_known(self, uids: list[int]) -> list[int]:
-        """On a first or by-date run, do not download what the store has already: the
-        known emails get this account's delivery from their Message-ID alone."""
+        """On a first or by-date run, do not download what this account brought already.
+        A message known only from other accounts is downloaded: a Message-ID alone never
+        shares a stored email (docs/access.md, "De-duplication")."""
         headers = self.session.message_ids(uids)
         ids = {uid: msgid.normalize(_header_value(raw)) for uid, raw in headers.items()}
         with self.writer() as store:
             known = emails_q.ids_by_message_ids(store, [m for m in ids.values() if m])
-        if not known:
-            return uids
-        fresh, skipped = [], []
-        for uid in uids:
-            email_id = known.get(ids.get(uid) or "")
-            (skipped if email_id else fresh).append((uid, email_id))
-        with self.writer() as store, store.atomic():
-            already = emails_q.delivered_to_account(store, [e for _, e in skipped], self.account.id)
-            delivery_ids = [
-                emails_q.insert_delivery(store, email_id, self.account.id, self.folder, uid)
-                for uid, email_id in skipped
-                if email_id not in already
-            ]
-        self._process(delivery_ids, {})
-        return [uid for uid, _ in fresh]
+            mine = emails_q.delivered_to_account(store, list(known.values()), self.account.id)
+        return [uid for uid in uids if known.get(ids.get(uid) or "") not in mine]
 
     # -- downloading and importing ---------------------------------------------------------------
     def _download_and_import(self, uids: list[int]) -> None:

@@ -216,6 +216,9 @@ def test_file(store: Store, actor: Actor, path: Path, account: str | None, user:
     user_row = get_user(store, user) if user else None
     if user_row is not None:
         access.require(actor, "user.self", access.OwnerFacts(user_row["id"]), f"test the filters of user '{user}'")
+    if account_row is not None:
+        facts = _facts(store, FilterScope.ACCOUNT, account_row, None)
+        access.require(actor, "filter.manage", facts, f"test the filters of account '{account_row.name}'")
     result: dict = {"subject": parsed.subject, "from": parsed.from_.address if parsed.from_ else None}
     account_id = account_row.id if account_row else None
     hit = first_match(_candidates(store, account_id), parsed)

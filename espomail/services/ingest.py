@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 from espomail import timeutil
 from espomail.config import Settings
+from espomail.mail import copies
 from espomail.mail.limits import DEFAULT, ParseLimits
 from espomail.mail.parse import ParsedEmail, key_for, parse_stored
 from espomail.model import UNFINISHED
@@ -75,6 +76,7 @@ def store_messages(
         item if item.parsed is not None else prepare(item.raw, item.uid, item.truncated, limits) for item in messages
     ]
     write_raw(store.raw.writer, items)
+    separate = _key_other_content(store, items)
     known = emails_q.ids_by_message_ids(store, [item.key for item in items])
     fresh = {}
     for item in items:  # the first of several copies with one key is the one stored
@@ -99,10 +101,60 @@ def store_messages(
             for email_id, item in wanted
         ],
     )
-    for delivery_id, (_email_id, item) in zip(delivery_ids, wanted, strict=True):
+    for delivery_id, (email_id, item) in zip(delivery_ids, wanted, strict=True):
         result.delivery_ids.append(delivery_id)
         result.prepared[delivery_id] = (item.raw, item.parsed)
+        if id(item) in separate:
+            emails_q.insert_events(store, email_id, delivery_id, [SEPARATE_EVENT])
     return result
+
+
+SEPARATE_EVENT = (
+    "store",
+    "separate email",
+    "another email has this Message-ID but other content: this copy is stored on its own (docs/access.md)",
+)
+
+
+def _key_other_content(store: Store, items: list[Incoming]) -> set[int]:
+    """A copy may share the email stored under its Message-ID (or the first copy of this
+    batch with it) only when its content is the same (mail/copies.py); any other copy gets a
+    variant key of its own. Returns the ``id()`` of the copies so keyed."""
+    stored = emails_q.stored_under(store, [item.key for item in items])
+    first: dict[str, Incoming] = {}
+    digests = _Digests(store)
+    separate = set()
+    for item in items:
+        row = stored.get(item.key)
+        if row is not None:
+            same = row["raw_sha256"] == item.sha256 or digests.of_email(row) == digests.of(item)
+        else:
+            other = first.setdefault(item.key, item)
+            same = other is item or other.sha256 == item.sha256 or digests.of(other) == digests.of(item)
+        if not same:
+            item.key = copies.variant_key(item.key, digests.of(item))
+            separate.add(id(item))
+    return separate
+
+
+class _Digests:
+    """Content digests of incoming copies and stored emails, each computed once."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.items: dict[int, str] = {}
+        self.emails: dict[int, str] = {}
+
+    def of(self, item: Incoming) -> str:
+        if id(item) not in self.items:
+            self.items[id(item)] = copies.content_digest(item.raw or self.store.raw.read(item.location))
+        return self.items[id(item)]
+
+    def of_email(self, row: Row) -> str:
+        if row["id"] not in self.emails:
+            place = (row["raw_pack"], row["raw_offset"], row["raw_size"])
+            self.emails[row["id"]] = copies.content_digest(self.store.raw.read(place) if row["raw_pack"] else b"")
+        return self.emails[row["id"]]
 
 
 def _first_fields(parsed: ParsedEmail, key: str, has_id: bool, item: Incoming) -> tuple:

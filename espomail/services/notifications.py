@@ -5,6 +5,7 @@ from __future__ import annotations
 from espomail.errors import InvalidInput, NotFound
 from espomail.policy import access
 from espomail.policy.access import Actor
+from espomail.services.emails import readable_ids
 from espomail.services.people import get_user
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
@@ -44,8 +45,12 @@ def _whose(store: Store, actor: Actor, user: str | None) -> int | None:
 def list_notifications(
     store: Store, actor: Actor, user: str | None = None, unread: bool = False, limit: int = 100, offset: int = 0
 ) -> list[dict]:
+    """A user's notifications, newest first; one about an email ``actor`` may not read (now:
+    a role may have changed since) is left out (docs/access.md)."""
     user_id = _whose(store, actor, user)
-    return [notification_dict(store, r) for r in q.list_for_user(store, user_id, unread, limit, offset)]
+    rows = q.list_for_user(store, user_id, unread, limit, offset)
+    readable = readable_ids(store, actor, (r["email_id"] for r in rows))
+    return [notification_dict(store, r) for r in rows if r["email_id"] is None or r["email_id"] in readable]
 
 
 def mark_read(store: Store, actor: Actor, notification_id: int | None, all_: bool, user: str | None = None) -> dict:

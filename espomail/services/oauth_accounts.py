@@ -205,9 +205,14 @@ class AuthChange:
                 f"{option_name(given)} does not apply to an OAuth2 account: it signs in with tokens from "
                 f"'espomail account authorize {self.name}' (use --auth password to go back to passwords)"
             )
-        if c.oauth_client_secret_cmd is not None:
-            # TODO(access): the "secret commands" action of policy/access.py, once it exists.
-            access.require(actor, "admin", None, "set --oauth-client-secret-cmd (a command espomail runs)")
+        for option, value in (
+            ("--oauth-client-secret-cmd", c.oauth_client_secret_cmd),
+            ("--oauth-client-secret-env", c.oauth_client_secret_env),
+            ("--oauth-token-file", c.oauth_token_file),
+        ):
+            if value is not None:
+                what = f"set {option} of account '{self.name}' (the administrator's fetch runs or reads it)"
+                access.require(actor, "secret.command", access.SecretFacts(option), what)
         if self.old_config is not None and not c.given_oauth_options():
             return self.old_config
         return OAuthConfig.from_options(**_merged_options(c, self.old_config))

@@ -12,6 +12,7 @@ from espomail import validate
 from espomail.errors import InvalidInput, NotFound
 from espomail.policy import access
 from espomail.policy.access import Actor
+from espomail.services.emails import readable_ids
 from espomail.services.people import get_user
 from espomail.store import people as people_q
 from espomail.store import records as q
@@ -79,6 +80,7 @@ def add_record(
     emails: Sequence[str] = (),
     account: str | None = None,
 ) -> dict:
+    access.require(actor, "record.create", None, f"add a {kind} record")
     kind = check_type(kind)
     name = validate.name(name, "--name")
     addresses = [validate.email_address(e) for e in emails]
@@ -98,13 +100,18 @@ def list_records(store: Store, actor: Actor, kind: str, limit: int = 1000, offse
 
 
 def show_record(store: Store, actor: Actor, kind: str, record_id: int) -> dict:
+    """A record and its latest stream notes; a note about an email ``actor`` may not read
+    (email.read) is left out: its body is an excerpt of that email."""
     from espomail.store import notifications as notes_q
 
     row = get_record(store, kind, record_id)
     result = record_dict(store, row)
+    notes = notes_q.notes_of(store, row["type"], row["id"], limit=20)
+    readable = readable_ids(store, actor, (n["email_id"] for n in notes))
     result["stream"] = [
         {"id": n["id"], "type": n["type"], "email_id": n["email_id"], "body": n["body"], "created_at": n["created_at"]}
-        for n in notes_q.notes_of(store, row["type"], row["id"], limit=20)
+        for n in notes
+        if n["email_id"] is None or n["email_id"] in readable
     ]
     return result
 
@@ -115,6 +122,7 @@ _SPLIT = re.compile(r"[;,\s]+")
 def import_records(store: Store, actor: Actor, kind: str, path: Path) -> list[dict]:
     """Import a CSV with a header row: name (required), email or emails (several separated
     by ';'), account (name or id; contacts and opportunities). All rows or none."""
+    access.require(actor, "record.create", None, f"import {kind} records")
     kind = check_type(kind)
     rows = _read_csv(path)
     created = []
@@ -148,8 +156,8 @@ def _read_csv(path: Path) -> list[tuple[int, dict[str, str]]]:
 # -- following -------------------------------------------------------------------------
 
 
-def _followable(store: Store, kind: str, record_id: int) -> tuple[str, int]:
-    """(record_type, internal id) of a record or a case (by its number)."""
+def _followable(store: Store, kind: str, record_id: int) -> tuple[str, int, Row | None]:
+    """(record_type, internal id, the case row or None) of a record or a case (by its number)."""
     kind = kind.lower()
     if kind == "case":
         from espomail.store import cases as cases_q
@@ -157,8 +165,8 @@ def _followable(store: Store, kind: str, record_id: int) -> tuple[str, int]:
         case = cases_q.case_by_number(store, record_id)
         if case is None:
             raise NotFound(f"no case number {record_id}; see 'espomail case list'")
-        return "case", case["id"]
-    return kind, get_record(store, kind, record_id)["id"]
+        return "case", case["id"], case
+    return kind, get_record(store, kind, record_id)["id"], None
 
 
 def _may_manage_follow(actor: Actor, user: Row) -> None:
@@ -166,10 +174,15 @@ def _may_manage_follow(actor: Actor, user: Row) -> None:
 
 
 def follow(store: Store, actor: Actor, kind: str, record_id: int, username: str) -> dict:
+    """``username`` follows a record: oneself, and a record one may see (a case: case.access)."""
+    from espomail.services.cases import case_facts
+
     with store.atomic():
         user = get_user(store, username)
         _may_manage_follow(actor, user)
-        record_type, internal_id = _followable(store, kind, record_id)
+        record_type, internal_id, case = _followable(store, kind, record_id)
+        facts = access.FollowFacts(user["id"], case_facts(store, case) if case is not None else None)
+        access.require(actor, "record.follow", facts, f"follow {kind}:{record_id}")
         q.follow(store, record_type, internal_id, user["id"])
         return _follow_result(store, record_type, internal_id, record_id)
 
@@ -178,7 +191,7 @@ def unfollow(store: Store, actor: Actor, kind: str, record_id: int, username: st
     with store.atomic():
         user = get_user(store, username)
         _may_manage_follow(actor, user)
-        record_type, internal_id = _followable(store, kind, record_id)
+        record_type, internal_id, _case = _followable(store, kind, record_id)
         if not q.unfollow(store, record_type, internal_id, user["id"]):
             raise NotFound(f"user '{username}' does not follow {kind}:{record_id}")
         return _follow_result(store, record_type, internal_id, record_id)

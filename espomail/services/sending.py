@@ -22,7 +22,7 @@ from pathlib import Path
 from espomail import timeutil, validate
 from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
-from espomail.mail import compose, msgid, smtp
+from espomail.mail import compose, copies, msgid, smtp
 from espomail.mail.parse import ParsedEmail, parse_message
 from espomail.model import AccountKind, EmailStatus, MailAccount, ProcessingState, UserState
 from espomail.policy import access
@@ -30,6 +30,7 @@ from espomail.policy.access import Actor
 from espomail.policy.cases import with_number
 from espomail.policy.parents import Parent, crm_account_of, record_exists
 from espomail.services.accounts import open_imap, smtp_config
+from espomail.services.cases import require_case_access
 from espomail.services.emails import email_dict, readable_email
 from espomail.store import accounts as accounts_q
 from espomail.store import cases as cases_q
@@ -67,7 +68,7 @@ def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
     if not recipients:
         raise InvalidInput("give at least one --to address")
     replied = readable_email(store, actor, draft.reply_to_email, "reply to") if draft.reply_to_email else None
-    parent = _parent(store, draft.parent, replied)
+    parent = _parent(store, actor, draft.parent, replied)
     account = choose_account(store, actor, sender)
     subject, reply_to = _case_rules(store, parent, validate.name(draft.subject, "--subject", 998))
     files = [(p.name, _read(p)) for p in draft.attachments]
@@ -82,7 +83,7 @@ def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
         cc=cc,
         html=draft.html,
         reply_to=reply_to,
-        in_reply_to=replied["message_id"] if replied else None,
+        in_reply_to=copies.base_key(replied["message_id"]) if replied else None,
         references=references,
         attachments=files,
     )
@@ -159,12 +160,14 @@ def _system_or_fail(store: Store, sender: str, why: str) -> MailAccount:
 # -- parent, case rules, references ---------------------------------------------------------------
 
 
-def _parent(store: Store, ref: str | None, replied: Row | None) -> Parent | None:
+def _parent(store: Store, actor: Actor, ref: str | None, replied: Row | None) -> Parent | None:
     if ref:
         kind, number = validate.record_ref(ref)
         record_id = cases_q.case_id_by_number(store, number) if kind == "case" else number
         if record_id is None or not record_exists(store, kind, record_id):
             raise NotFound(f"no {kind} {number}")
+        if kind == "case":
+            require_case_access(store, actor, record_id, "send into")
         return kind, record_id
     if replied is not None and replied["parent_type"]:
         return replied["parent_type"], replied["parent_id"]
@@ -186,7 +189,7 @@ def _case_rules(store: Store, parent: Parent | None, subject: str) -> tuple[str,
 def _references(replied: Row | None) -> list[str]:
     if replied is None or not replied["has_message_id"]:
         return []
-    return [*json.loads(replied["references_list"]), replied["message_id"]][-20:]
+    return [*json.loads(replied["references_list"]), copies.base_key(replied["message_id"])][-20:]
 
 
 def _from_name(store: Store, actor: Actor, account: MailAccount) -> str | None:

@@ -36,6 +36,22 @@ def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, in
     return found
 
 
+def stored_under(store: Store, keys: Sequence[str]) -> dict[str, Row]:
+    """key -> the email stored under it (id, raw_sha256 and where its raw source is)."""
+    found: dict[str, Row] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(
+            "SELECT id, message_id, raw_sha256, raw_pack, raw_offset, raw_size FROM emails "
+            f"WHERE message_id IN ({marks})",
+            chunk,
+        ):
+            found[row["message_id"]] = row
+    return found
+
+
 def raw_of(store: Store, email_id: int) -> bytes:
     row = store.row("SELECT raw_pack, raw_offset, raw_size FROM emails WHERE id = ?", [email_id])
     if row is None or row["raw_pack"] is None:
@@ -323,6 +339,20 @@ def user_ids_of(store: Store, email_id: int) -> set[int]:
 
 def team_ids_of(store: Store, email_id: int) -> set[int]:
     return set(store.column("SELECT team_id FROM email_teams WHERE email_id = ?", [email_id]))
+
+
+def readers_of(store: Store, email_ids: Sequence[int]) -> dict[int, tuple[set[int], set[int]]]:
+    """email id -> (its user ids, its team ids): what the read check needs, for many emails."""
+    found: dict[int, tuple[set[int], set[int]]] = {i: (set(), set()) for i in email_ids}
+    ids = list(found)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(f"SELECT email_id, user_id FROM email_users WHERE email_id IN ({marks})", chunk):
+            found[row["email_id"]][0].add(row["user_id"])
+        for row in store.rows(f"SELECT email_id, team_id FROM email_teams WHERE email_id IN ({marks})", chunk):
+            found[row["email_id"]][1].add(row["team_id"])
+    return found
 
 
 def add_users(store: Store, email_id: int, sort_date: str | None, users: dict) -> None:

@@ -11,6 +11,7 @@ def shop(espomail, group_account, dovecot, smtp):
     espomail("team", "add", "sales")
     for role, level in (("send-no", "no"), ("send-team", "team"), ("send-all", "all")):
         espomail("role", "add", role, "--email-create", "yes", "--email-read", "own", "--group-send", level)
+    espomail("role", "update", "send-all", "--email-read", "all")  # sending into case 1 needs access to it
     espomail("user", "add", "nina", "--email", "nina@example.com", "--team", "support", "--role", "send-no")
     espomail("user", "add", "tom", "--email", "tom@example.com", "--team", "support", "--role", "send-team")
     espomail("user", "add", "tess", "--email", "tess@example.com", "--team", "sales", "--role", "send-team")
@@ -20,6 +21,8 @@ def shop(espomail, group_account, dovecot, smtp):
         "--team",
         "support",
         "--create-case",
+        "--target-team",
+        "support",
         "--smtp-host",
         smtp.host,
         "--smtp-port",

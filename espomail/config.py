@@ -43,6 +43,11 @@ KEYS: dict[str, tuple[str, Any, str]] = {
     "message_id_domain": ("str?", None, "domain of generated Message-IDs; default: FQDN"),
     "notify_max_age_days": ("int", 2, "no email-received notification for older mail"),
     "lease_s": ("int", 600, "how long a fetch holds an account before others may take it"),
+    "poll_interval_s": (
+        "float",
+        60.0,
+        "espomail watch: seconds between polls of servers without IDLE, account and outbox checks",
+    ),
 }
 
 ENV_PREFIX = "ESPOMAIL_"
@@ -71,6 +76,7 @@ class Settings(NamedTuple):
     message_id_domain: str
     notify_max_age_days: int
     lease_s: int
+    poll_interval_s: float = 60.0
     config_path: Path | None = None
 
     def replace(self, **changes: Any) -> Settings:
@@ -258,8 +264,15 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         message_id_domain=values["message_id_domain"] or _fqdn(),
         notify_max_age_days=values["notify_max_age_days"],
         lease_s=values["lease_s"],
+        poll_interval_s=_interval(values["poll_interval_s"]),
         config_path=path,
     )
+
+
+def _interval(value: float) -> float:
+    if value < 0.1:
+        raise ConfigError(f"config key 'poll_interval_s': expected at least 0.1 seconds, got {value!r}")
+    return value
 
 
 def _fqdn() -> str:

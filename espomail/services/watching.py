@@ -165,9 +165,9 @@ class Watcher:
         for number in range(self.settings.workers):
             self._spawn(self._fetch_loop, f"watch-fetch-{number + 1}")
         self._spawn(self._outbox_loop, "watch-outbox")
-        next_check = 0.0
         try:
             self._reconcile()
+            next_check = time.monotonic() + self.settings.poll_interval_s
             log.info(
                 "started (%s): %d account(s), %d folder(s); accounts and outbox checked every %g s",
                 self.holder,
@@ -177,12 +177,23 @@ class Watcher:
             )
             while not self._stop.is_set():
                 if time.monotonic() >= next_check:
-                    self._reconcile()
-                    self._heartbeat()
+                    self._periodic()
                     next_check = time.monotonic() + self.settings.poll_interval_s
                 self._stop.wait(min(MAX_WAIT_S, max(0.0, next_check - time.monotonic())))
         finally:
             self._shutdown()
+
+    def _periodic(self) -> None:
+        """Accounts and heartbeats; a failure (the database busy for longer than its timeout)
+        is logged and tried again next period: the folder watches go on meanwhile."""
+        interval = self.settings.poll_interval_s
+        try:
+            self._reconcile()
+            self._heartbeat()
+        except EspomailError as exc:
+            log.warning("reading the accounts failed: %s; trying again in %g s", exc.message, interval)
+        except Exception:  # noqa: BLE001
+            log.exception("reading the accounts failed; trying again in %g s", interval)
 
     def stop(self) -> None:
         """Ask ``run()`` to return (safe from a signal handler)."""
@@ -199,8 +210,9 @@ class Watcher:
             watch.stop()
         for thread in self._threads:  # the fetches in hand finish and commit
             thread.join()
+        deadline = time.monotonic() + 5  # a watch blocked in a connect is left behind (a daemon thread)
         for watch in self.watches.values():
-            watch.join(timeout=2)
+            watch.join(timeout=max(0.0, deadline - time.monotonic()))
         with self.writer() as db, db.atomic():
             watch_q.drop_holder(db, self.holder)
         log.info("stopped: %d folder watch(es) closed", len(self.watches))
@@ -224,7 +236,8 @@ class Watcher:
         else:
             accounts = accounts_q.accounts(store)
         if self.actor is not None and not self.actor.is_admin:
-            accounts = fetching._manageable(store, self.actor, accounts, explicit=bool(self.names))  # noqa: SLF001
+            explicit = strict and bool(self.names)  # later, a refused account is just not watched
+            accounts = fetching._manageable(store, self.actor, accounts, explicit=explicit)  # noqa: SLF001
         return [a for a in accounts if a.is_active]
 
     def _reconcile(self) -> None:

@@ -261,7 +261,7 @@ def test_server_restart_watch_reconnects_and_fetches_what_arrived_meanwhile(espo
 # -- accounts change while watch runs ----------------------------------------------------------------
 
 
-def test_accounts_added_changed_and_removed_are_picked_up(espomail, dovecot, group_account, watch, db_path):
+def test_accounts_added_changed_and_removed_are_picked_up(espomail, dovecot, group_account, mailbox, watch, db_path):
     process = watch()
     process.wait_log("started")
     _, user = group_account("support")
@@ -275,6 +275,13 @@ def test_accounts_added_changed_and_removed_are_picked_up(espomail, dovecot, gro
     process.wait_log("account 'support' folder 'Work': idle")
     dovecot.append(user, build_message(subject="more work"), folder="Work")
     wait_for("mail of the folder added while watch runs", stored(db_path, 3), proc=process)
+
+    moved = mailbox("moved")  # another mailbox: the connection must be made again
+    assert espomail("account", "update", "support", "--username", moved).exit_code == 0
+    process.wait_log("account 'support' folder 'INBOX': stopped watching (account settings changed; reconnecting)")
+    process.wait_log("account 'support' folder 'INBOX': idle", times=2)
+    dovecot.append(moved, build_message(subject="in the new mailbox"))
+    wait_for("mail of the changed mailbox", stored(db_path, 4), proc=process)
 
     _, other = group_account("sales")
     process.wait_log("account 'sales' folder 'INBOX': idle")

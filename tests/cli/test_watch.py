@@ -310,6 +310,14 @@ def test_watch_named_accounts_only_and_unknown_names_are_refused(espomail, dovec
     assert [e["subject"] for e in espomail("email", "list", "--json").json] == ["watched"]
 
 
+def test_watch_as_a_user_is_refused_an_account_they_do_not_manage(espomail, group_account):
+    group_account("support")
+    assert espomail("user", "add", "bob", "--email", "bob@example.com").exit_code == 0
+    refused = espomail("--as", "bob", "watch", "--account", "support")
+    assert refused.exit_code == 4, refused
+    assert refused.stderr.startswith("Error: ")
+
+
 # -- the outbox ------------------------------------------------------------------------------------------
 
 

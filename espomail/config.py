@@ -53,6 +53,11 @@ KEYS: dict[str, tuple[str, Any, str]] = {
     "max_references": ("int", 100, "References ids kept per email: the thread root and the newest"),
     "max_html_bytes": ("int", 1_000_000, "characters of an html body converted to text; the rest not converted"),
     "max_filter_pattern_length": ("int", 1_000, "characters of a filter's From, To or Subject pattern"),
+    "poll_interval_s": (
+        "float",
+        60.0,
+        "espomail watch: seconds between polls of servers without IDLE, account and outbox checks",
+    ),
 }
 
 # The cost bounds, passed to Settings as they are (see espomail.mail.limits).
@@ -103,6 +108,7 @@ class Settings(NamedTuple):
     max_references: int
     max_html_bytes: int
     max_filter_pattern_length: int
+    poll_interval_s: float = 60.0
     config_path: Path | None = None
 
     def replace(self, **changes: Any) -> Settings:
@@ -291,8 +297,15 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         notify_max_age_days=values["notify_max_age_days"],
         lease_s=values["lease_s"],
         **{key: values[key] for key in LIMIT_KEYS},
+        poll_interval_s=_interval(values["poll_interval_s"]),
         config_path=path,
     )
+
+
+def _interval(value: float) -> float:
+    if value < 0.1:
+        raise ConfigError(f"config key 'poll_interval_s': expected at least 0.1 seconds, got {value!r}")
+    return value
 
 
 def _fqdn() -> str:

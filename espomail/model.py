@@ -148,6 +148,14 @@ class AuthFlow(enum.StrEnum):
     REFRESH_TOKEN = "refresh-token"
 
 
+class WatchMode(enum.StrEnum):
+    """How ``espomail watch`` follows one account folder (its heartbeat row's mode)."""
+
+    IDLE = "idle"  # an IMAP IDLE connection: new mail is reported at once
+    POLL = "poll"  # the server has no IDLE: a fetch every poll_interval_s
+    CONNECTING = "connecting"  # (re)connecting, with backoff after an error
+
+
 # -- how an email reaches a user -------------------------------------------------------------------
 
 

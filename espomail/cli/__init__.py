@@ -99,6 +99,8 @@ COMMANDS = {
     "fetch": "fetch",
     "status": "fetch",
     "cron": "fetch",
+    "watch": "watch",
+    "systemd": "systemd",
     "email": "emails",
     "filter": "filters",
     "notification": "notifications",

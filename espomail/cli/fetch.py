@@ -41,6 +41,8 @@ STATUS_COLUMNS = [
     short("backlog", priority=6),
     short("failed_emails", "failed", priority=7),
     short("pending_emails", "pending", priority=4),
+    short("watch", priority=3),
+    date("watched_since", "watched since", priority=3),
 ]
 
 

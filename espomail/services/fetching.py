@@ -17,7 +17,7 @@ import datetime as dt
 import logging
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 from espomail import timeutil
@@ -140,6 +140,23 @@ def fetch(
     order = {a.name: i for i, a in enumerate(accounts)}
     results.sort(key=lambda r: order[r.name])
     return Summary(results, retried)
+
+
+def fetch_account(
+    writer: Writer,
+    settings: Settings,
+    account: MailAccount,
+    folders: Collection[str] | None = None,
+    limit: int | None = None,
+) -> AccountResult:
+    """Fetch one account now (only ``folders`` of it when given) with the lock, cursors and
+    pipeline of ``fetch``: ``espomail watch`` calls it when a folder reports new mail, so
+    watch and cron fetches never import a message twice. LOCKED when another run has it."""
+    if not account.is_active:
+        return AccountResult(account.name, status=FetchStatus.SKIPPED, error="inactive")
+    if folders is not None:
+        account = dataclasses.replace(account, folders=tuple(f for f in account.folders if f in folders))
+    return _AccountFetch(writer, settings, limit, False, None, None, account).run()
 
 
 def _manageable(store: Store, actor: access.Actor, accounts: list[MailAccount], explicit: bool) -> list[MailAccount]:

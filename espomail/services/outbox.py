@@ -8,10 +8,12 @@ caused it, then sent. A failure leaves it Failed with the error; later fetch run
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import logging
 from collections.abc import Callable, Iterable
 
+from espomail import timeutil
 from espomail.config import Settings
 from espomail.errors import EspomailError
 from espomail.mail import smtp
@@ -87,7 +89,16 @@ def _record(store: Store, email_id: int, account: MailAccount | None, error: str
 
 
 def retry_failed(store: Store, settings: Settings, guard: Guard | None = None) -> int:
-    """System mail left Failed (or Sending by a crash) with tries left."""
-    with (guard or contextlib.nullcontext)():
-        ids = emails_q.unsent_system_ids(store, settings.send_retries)
-    return deliver(store, settings, ids, guard) if ids else 0
+    """System mail left Failed (or Sending by a crash) with tries left. Each is claimed first,
+    so that runs retrying at the same time (cron fetches, ``watch``) never send one twice; one
+    still Sending is some run's own unless it is older than a few network timeouts."""
+    guard = guard or contextlib.nullcontext
+    stale_before = timeutil.iso(timeutil.now() - dt.timedelta(seconds=5 * settings.timeout_s))
+    with guard():
+        ids = emails_q.unsent_system_ids(store, settings.send_retries, stale_before)
+    claimed = []
+    for email_id in ids:
+        with guard(), store.atomic():
+            if emails_q.claim_unsent(store, email_id, stale_before):
+                claimed.append(email_id)
+    return deliver(store, settings, claimed, guard) if claimed else 0

@@ -296,13 +296,25 @@ def mark_send_failed(store: Store, email_id: int, error: str) -> None:
     )
 
 
-def unsent_system_ids(store: Store, max_attempts: int) -> list[int]:
-    """System mail left Failed (or Sending by a crash) tried fewer than ``max_attempts`` times."""
+def unsent_system_ids(store: Store, max_attempts: int, stale_before: str) -> list[int]:
+    """System mail left Failed, or Sending since before ``stale_before`` (a crash: the run that
+    stores an auto-reply sends it at once), tried fewer than ``max_attempts`` times."""
     return store.column(
         """SELECT id FROM emails WHERE status IN ('Failed', 'Sending') AND is_system = 1
-           AND send_attempts < ? ORDER BY id""",
-        [max_attempts],
+           AND send_attempts < ? AND (status = 'Failed' OR updated_at < ?) ORDER BY id""",
+        [max_attempts, stale_before],
     )
+
+
+def claim_unsent(store: Store, email_id: int, stale_before: str) -> bool:
+    """Take one unsent system email for another try (Sending, stamped now), unless another
+    run took it first: two runs never send it both."""
+    changed = store.execute(
+        """UPDATE emails SET status = 'Sending', updated_at = ? WHERE id = ? AND is_system = 1
+           AND (status = 'Failed' OR (status = 'Sending' AND updated_at < ?))""",
+        [now_iso(), email_id, stale_before],
+    )
+    return changed == 1
 
 
 def count_system_sends(store: Store, address: str, since: str) -> int:

@@ -363,6 +363,22 @@ M001_INITIAL = [
 ]
 
 
+# espomail watch: one heartbeat row per watched account folder and watch process (holder:
+# host:pid). A row whose expires_at has passed belongs to a watcher that died.
+M004_WATCH = [
+    """CREATE TABLE watch_heartbeats (
+        account_id INTEGER NOT NULL REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        folder TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        since TEXT,
+        seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, folder, holder))""",
+    "CREATE INDEX watch_heartbeats_by_holder ON watch_heartbeats (holder)",
+]
+
+
 # OAuth2 accounts (SPEC 12): how the account logs in, and its OAuthConfig as JSON (provider,
 # client id, endpoints, where the client secret is read and where the tokens are kept; never a
 # token or a client secret).
@@ -374,7 +390,11 @@ M005_OAUTH = [
 
 # The numbered migrations, in order, each a list of SQL statements. Append; never edit a
 # released one.
-MIGRATIONS: list[tuple[str, list[str]]] = [("m001_initial", M001_INITIAL), ("m005_oauth", M005_OAUTH)]
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("m001_initial", M001_INITIAL),
+    ("m004_watch", M004_WATCH),
+    ("m005_oauth", M005_OAUTH),
+]
 SET_NAME = "espomail"
 
 

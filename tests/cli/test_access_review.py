@@ -149,6 +149,9 @@ ROWS = [
     Row("fetch", ("--account", "bluebox")),
     Row("fetch", ("--json",), ok=EVERYONE, codes=(("u_pers", 1),), hidden=("vicbox", "bluebox")),
     Row("status", ("--json",), ok=EVERYONE, read=True, hidden=("vicbox", "bluebox")),
+    Row("watch", ("--account", "vicbox")),
+    Row("watch", ("--account", "bluebox")),
+    Row("systemd", ok=EVERYONE, read=True),
     # -- filters and folders
     Row("filter add", ("x", "--user", "vic", "--subject", "a*")),
     Row("filter add", ("x", "--account", "vicbox", "--subject", "a*")),
@@ -211,7 +214,7 @@ LATER_ROWS = [
     Row("account authorize", ("vicbox", "--refresh-token-stdin"), input="token\n"),
     Row("store copy", ("--to", "{tmp}/copy.db")),
 ]
-LATER = {"email resend", "account authorize", "store copy", "watch", "systemd"}
+LATER = {"email resend", "account authorize", "store copy"}
 
 
 def leaf_commands() -> set[str]:

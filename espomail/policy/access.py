@@ -17,6 +17,7 @@ permission (exit 4) and is written to the log.
 | email.edit      | EmailFacts     | edit level, the same reach as reading                       |
 | email.delete    | EmailFacts     | delete level: own = its assigned user or its sender         |
 | email.create    | -              | email create: yes                                           |
+| email.resend    | EmailFacts     | email create: yes, and the user created (sent) the email    |
 | account.manage  | AccountFacts   | group: admin; personal: its owner with personal accounts    |
 | account.send    | AccountFacts   | group send: all, or team with a shared team                 |
 | filter.manage   | FilterFacts    | global/group account: admin; own inbox or own personal acct |
@@ -175,6 +176,12 @@ def _email_create(actor: Actor, _facts: object) -> tuple[bool, str]:
     return level(actor, "email_create") == Grant.YES, "email create"
 
 
+def _email_resend(actor: Actor, facts: EmailFacts) -> tuple[bool, str]:
+    if level(actor, "email_create") != Grant.YES:
+        return False, "email create"
+    return facts.created_by_id == actor.user_id, "administrator (resending another user's email)"
+
+
 def _account_manage(actor: Actor, facts: AccountFacts) -> tuple[bool, str]:
     if facts.kind == AccountKind.GROUP:
         return actor.is_admin, "administrator (group mail accounts)"
@@ -218,6 +225,7 @@ RULES: dict[str, Callable[[Actor, object], tuple[bool, str]]] = {
     "email.edit": _email_rule("email_edit"),
     "email.delete": _email_rule("email_delete", delete=True),
     "email.create": _email_create,
+    "email.resend": _email_resend,
     "email.list": _email_list,
     "email.from": _email_from,
     "account.manage": _account_manage,

@@ -212,6 +212,8 @@ def test_a_send_to_a_server_that_is_down_is_retried_by_a_later_fetch_once(espoma
     email_id = failed_id(espomail)
     assert f"stored as Failed (id {email_id}): later fetches try again (1 of 3 attempts made" in result.stderr
     assert outbox_row(db_path, email_id)["send_attempts"] == 1
+    shown = espomail("email", "show", email_id, "--json").json
+    assert (shown["status"], shown["send_attempts"]) == ("Failed", 1) and "refused" in shown["last_error"]
     smtp.port = port
     smtp.start()
     assert espomail("fetch").exit_code == 0

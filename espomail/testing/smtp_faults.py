@@ -153,12 +153,12 @@ class FaultySMTP:
 
 class _Session:
     def __init__(self, server: FaultySMTP, conn: socket.socket, reader, fault: Fault) -> None:  # noqa: ANN001
-        self.server, self.conn, self.reader, self.fault = server, conn, reader, fault
+        self.server, self.sock, self.reader, self.fault = server, conn, reader, fault
         self.mail_from = ""
         self.rcpt_tos: list[str] = []
 
     def send(self, line: str) -> None:
-        self.conn.sendall(line.encode() + b"\r\n")
+        self.sock.sendall(line.encode() + b"\r\n")
 
     def run(self) -> None:
         if self.fault == Fault.HANG_GREETING:

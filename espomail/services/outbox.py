@@ -197,11 +197,10 @@ def _attempt(store: Store, settings: Settings, email_id: int, guard: Guard, igno
             if not _claim(store, settings, email_id):
                 return Attempt(email_id, Outcome.SKIPPED, account=owner)
             email = emails_q.email_by_id(store, email_id)
-            raw = emails_q.raw_of(store, email_id)
     except Exception as exc:  # noqa: BLE001 - one email must not stop the run
-        log.warning("outgoing email %s could not be prepared: %s: %s", email_id, type(exc).__name__, exc)
+        log.warning("outgoing email %s could not be claimed: %s: %s", email_id, type(exc).__name__, exc)
         return Attempt(email_id, Outcome.SKIPPED, error=str(exc))
-    error, permanent, note = _send(store, settings, account, email, raw)
+    error, permanent, note = _send(store, settings, account, email, guard)
     try:
         with guard(), store.atomic():
             attempt = _record(store, settings, email, account, error, permanent, note)
@@ -233,12 +232,14 @@ def _account(store: Store, email: Row) -> MailAccount | None:
 
 
 def _send(
-    store: Store, settings: Settings, account: MailAccount | None, email: Row, raw: bytes
+    store: Store, settings: Settings, account: MailAccount | None, email: Row, guard: Guard
 ) -> tuple[str | None, bool, str | None]:
     """(error, permanent, note): one attempt; every exception becomes an error string."""
     if account is None:
         return "no SMTP: give the account --smtp-host, or set a system sender with 'espomail outbound set'", False, None
     try:
+        with guard():
+            raw = emails_q.raw_of(store, email["id"])
         recipients = [*json.loads(email["to_list"]), *json.loads(email["cc_list"]), *json.loads(email["bcc_list"])]
         envelope = account.address if email["is_system"] else email["from_address"] or account.address
         smtp.send(smtp_config(account), settings.timeout_s, envelope, recipients, raw)

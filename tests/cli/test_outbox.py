@@ -174,6 +174,30 @@ def test_any_exception_while_sending_is_recorded_and_the_run_goes_on(
     assert [r["status"] for r in outgoing(db_path)] == ["Sent"] and len(smtp.messages) == 1
 
 
+def test_an_unreadable_stored_source_fails_that_email_only(
+    espomail, dovecot, reply_account, other_account, smtp, db_path, monkeypatch
+):
+    from espomail.store import emails as emails_q
+
+    box = reply_account(smtp)
+    smtp.stop()
+    dovecot.append(box, build_message(from_="jane@customer.example"))
+    fetch(espomail)
+    smtp.start()
+
+    def lost(store, email_id):
+        raise FileNotFoundError(2, "No such file or directory", "raw/pack-000001")
+
+    monkeypatch.setattr(emails_q, "raw_of", lost)
+    dovecot.append(other_account, build_message(to="other@example.com", subject="second"))
+    make_due(db_path)
+    summary = fetch(espomail)
+    assert by_name(summary, "other")["new"] == 1
+    [reply] = outgoing(db_path)
+    assert (reply["status"], reply["send_attempts"]) == ("Failed", 2)
+    assert reply["last_error"].startswith("unexpected FileNotFoundError") and smtp.messages == []
+
+
 # -- item 9: bounded retries with backoff, given up, resend ---------------------------------------------
 
 

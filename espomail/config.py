@@ -30,7 +30,7 @@ KEYS: dict[str, tuple[str, Any, str]] = {
     "timeout_s": ("float", 60.0, "timeout of every network operation, in seconds"),
     "auto_reply_limit": ("int", 5, "system-sent messages to one address per period"),
     "auto_reply_period": ("duration", "2h", "the period of auto_reply_limit (e.g. 2h)"),
-    "send_retries": ("int", 3, "tries of a failed auto-reply before it stays Failed"),
+    "send_retries": ("int", 3, "attempts at each outgoing email before it stays Failed (then: email resend)"),
     "failed_retries": ("int", 5, "automatic retries of a failed import by later fetches"),
     "no_reply_pattern": (
         "list",
@@ -41,7 +41,12 @@ KEYS: dict[str, tuple[str, Any, str]] = {
     "b2c_mode": ("bool", False, "link mail from a contact to the contact, not its account"),
     "max_personal_accounts": ("int", 2, "personal mail accounts per non-admin user"),
     "message_id_domain": ("str?", None, "domain of generated Message-IDs; default: FQDN"),
-    "notify_max_age_days": ("int", 2, "no email-received notification for older mail"),
+    "side_effects_max_age_days": (
+        "int",
+        2,
+        "no auto-reply or notification for mail whose Date or server arrival time is older (days)",
+    ),
+    "notify_max_age_days": ("int?", None, "deprecated: the old name of side_effects_max_age_days"),
     "lease_s": ("int", 600, "how long a fetch holds an account before others may take it"),
     # Cost bounds on incoming mail (espomail.mail.limits): beyond them a message is cut or marked, never lost.
     "max_header_count": ("int", 10_000, "header fields read per message or MIME part; the rest ignored"),
@@ -97,7 +102,7 @@ class Settings(NamedTuple):
     b2c_mode: bool
     max_personal_accounts: int
     message_id_domain: str
-    notify_max_age_days: int
+    side_effects_max_age_days: int
     lease_s: int
     max_header_count: int
     max_header_length: int
@@ -138,6 +143,11 @@ def load_settings(
         values.update(_read_file(path))
     values.update(_read_env(env))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if (
+        values["notify_max_age_days"] is not None
+        and values["side_effects_max_age_days"] == KEYS["side_effects_max_age_days"][1]
+    ):
+        values["side_effects_max_age_days"] = values["notify_max_age_days"]  # the deprecated name
     return _finish(values, path, env)
 
 
@@ -294,7 +304,7 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         b2c_mode=values["b2c_mode"],
         max_personal_accounts=values["max_personal_accounts"],
         message_id_domain=values["message_id_domain"] or _fqdn(),
-        notify_max_age_days=values["notify_max_age_days"],
+        side_effects_max_age_days=values["side_effects_max_age_days"],
         lease_s=values["lease_s"],
         **{key: values[key] for key in LIMIT_KEYS},
         poll_interval_s=_interval(values["poll_interval_s"]),

@@ -3,19 +3,42 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from espomail.errors import InvalidInput
+from espomail.mail.addresses import unicode_form
 
 _LABEL = r"[^\W_](?:[\w-]*[^\W_])?"
-_ADDRESS = re.compile(rf"^[^@\s<>(),;:\"\[\]\\]+@{_LABEL}(?:\.{_LABEL})*$")
+# The local part: any character but controls, separators, spaces and the specials of RFC
+# 5322 (so international local parts, RFC 6531, are fine); the domain: letters and digits of
+# any script (IDNA U-labels) or ASCII (A-labels, xn--).
+_ADDRESS = re.compile(rf"^[^@\s<>(),;:\"\[\]\\\x00-\x1f\x7f-\x9f]+@{_LABEL}(?:\.{_LABEL})*$")
 
 
 def email_address(value: str) -> str:
-    """A plain address such as ``alice@example.com`` (no display name), trimmed."""
-    address = (value or "").strip()
-    if not _ADDRESS.match(address) or len(address) > 254:
-        raise InvalidInput(f"'{value}' is not a valid email address; give a plain address like alice@example.com")
-    return address
+    """A plain address such as ``alice@example.com`` or ``marilù@università.it`` (no display
+    name), trimmed, in the one stored form of an address (NFC, punycode domain labels as
+    Unicode: see mail.addresses), so that it matches mail from it however it is written."""
+    address = unicodedata.normalize("NFC", (value or "").strip())
+    if not _ADDRESS.match(address) or len(address) > 254 or not _domain_ok(address):
+        raise InvalidInput(
+            f"'{value}' is not a valid email address; give a plain address like alice@example.com "
+            "(international addresses such as marilù@università.it are fine)"
+        )
+    return unicode_form(address)
+
+
+def _domain_ok(address: str) -> bool:
+    """Every label at most 63 characters, and an ``xn--`` label valid punycode."""
+    for label in address.rpartition("@")[2].split("."):
+        if len(label) > 63:
+            return False
+        if label.lower().startswith("xn--"):
+            try:
+                label[4:].encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError):
+                return False
+    return True
 
 
 def choice(value: str, allowed: tuple[str, ...] | list[str], what: str) -> str:

@@ -135,23 +135,35 @@ def explain(email_id: int) -> None:
 @email.command("import")
 @click.argument("path", metavar="FILE.eml|MBOX|MAILDIR", type=click.Path(path_type=Path))
 @click.option("--account", metavar="A", help="Import as if fetched by this account (its teams, filters).")
+@click.option("--send-auto-replies", is_flag=True, help="Send the account's auto-replies to recent mail (default: no).")
+@click.option("--create-cases", is_flag=True, help="Open new cases as the account would (default: no).")
 @json_option
-def import_(path: Path, account: str | None) -> None:
+def import_(path: Path, account: str | None, send_auto_replies: bool, create_cases: bool) -> None:
     """Import messages from a file, an mbox, a Maildir or a directory of .eml files.
 
-    The same pipeline as fetch (de-duplication, filters, linking, cases); messages already
-    stored are recognised. For migrations from other systems.
+    The same pipeline as fetch (de-duplication, filters, linking), for migrations from
+    other systems; messages already stored are recognised. It sends nothing and opens no
+    case unless asked (--send-auto-replies, --create-cases); mail older than
+    side_effects_max_age_days gets no auto-reply or notification in any case. Files of a
+    directory that do not look like mail are skipped and listed.
 
     \b
     Examples:
       espomail email import old-system.mbox --account support
       espomail email import ~/Maildir
+      espomail email import today.mbox --account support --create-cases --send-auto-replies
     """
     from espomail.services import importing
+    from espomail.services.ingest import SideEffects
 
     app = get_app()
-    result = importing.import_path(app.store, app.actor, app.settings, path, account)
+    side_effects = SideEffects(auto_replies=send_auto_replies, cases=create_cases)
+    result = importing.import_path(app.store, app.actor, app.settings, path, account, side_effects)
     emit(result)
+    skipped = result["skipped"]
+    if skipped and not app.json:
+        names = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        message(f"skipped {len(skipped)} file(s) that do not look like mail: {names}")
     if result["failed"]:
         click.get_current_context().exit(1)
 
@@ -335,6 +347,31 @@ def send(sender, to, cc, subject, body, body_file, html, parent, reply_to_email,
     app = get_app()
     draft = sending.Draft(sender, list(to), list(cc), subject, body, html, parent, reply_to_email, attach)
     emit(sending.send(app.store, app.actor, app.settings, draft))
+
+
+@email.command("resend")
+@click.argument("email_id", metavar="ID", type=int)
+@json_option
+def resend(email_id: int) -> None:
+    """Send a Failed outgoing email again, now (the same message, the same Message-ID).
+
+    An outgoing email (an auto-reply, an 'email send') is tried up to send_retries times
+    by later fetches, then stays Failed; this starts a new series of attempts, the first at
+    once. Administrators, or the user who sent it (with email create).
+
+    \b
+    Example:
+      espomail email resend 42
+    """
+    from espomail.services import outbox, sending
+
+    app = get_app()
+    attempt = outbox.resend(app.store, app.actor, app.settings, email_id)
+    if attempt.outcome != outbox.Outcome.SENT:
+        raise sending.SendFailed(sending.failure_message(attempt, app.settings))
+    result = sending.sent_result(app.store, app.actor, attempt)
+    line = f"Sent email {email_id} to {', '.join(result['to'] + result['cc'])}"
+    _done(result, line + (f" ({result['refused']})" if result.get("refused") else ""))
 
 
 def _read_text(path: Path) -> str:

@@ -80,3 +80,20 @@ class Context:
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
+
+    def allows(self, side_effect: str) -> bool:
+        """Whether this delivery may cause ``side_effect`` ('auto_reply' or 'case'):
+        ``email import`` stores its deliveries without either unless asked."""
+        return self.delivery is None or bool(self.delivery[f"allow_{side_effect}"])
+
+    def old_mail(self) -> str | None:
+        """Why this email is too old for auto-replies and notifications (SPEC 11), or None."""
+        from espomail import timeutil
+        from espomail.policy.side_effects import too_old
+
+        date = self.parsed.date if self.parsed is not None else None
+        if date is None and self.email["date_sent"]:
+            date = timeutil.parse_iso(self.email["date_sent"])
+        arrived = self.delivery["arrived_at"] if self.delivery is not None else None
+        arrived_at = timeutil.parse_iso(arrived) if arrived else None
+        return too_old(date, arrived_at, self.settings.side_effects_max_age_days)

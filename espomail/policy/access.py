@@ -19,6 +19,7 @@ docs/access.md.
 | email.delete    | EmailFacts     | delete level: own = its assigned user or its sender; and    |
 |                 |                | email.read (one may change only what one may read)          |
 | email.create    | -              | email create: yes                                           |
+| email.resend    | EmailFacts     | email create: yes, and the user created (sent) the email    |
 | account.manage  | AccountFacts   | group: admin; personal: its owner with personal accounts    |
 | account.address | AddressFacts   | a personal account's address is one of its owner's (admin:  |
 |                 |                | any; a group account's address is refused to everyone)      |
@@ -216,6 +217,12 @@ def _email_create(actor: Actor, _facts: object) -> tuple[bool, str]:
     return level(actor, "email_create") == Grant.YES, "email create"
 
 
+def _email_resend(actor: Actor, facts: EmailFacts) -> tuple[bool, str]:
+    if level(actor, "email_create") != Grant.YES:
+        return False, "email create"
+    return facts.created_by_id == actor.user_id, "administrator (resending another user's email)"
+
+
 def _account_manage(actor: Actor, facts: AccountFacts) -> tuple[bool, str]:
     if facts.kind == AccountKind.GROUP:
         return actor.is_admin, "administrator (group mail accounts)"
@@ -293,6 +300,7 @@ RULES: dict[str, Callable[[Actor, object], tuple[bool, str]]] = {
     "email.edit": _email_rule("email_edit", readable=True),
     "email.delete": _email_rule("email_delete", delete=True, readable=True),
     "email.create": _email_create,
+    "email.resend": _email_resend,
     "email.list": _email_list,
     "email.from": _email_from,
     "account.manage": _account_manage,

@@ -131,6 +131,7 @@ def _bodies(store: Store, email: Row) -> dict:
         "body_html": parsed.body_html,
         "bcc": json.loads(email["bcc_list"]),
         "last_error": email["last_error"],
+        "send_attempts": email["send_attempts"],
     }
 
 

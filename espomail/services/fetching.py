@@ -58,6 +58,7 @@ class AccountResult:
     failed: int = 0
     cases_created: int = 0
     auto_replies: int = 0
+    auto_replies_failed: int = 0
     backlog: int = 0
     error: str | None = None
 
@@ -216,7 +217,7 @@ class _AccountFetch:
         with self.writer() as store, store.atomic():
             run_id = accounts_q.start_run(store, self.account.id)
             retried = retry_unfinished(store, self.settings, [self.account.id])
-        outbox.deliver(self.writer.store, self.settings, retried.outbox, self.writer.guard)
+        retried.settle(outbox.deliver(self.writer.store, self.settings, retried.outbox, self.writer.guard))
         self.result.add(retried)
         error = None
         try:
@@ -351,6 +352,8 @@ class _FolderFetch:
     def _import_batch(self, batch: list[int], incoming: list[Incoming], sizes: dict) -> None:
         last_uid = max(batch)
         last_date = internaldate(sizes.get(last_uid, (0, None))[1])
+        for item in incoming:  # the arrival time decides whether old mail gets side effects
+            item.arrived_at = timeutil.iso(internaldate(sizes.get(item.uid, (0, None))[1]))
         with self.writer() as store:
             with store.atomic():
                 stored = store_messages(store, self.account.id, self.folder, incoming)
@@ -368,7 +371,7 @@ class _FolderFetch:
         with self.writer() as store:
             processed = process(store, self.settings, delivery_ids, prepared)
         # Auto-replies were stored with the emails; they go out now, outside the transaction.
-        outbox.deliver(self.writer.store, self.settings, processed.outbox, self.writer.guard)
+        processed.settle(outbox.deliver(self.writer.store, self.settings, processed.outbox, self.writer.guard))
         self.owner.result.add(processed)
         if self.owner.after_batch:
             self.owner.after_batch(processed)

@@ -39,6 +39,18 @@ class Incoming:
     key: str = ""  # the de-duplication key: the Message-ID, or a fingerprint
     has_id: bool = True
     size: int = 0
+    arrived_at: str | None = None  # the server's INTERNALDATE (ISO), for the side-effects age rule
+
+
+@dataclasses.dataclass(frozen=True)
+class SideEffects:
+    """What the deliveries of one store may cause (``email import`` without its flags: neither)."""
+
+    auto_replies: bool = True
+    cases: bool = True
+
+
+FETCHED = SideEffects()
 
 
 def prepare(raw: bytes, uid: int | None = None, truncated: bool = False, limits: ParseLimits = DEFAULT) -> Incoming:
@@ -69,6 +81,7 @@ def store_messages(
     folder: str | None,
     messages: Iterable[Incoming],
     limits: ParseLimits = DEFAULT,
+    side_effects: SideEffects = FETCHED,
 ) -> Stored:
     """Insert the raw messages and their deliveries. The caller owns the transaction."""
     result = Stored()
@@ -97,7 +110,18 @@ def store_messages(
     delivery_ids = emails_q.insert_deliveries(
         store,
         [
-            (email_id, account_id, folder, item.uid, item.location.pack, item.location.offset, item.location.size)
+            (
+                email_id,
+                account_id,
+                folder,
+                item.uid,
+                item.location.pack,
+                item.location.offset,
+                item.location.size,
+                item.arrived_at,
+                int(side_effects.auto_replies),
+                int(side_effects.cases),
+            )
             for email_id, item in wanted
         ],
     )
@@ -190,7 +214,7 @@ def _addresses(items) -> str:  # noqa: ANN001
 
 
 # The counters of Processed, which a fetch's per-account result sums too.
-COUNTS = ("new", "duplicates", "filtered", "failed", "cases_created", "auto_replies")
+COUNTS = ("new", "duplicates", "filtered", "failed", "cases_created", "auto_replies", "auto_replies_failed")
 
 
 @dataclasses.dataclass
@@ -200,13 +224,21 @@ class Processed:
     filtered: int = 0
     failed: int = 0
     cases_created: int = 0
-    auto_replies: int = 0
+    auto_replies: int = 0  # queued; once delivered (``settle``): accepted by the server
+    auto_replies_failed: int = 0  # not built, or not sent (Failed, retried later within send_retries)
     outbox: list[int] = dataclasses.field(default_factory=list)
 
     def add(self, other: Processed) -> None:
         for field in COUNTS:
             setattr(self, field, getattr(self, field) + getattr(other, field))
         self.outbox.extend(other.outbox)
+
+    def settle(self, delivered) -> None:  # noqa: ANN001 - services.outbox.Delivered
+        """After the outbox tried this batch's auto-replies: those not sent move from
+        ``auto_replies`` to ``auto_replies_failed``."""
+        not_sent = min(self.auto_replies, delivered.not_sent)
+        self.auto_replies -= not_sent
+        self.auto_replies_failed += not_sent
 
 
 def process(
@@ -245,7 +277,7 @@ def _count(result: Processed, ctx) -> None:  # noqa: ANN001 - a Context or None
     if ctx is None:
         result.failed += 1
         return
-    for field in ("new", "duplicates", "filtered", "cases_created", "auto_replies"):
+    for field in COUNTS:
         setattr(result, field, getattr(result, field) + ctx.counters.get(field, 0))
     if ctx.auto_reply_id:
         result.outbox.append(ctx.auto_reply_id)

@@ -186,14 +186,15 @@ def insert_fetched_many(store: Store, rows: list[tuple]) -> dict[str, int]:
 
 
 def insert_deliveries(store: Store, rows: list[tuple]) -> list[int]:
-    """(email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size) rows -> their new
-    ids, in order (see above)."""
+    """(email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size, arrived_at,
+    allow_auto_reply, allow_case) rows -> their new ids, in order (see above)."""
     if not rows:
         return []
     stamp = now_iso()
     store.executemany(
         """INSERT INTO email_deliveries (email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size,
-           state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
+           arrived_at, allow_auto_reply, allow_case, state, created_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
         [(*row, stamp) for row in rows],
     )
     last = store.value("SELECT MAX(id) FROM email_deliveries")
@@ -272,38 +273,19 @@ def erase_raw(store: Store, places: Iterable[tuple[str, int, int]]) -> None:
 # -- sending ---------------------------------------------------------------------------------
 
 
-def finish_send(store: Store, email_id: int, status: str, error: str | None) -> None:
-    """A user's send attempt: Sent, or Failed with the error."""
+def record_send(store: Store, email_id: int, status: str, error: str | None, account_id: int | None = None) -> None:
+    """The outcome of a send attempt (the attempt was counted when it was claimed, see
+    store.outbox.claim): Sent (``error`` may note recipients refused) or Failed."""
     store.execute(
-        "UPDATE emails SET status = ?, last_error = ?, send_attempts = send_attempts + 1 WHERE id = ?",
-        [status, error, email_id],
-    )
-
-
-def mark_sent(store: Store, email_id: int, account_id: int | None) -> None:
-    store.execute(
-        """UPDATE emails SET status = 'Sent', last_error = NULL, send_attempts = send_attempts + 1,
-           sent_account_id = COALESCE(?, sent_account_id), updated_at = ? WHERE id = ?""",
-        [account_id, now_iso(), email_id],
-    )
-
-
-def mark_send_failed(store: Store, email_id: int, error: str) -> None:
-    store.execute(
-        """UPDATE emails SET status = 'Failed', last_error = ?, send_attempts = send_attempts + 1,
+        """UPDATE emails SET status = ?, last_error = ?, sent_account_id = COALESCE(?, sent_account_id),
            updated_at = ? WHERE id = ?""",
-        [error, now_iso(), email_id],
+        [status, error[:2000] if error else None, account_id, now_iso(), email_id],
     )
 
 
-def unsent_system_ids(store: Store, max_attempts: int, stale_before: str) -> list[int]:
-    """System mail left Failed, or Sending since before ``stale_before`` (a crash: the run that
-    stores an auto-reply sends it at once), tried fewer than ``max_attempts`` times."""
-    return store.column(
-        """SELECT id FROM emails WHERE status IN ('Failed', 'Sending') AND is_system = 1
-           AND send_attempts < ? AND (status = 'Failed' OR updated_at < ?) ORDER BY id""",
-        [max_attempts, stale_before],
-    )
+def reset_send_attempts(store: Store, email_id: int) -> None:
+    """``email resend``: the count starts again."""
+    store.execute("UPDATE emails SET send_attempts = 0, updated_at = ? WHERE id = ?", [now_iso(), email_id])
 
 
 def claim_unsent(store: Store, email_id: int, stale_before: str) -> bool:

@@ -363,6 +363,40 @@ M001_INITIAL = [
 ]
 
 
+# Outgoing mail (SPEC 11, docs/field-safety.md): one outbox row per email owed a send (an
+# auto-reply, an 'email send', a resend) until it is Sent. A sender claims a row in a
+# transaction before sending (claim_holder HOST:PID:TOKEN, claimed_at; a claim older than the
+# stale timeout, or of a dead process on this host, may be taken over), so overlapping runs
+# never send one email twice; the attempt is counted on the email when claimed.
+# next_attempt_at is the backoff (1, 2, 4 ... minutes); NULL once given up (gave_up_at):
+# after send_retries tries or a permanent refusal the email stays Failed until 'email resend'.
+# Deliveries carry the server's arrival time (INTERNALDATE) for the side-effects age rule,
+# and whether they may auto-reply or create a case ('email import' without the flags: no).
+M002_OUTBOX = [
+    """CREATE TABLE outbox (
+        email_id INTEGER PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
+        next_attempt_at TEXT,
+        claim_holder TEXT,
+        claimed_at TEXT,
+        gave_up_at TEXT,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX outbox_due ON outbox (next_attempt_at)",
+    # System mail left unsent by an earlier version keeps its retries (3, the default); a
+    # user's failed 'email send' was never retried before: it waits for 'email resend'.
+    """INSERT INTO outbox (email_id, next_attempt_at, gave_up_at, created_at)
+        SELECT id,
+            CASE WHEN is_system = 1 AND send_attempts < 3 THEN updated_at END,
+            CASE WHEN is_system = 1 AND send_attempts < 3 THEN NULL ELSE updated_at END,
+            created_at
+        FROM emails WHERE status IN ('Sending', 'Failed')""",
+    "ALTER TABLE email_deliveries ADD COLUMN arrived_at TEXT",
+    "ALTER TABLE email_deliveries ADD COLUMN allow_auto_reply INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE email_deliveries ADD COLUMN allow_case INTEGER NOT NULL DEFAULT 1",
+    # The run log counts auto-replies not sent apart from those sent.
+    "ALTER TABLE fetch_runs ADD COLUMN auto_replies_failed INTEGER NOT NULL DEFAULT 0",
+]
+
+
 # espomail watch: one heartbeat row per watched account folder and watch process (holder:
 # host:pid). A row whose expires_at has passed belongs to a watcher that died.
 M004_WATCH = [
@@ -392,6 +426,7 @@ M005_OAUTH = [
 # released one.
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("m001_initial", M001_INITIAL),
+    ("m002_outbox", M002_OUTBOX),
     ("m004_watch", M004_WATCH),
     ("m005_oauth", M005_OAUTH),
 ]
@@ -446,8 +481,8 @@ def check_schema(store: Store) -> None:
     if store.value("PRAGMA user_version") == stamp:
         return
     stored = {row["name"]: row["sql"] for row in store.rows("SELECT name, sql FROM sqlite_master")}
-    for name, statement in _expected_sql().items():
-        if stored.get(name) != statement:
+    for name, sql in expected_schema().items():
+        if stored.get(name) != sql:
             raise EspomailError(
                 f"the store {store.path} was made by another build of espomail: its "
                 f"'{name}' differs from this version's schema; move it aside and run "
@@ -456,19 +491,18 @@ def check_schema(store: Store) -> None:
     store.conn.execute(f"PRAGMA user_version = {stamp}")
 
 
-def _expected_sql() -> dict[str, str]:
-    """Table and index name -> the SQL SQLite keeps for it after every migration.
-
-    ``ALTER TABLE t ADD COLUMN def`` makes SQLite rewrite the stored CREATE TABLE as the old
-    text with ``, def`` inserted before its last parenthesis; the same is done here.
-    """
+def expected_schema() -> dict[str, str]:
+    """Table and index name -> the SQL that SQLite keeps for it after every migration: the
+    CREATE statement, with each later ``ALTER TABLE t ADD COLUMN def`` appended the way
+    SQLite records it (``, def`` before the closing parenthesis)."""
     expected: dict[str, str] = {}
     for _, statements in MIGRATIONS:
         for statement in statements:
             name = _created_name(statement)
             if name:
                 expected[name] = statement
-            added = re.match(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(.+?)\s*$", statement, re.S)
+                continue
+            added = re.match(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(.+?)\s*$", statement, re.S | re.I)
             if added and added.group(1) in expected:
                 created = expected[added.group(1)]
                 end = created.rindex(")")

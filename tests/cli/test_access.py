@@ -79,7 +79,7 @@ def world(espomail, tmp_path):
     for label, to, account in plan:
         path = tmp_path / f"{label}.eml"
         path.write_bytes(build_message(from_="customer@outside.example", to=to, subject=label))
-        run("email", "import", path, *(["--account", account] if account else []))
+        run("email", "import", path, *(["--account", account, "--create-cases"] if account else []))
         ids[label] = run("email", "list", "--json").json[0]["id"]
     run("email", "update", ids["E4"], "--assign", "cat")
     return ids

@@ -46,7 +46,7 @@ def world(espomail, tmp_path):
     for label, to, account in (("case-mail", "support@example.com", "support"), ("bob-mail", "bob@example.com", None)):
         path = tmp_path / f"{label}.eml"
         path.write_bytes(build_message(to=to, subject=label))
-        run("email", "import", path, *(["--account", account] if account else []))
+        run("email", "import", path, *(["--account", account, "--create-cases"] if account else []))
         ids[label] = run("email", "list", "--json").json[0]["id"]
     return ids
 

@@ -58,7 +58,7 @@ def world(espomail, tmp_path):
         path = tmp_path / f"{label}.eml"
         raw = build_message(from_="customer@acme.example", to=to, subject=f"SUBJECT-{label}", body=MARKS[label], **kw)
         path.write_bytes(raw)
-        run("email", "import", path, "--account", account)
+        run("email", "import", path, "--account", account, "--create-cases")
         ids[label] = run("email", "list", "--json").json[0]["id"]
         return raw
 

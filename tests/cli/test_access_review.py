@@ -105,6 +105,8 @@ ROWS = [
     ],
     Row("email trash", ("{VE}",), ok=ALL, sees=ALL),
     Row("email link", ("{VE}", "--parent", "case:1"), ok=ALL, sees=ALL),
+    Row("email resend", ("{BE}",)),  # only its sender (email create) or an administrator
+    Row("email resend", ("{VE}",)),
     Row("email show", ("{BE}", "--json"), ok=ALL, read=True, sees=ALL),
     Row("email show", ("{VE}",), ok=ALL, read=True, sees=ALL),
     Row("email show", ("{VE}", "--raw"), ok=ALL, read=True, sees=ALL),
@@ -214,7 +216,7 @@ LATER_ROWS = [
     Row("account authorize", ("vicbox", "--refresh-token-stdin"), input="token\n"),
     Row("store copy", ("--to", "{tmp}/copy.db")),
 ]
-LATER = {"email resend", "account authorize", "store copy"}
+LATER = {"account authorize", "store copy"}
 
 
 def leaf_commands() -> set[str]:
@@ -312,7 +314,7 @@ def build_world(directory) -> dict:
         path = directory / f"{label}.eml"
         subject, body = {"BE": ("SECRET-BLUE", "BODY-BLUE"), "VE": ("SECRET-VIC", "BODY-VIC")}[label]
         path.write_bytes(build_message(from_=sender, to=to, subject=subject, body=body))
-        run("email", "import", path, "--account", account)
+        run("email", "import", path, "--account", account, "--create-cases")
         ids[label] = json.loads(run("email", "list", "--json"))[0]["id"]
         path.unlink()
     ids["note"] = json.loads(run("notification", "list", "--user", "vic", "--json"))[0]["id"]

@@ -351,28 +351,6 @@ def test_a_failed_auto_reply_is_sent_once_by_watch_beside_cron_fetches(
     assert len(smtp.messages) == 1
 
 
-def test_an_unsent_email_is_claimed_by_one_run_only(espomail, dovecot, group_account, db_path, tmp_path):
-    from espomail.store import emails as emails_q
-    from espomail.store.db import open_store
-
-    _, user = group_account("support")
-    dovecot.append(user, build_message())
-    assert espomail("fetch").exit_code == 0
-    with sqlite3.connect(db_path) as conn:  # make it look like a failed system mail
-        conn.execute("UPDATE emails SET is_system = 1, status = 'Failed'")
-    store = open_store(db_path)
-    try:
-        later = "9999-01-01T00:00:00Z"
-        [email_id] = emails_q.unsent_system_ids(store, 3, later)
-        assert emails_q.claim_unsent(store, email_id, "2000-01-01T00:00:00Z")  # Failed: taken
-        assert not emails_q.claim_unsent(store, email_id, "2000-01-01T00:00:00Z")  # now a fresh Sending: not again
-        assert emails_q.unsent_system_ids(store, 3, "2000-01-01T00:00:00Z") == []
-        assert emails_q.unsent_system_ids(store, 3, later) == [email_id]  # a Sending left by a crash, later
-        assert emails_q.claim_unsent(store, email_id, later)
-    finally:
-        store.close()
-
-
 # -- servers without IDLE, and Cyrus ---------------------------------------------------------------
 
 

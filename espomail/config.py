@@ -7,6 +7,7 @@ nothing reads configuration from a global. Every key is described once, here, an
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -16,34 +17,53 @@ from typing import Any, NamedTuple
 from espomail.errors import ConfigError
 from espomail.timeutil import parse_duration
 
-# key -> (type, default, one-line description). Types: int, float, bool, str, "path",
-# "str?" (string or null), "list", "duration" (seconds; "2h", "90m" or a number).
-KEYS: dict[str, tuple[str, Any, str]] = {
-    "db_path": ("path?", None, "SQLite database file; default DATA_DIR/espomail.db"),
-    "data_dir": ("path?", None, "data directory; default $XDG_DATA_HOME/espomail"),
-    "log_file": ("path?", None, "log file; default DATA_DIR/espomail.log; '-' for stderr"),
-    "log_level": ("str", "info", "debug, info, warning or error"),
-    "max_per_run": ("int", 1000, "messages fetched per folder per run"),
-    "batch_size": ("int", 200, "messages per pipelined IMAP FETCH and per store commit"),
-    "max_message_size_mb": ("float", 25.0, "larger messages are stored as headers only"),
-    "workers": ("int", 4, "accounts fetched at the same time"),
-    "timeout_s": ("float", 60.0, "timeout of every network operation, in seconds"),
-    "auto_reply_limit": ("int", 5, "system-sent messages to one address per period"),
-    "auto_reply_period": ("duration", "2h", "the period of auto_reply_limit (e.g. 2h)"),
-    "send_retries": ("int", 3, "tries of a failed auto-reply before it stays Failed"),
-    "failed_retries": ("int", 5, "automatic retries of a failed import by later fetches"),
-    "no_reply_pattern": (
+
+class Key(NamedTuple):
+    """One setting: its type, default, a one-line description and, for numbers, the
+    allowed range (inclusive; a value outside it, NaN or infinity is refused)."""
+
+    kind: str
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+# Types: int, float, bool, str, "path", "str?" (string or null), "list", "duration"
+# (seconds; "2h", "90m" or a number).
+KEYS: dict[str, Key] = {
+    "db_path": Key("path?", None, "SQLite database file; default DATA_DIR/espomail.db"),
+    "data_dir": Key("path?", None, "data directory; default $XDG_DATA_HOME/espomail"),
+    "log_file": Key("path?", None, "log file; default DATA_DIR/espomail.log; '-' for stderr"),
+    "log_level": Key("str", "info", "debug, info, warning or error"),
+    "log_target": Key("str", "file", "where the log goes: file (log_file), syslog or journald"),
+    "max_per_run": Key("int", 1000, "messages fetched per folder per run", 1, 1_000_000),
+    "batch_size": Key("int", 200, "messages per pipelined IMAP FETCH and per store commit", 1, 10_000),
+    "max_message_size_mb": Key("float", 25.0, "larger messages are stored as headers only", 0.001, 2048),
+    "workers": Key("int", 4, "accounts fetched at the same time", 1, 64),
+    "timeout_s": Key("float", 60.0, "timeout of every network operation, in seconds", 1, HOUR),
+    "auto_reply_limit": Key("int", 5, "system-sent messages to one address per period", 0, 10_000),
+    "auto_reply_period": Key("duration", "2h", "the period of auto_reply_limit (e.g. 2h)", MINUTE, 365 * DAY),
+    "send_retries": Key("int", 3, "tries of a failed auto-reply before it stays Failed", 0, 100),
+    "failed_retries": Key("int", 5, "automatic retries of a failed import by later fetches", 0, 100),
+    "no_reply_pattern": Key(
         "list",
         ["noreply", "no-reply", "mailer-daemon", "postmaster"],
         "senders whose local part contains one of these get no auto-reply",
     ),
-    "reopen_closed_cases": ("bool", False, "a customer follow-up reopens a Closed case"),
-    "b2c_mode": ("bool", False, "link mail from a contact to the contact, not its account"),
-    "max_personal_accounts": ("int", 2, "personal mail accounts per non-admin user"),
-    "message_id_domain": ("str?", None, "domain of generated Message-IDs; default: FQDN"),
-    "notify_max_age_days": ("int", 2, "no email-received notification for older mail"),
-    "lease_s": ("int", 600, "how long a fetch holds an account before others may take it"),
+    "reopen_closed_cases": Key("bool", False, "a customer follow-up reopens a Closed case"),
+    "b2c_mode": Key("bool", False, "link mail from a contact to the contact, not its account"),
+    "max_personal_accounts": Key("int", 2, "personal mail accounts per non-admin user", 0, 10_000),
+    "message_id_domain": Key("str?", None, "domain of generated Message-IDs; default: FQDN"),
+    "notify_max_age_days": Key("int", 2, "no email-received notification for older mail", 0, 36_500),
+    "lease_s": Key("int", 600, "how long a fetch holds an account before others may take it", 30, DAY),
+    "stale_after_min": Key(
+        "int", 30, "'status' reports an account not fetched successfully for this long", 1, 7 * 24 * 60
+    ),
 }
+LOG_TARGETS = ("file", "syslog", "journald")
 
 ENV_PREFIX = "ESPOMAIL_"
 # Environment variables that are not settings keys.
@@ -71,6 +91,8 @@ class Settings(NamedTuple):
     message_id_domain: str
     notify_max_age_days: int
     lease_s: int
+    log_target: str = "file"
+    stale_after_min: int = 30
     config_path: Path | None = None
 
     def replace(self, **changes: Any) -> Settings:
@@ -168,11 +190,35 @@ def _check(key: str, raw: Any, where: str) -> Any:
     if key not in KEYS:
         known = ", ".join(sorted(KEYS))
         raise ConfigError(f"unknown config key '{key}' {where}; known keys: {known}")
-    kind = KEYS[key][0]
+    spec = Key(*KEYS[key])
     try:
-        return _convert(kind, raw)
-    except (TypeError, ValueError) as exc:
+        return _in_range(spec, _convert(spec.kind, raw))
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"config key '{key}' {where}: {exc}") from None
+
+
+def _in_range(spec: Key, value: Any) -> Any:
+    """A number must be finite and, when the key declares a range, inside it."""
+    if spec.kind.rstrip("?") not in ("int", "float", "duration") or value is None:
+        return value
+    allowed = f"from {allowed_range(spec)}" if spec.low is not None else "a finite number, not negative"
+    low, high = (0, math.inf) if spec.low is None else (spec.low, spec.high)
+    if not math.isfinite(value) or not low <= value <= high:
+        unit = " seconds" if spec.kind == "duration" else ""
+        raise ValueError(f"must be {allowed}, got {_number(value)}{unit}")
+    return value
+
+
+def allowed_range(spec: Key) -> str:
+    """``1 to 3600`` (``60 to 31536000 seconds`` for a duration)."""
+    unit = " seconds" if spec.kind == "duration" else ""
+    return f"{_number(spec.low)} to {_number(spec.high)}{unit}"
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _convert(kind: str, raw: Any) -> Any:
@@ -191,13 +237,13 @@ def _convert(kind: str, raw: Any) -> Any:
             return raw.lower() in _TRUE
         raise TypeError(f"expected true or false, got {raw!r}")
     if kind == "int":
-        return _positive(_as_number(raw, int))
+        return _as_number(raw, int)
     if kind == "float":
-        return _positive(_as_number(raw, float))
+        return _as_number(raw, float)
     if kind == "duration":
         if isinstance(raw, bool):
             raise TypeError(f"expected a duration such as 2h, got {raw!r}")
-        return _positive(parse_duration(raw if isinstance(raw, int | str) else str(raw)))
+        return parse_duration(raw if isinstance(raw, int | str) else str(raw))
     if kind == "list":
         if isinstance(raw, str):
             raw = [raw]
@@ -220,12 +266,6 @@ def _as_number(raw: Any, kind: type) -> Any:
     raise TypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {raw!r}")
 
 
-def _positive(value: Any) -> Any:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-    return value
-
-
 def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -> Settings:
     data_dir = Path(values["data_dir"]).expanduser() if values["data_dir"] else None
     db_path = Path(values["db_path"]).expanduser() if values["db_path"] else None
@@ -237,6 +277,8 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         raise ConfigError(
             f"config key 'log_level': expected debug, info, warning or error, got {values['log_level']!r}"
         )
+    if values["log_target"].lower() not in LOG_TARGETS:
+        raise ConfigError(f"config key 'log_target': expected {', '.join(LOG_TARGETS)}, got {values['log_target']!r}")
     return Settings(
         db_path=db_path,
         data_dir=data_dir,
@@ -258,6 +300,8 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         message_id_domain=values["message_id_domain"] or _fqdn(),
         notify_max_age_days=values["notify_max_age_days"],
         lease_s=values["lease_s"],
+        log_target=values["log_target"].lower(),
+        stale_after_min=values["stale_after_min"],
         config_path=path,
     )
 
@@ -276,8 +320,11 @@ def starter_config() -> str:
         "# Layers: defaults < this file < ESPOMAIL_<KEY> environment < command-line options.",
         "",
     ]
-    for key, (_kind, default, doc) in KEYS.items():
-        lines.append(f"# {doc}")
+    for key, spec in KEYS.items():
+        spec = Key(*spec)
+        default = spec.default
+        allowed = f" ({allowed_range(spec)})" if spec.low is not None else ""
+        lines.append(f"# {spec.doc}{allowed}")
         shown = yaml.safe_dump({key: default}, default_flow_style=True).strip()[1:-1]
         lines.append(f"# {shown}" if default is None else shown)
         lines.append("")

@@ -230,7 +230,7 @@ def _imap_values(values: dict, c: AccountChanges, creating: bool, current: MailA
     elif creating or c.security:
         values["port"] = DEFAULT_PORTS[security]
     if c.username:
-        values["username"] = c.username
+        values["username"] = validate.single_line(c.username, "--username")
     if c.folders:
         folders = [validate.name(f, "--folder") for f in c.folders]
         values["folders"] = json.dumps(list(dict.fromkeys(folders)))
@@ -256,7 +256,7 @@ def _smtp_values(values: dict, c: AccountChanges, current: MailAccount | None) -
         kept = current.smtp_port if current and not c.smtp_security else None
         values["smtp_port"] = kept or SMTP_PORTS[security]
     if c.smtp_username:
-        values["smtp_username"] = c.smtp_username
+        values["smtp_username"] = validate.single_line(c.smtp_username, "--smtp-username")
 
 
 FLAGS = (  # (option, column)
@@ -295,7 +295,7 @@ def _group_values(store: Store, values: dict, c: AccountChanges) -> None:
         if getattr(c, option):
             values[option] = validate.email_address(getattr(c, option))
     if c.reply_from_name is not None:
-        values["reply_from_name"] = c.reply_from_name or None
+        values["reply_from_name"] = validate.display_name(c.reply_from_name, "--reply-from-name")
 
 
 def _apply_relations(store: Store, account_id: int, kind: AccountKind, c: AccountChanges) -> None:

@@ -14,12 +14,12 @@ import click
 from espomail.validate import MAX_ID, is_whole_number
 
 
-class WholeNumber(click.ParamType):
-    """A whole number from ``low`` to ``high`` written with the digits 0-9."""
-
-    name = "integer"
+class WholeNumber(click.IntRange):
+    """A whole number from ``low`` to ``high`` written with the digits 0-9 (an IntRange, so
+    that help shows the range)."""
 
     def __init__(self, low: int = 0, high: int = MAX_ID) -> None:
+        super().__init__(low, high)
         self.low, self.high = low, high
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:  # noqa: ANN401
@@ -33,6 +33,9 @@ class WholeNumber(click.ParamType):
         if not self.low <= number <= self.high:
             self.fail(f"'{value}' is out of range: give a number from {self.low} to {self.high}", param, ctx)
         return number
+
+    def _describe_range(self) -> str:
+        return f"x>={self.low}" if self.high == MAX_ID else super()._describe_range()
 
     def __repr__(self) -> str:
         return f"WholeNumber({self.low}, {self.high})"

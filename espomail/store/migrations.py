@@ -363,9 +363,21 @@ M001_INITIAL = [
 ]
 
 
+# Health of fetching (SPEC 11): a row per failing account (consecutive failures, when the
+# next automatic attempt is due, the error last printed); see store/health.py.
+M003_HEALTH = [
+    """CREATE TABLE account_health (
+        account_id INTEGER PRIMARY KEY REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        error_shown TEXT,
+        updated_at TEXT NOT NULL)""",
+]
+
+
 # The numbered migrations, in order, each a list of SQL statements. Append; never edit a
 # released one.
-MIGRATIONS: list[tuple[str, list[str]]] = [("m001_initial", M001_INITIAL)]
+MIGRATIONS: list[tuple[str, list[str]]] = [("m001_initial", M001_INITIAL), ("m003_health", M003_HEALTH)]
 SET_NAME = "espomail"
 
 

@@ -3,7 +3,7 @@
 import stat
 
 from espomail.store.db import open_store
-from espomail.store.migrations import apply_migrations, check_schema, schema_stamp
+from espomail.store.migrations import MIGRATIONS, apply_migrations, check_schema, schema_stamp
 
 EXPECTED_TABLES = {
     "teams",
@@ -99,7 +99,7 @@ def test_second_migration_run_changes_nothing(tmp_path):
     before = schema(store)
     assert apply_migrations(store) == []
     assert schema(store) == before
-    assert store.value("SELECT COUNT(*) FROM _sqlite_migrations") == 1
+    assert store.value("SELECT COUNT(*) FROM _sqlite_migrations") == len(MIGRATIONS)
 
 
 def test_store_is_wal_and_owner_only(tmp_path):

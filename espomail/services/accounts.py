@@ -1,9 +1,10 @@
 """Mail accounts: group mailboxes (admin) and personal mailboxes (their owner), SPEC 2, 3, 8.
 
 Options arrive as ``model.AccountChanges`` (None = not given); accounts come from the
-store as ``model.MailAccount``. Everything is validated before anything is written; the
-password goes to the keyring inside the same transaction, so a failure leaves neither a
-row nor a keyring entry behind.
+store as ``model.MailAccount``. Everything is validated before anything is written; a
+password for the keyring is written as the last step of the transaction, after every
+check, and put back as it was if the commit fails: a rejected command leaves neither a
+row nor a keyring entry behind, and never replaces a live password.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from espomail.services.folders import resolve_group, resolve_personal
 from espomail.services.people import get_team, get_user
 from espomail.store import accounts as q
 from espomail.store import folders as folders_q
+from espomail.store import health as health_q
 from espomail.store import people as people_q
 from espomail.store import settings as settings_q
 from espomail.store.db import Store
@@ -142,7 +144,7 @@ def add_account(
     if any(ch.isspace() for ch in name) or "/" in name:
         raise InvalidInput(f"account name '{name}' must not contain spaces or '/'")
     _refuse_group_options(kind, changes)
-    with store.atomic():
+    with secrets.keyring_writes() as keyring, store.atomic():
         owner_id = _owner(store, kind, changes)
         require_manage(store, actor, None, kind, owner_id)
         if kind == AccountKind.PERSONAL and not actor.is_admin:
@@ -156,22 +158,37 @@ def add_account(
         values.update({"name": name, "kind": kind, "owner_id": owner_id})
         account_id = q.insert_account(store, values)
         _apply_relations(store, account_id, kind, changes)
-        _apply_secrets(store, account_id, name, changes, creating=True)
+        _apply_secrets(store, account_id, name, changes, keyring, creating=True)
         _check_consistency(store, q.account_by_id(store, account_id))
-        return account_dict(store, q.account_by_id(store, account_id))
+        result = account_dict(store, q.account_by_id(store, account_id))
+        keyring.write()  # the last step: only the commit follows
+    return result
 
 
 def update_account(store: Store, actor: Actor, settings: Settings, name: str, changes: AccountChanges) -> dict:
-    with store.atomic():
+    with secrets.keyring_writes() as keyring, store.atomic():
         account = get_account(store, name)
         require_manage(store, actor, account, account.kind, account.owner_id)
         _refuse_group_options(account.kind, changes)
         values = _values(store, account.kind, changes, creating=False, current=account)
         q.update_account(store, account.id, values)
         _apply_relations(store, account.id, account.kind, changes)
-        _apply_secrets(store, account.id, name, changes, creating=False)
+        _apply_secrets(store, account.id, name, changes, keyring, creating=False)
         _check_consistency(store, q.account_by_id(store, account.id))
-        return account_dict(store, q.account_by_id(store, account.id))
+        health_q.clear_backoff(store, account.id)  # new settings: the next fetch tries at once
+        updated = q.account_by_id(store, account.id)
+        result = account_dict(store, updated)
+        keyring.write()  # the last step: only the commit follows
+    _forget_replaced_secrets(account, updated)
+    return result
+
+
+def _forget_replaced_secrets(before: MailAccount, after: MailAccount) -> None:
+    """A keyring password replaced by a command or a variable is deleted from the keyring."""
+    for old, new in ((before.secret_ref, after.secret_ref), (before.smtp_secret_ref, after.smtp_secret_ref)):
+        old_ref, new_ref = secrets.SecretRef.from_json(old), secrets.SecretRef.from_json(new)
+        if old_ref is not None and old_ref.method == "keyring" and old_ref != new_ref:
+            secrets.delete_from_keyring(old_ref)
 
 
 def _refuse_group_options(kind: AccountKind, changes: AccountChanges) -> None:
@@ -303,7 +320,9 @@ def _apply_relations(store: Store, account_id: int, kind: AccountKind, c: Accoun
         q.set_teams(store, account_id, [get_team(store, t)["id"] for t in c.teams])
 
 
-def _apply_secrets(store: Store, account_id: int, name: str, c: AccountChanges, creating: bool) -> None:
+def _apply_secrets(
+    store: Store, account_id: int, name: str, c: AccountChanges, keyring: secrets.KeyringWrites, creating: bool
+) -> None:
     for protocol, column, given in (
         ("imap", "secret_ref", (c.password_cmd, c.password_env, c.password_stdin)),
         ("smtp", "smtp_secret_ref", (c.smtp_password_cmd, c.smtp_password_env, c.smtp_password_stdin)),
@@ -314,7 +333,7 @@ def _apply_secrets(store: Store, account_id: int, name: str, c: AccountChanges, 
                 raise InvalidInput("give the password with --password-cmd, --password-env or --password-stdin")
             continue
         if secret is not None:
-            secrets.store_in_keyring(ref, secret)
+            keyring.add(ref, secret)
         q.update_account(store, account_id, {column: ref.to_json()})
 
 
@@ -403,6 +422,7 @@ def reset_account(store: Store, actor: Actor, name: str, since: str) -> dict:
         require_manage(store, actor, account, account.kind, account.owner_id)
         q.forget_state(store, account.id)
         q.update_account(store, account.id, {"fetch_since": _date(since)})
+        health_q.clear_backoff(store, account.id)
         return account_dict(store, q.account_by_id(store, account.id))
 
 

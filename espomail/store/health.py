@@ -23,7 +23,7 @@ def account_health(store: Store, account_id: int) -> Row | None:
     return store.row("SELECT * FROM account_health WHERE account_id = ?", [account_id])
 
 
-def record_failure(store: Store, account_id: int, failures: int, next_attempt_at: str, error_shown: str) -> None:
+def record_failure(store: Store, account_id: int, failures: int, next_attempt_at: str | None, error_shown: str) -> None:
     values = [failures, next_attempt_at, error_shown, now_iso(), account_id]
     changed = store.execute(
         """UPDATE account_health SET failures = ?, next_attempt_at = ?, error_shown = ?, updated_at = ?

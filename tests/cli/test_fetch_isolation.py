@@ -195,3 +195,19 @@ def test_numbers_from_the_server_beyond_32_bits_are_refused():
     for bad in (0, 2**32, 2**70):
         with pytest.raises(EspomailError):
             _checked(FolderStatus(bad, 10, 3))
+
+
+@pytest.mark.parametrize(
+    "text, said",
+    [
+        ("command: LOGIN => socket error: EOF", "the connection to h:1 was lost during LOGIN"),
+        ("socket error: EOF", "the connection to h:1 was lost"),
+        ("[AUTHENTICATIONFAILED] Authentication failed.", "login refused by h:1 (bad credentials?)"),
+    ],
+)
+def test_a_cut_during_login_is_not_called_bad_credentials(text, said):
+    from imapclient.exceptions import LoginError
+
+    from espomail.mail.imap import describe_error
+
+    assert describe_error(LoginError(text), "h", 1).startswith(said)

@@ -261,3 +261,55 @@ def test_a_fetch_against_a_locked_store_fails_each_account_with_one_line(
     again = espomail("fetch", "--json")
     assert again.exit_code == 0, again
     assert count(db_path) == 1, again
+
+
+# -- a real full file system (a small tmpfs; root only) ---------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MiB tmpfs; ``grow()`` gives it room again. Skipped where mounting is not allowed."""
+    where = tmp_path / "small"
+    where.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(where)],
+                             capture_output=True)  # fmt: skip
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root): the in-process ENOSPC tests cover it")
+
+    def grow():
+        subprocess.run(["mount", "-o", "remount,size=64m", str(where)], check=True)
+
+    yield where, grow
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_real_full_disk_gives_one_line_per_failure_and_loses_nothing(
+    espomail, espomail_process, dovecot, mailbox, small_disk, monkeypatch
+):
+    where, grow = small_disk
+    db = where / "espomail.db"
+    monkeypatch.setenv("ESPOMAIL_DB", str(db))
+    assert espomail("init").exit_code == 0
+    user = mailbox("full")
+    assert espomail(
+        "account", "add-group", "full", "--address", "full@example.com", "--host", dovecot.host, "--port",
+        dovecot.port, "--security", "none", "--username", user, "--password-env", "TEST_IMAP_PASSWORD",
+        "--fetch-since", "2000-01-01",
+    ).exit_code == 0  # fmt: skip
+    total = 40
+    dovecot.append(user, [build_message(subject=f"big {i}", body=f"{i:06d} " * 8000) for i in range(total)])
+    for verbose in ([], ["-v"]):  # -v: the log lines on stderr too (the log file is on the full disk)
+        result = espomail_process(*verbose, "fetch")
+        assert result.exit_code == 1 and no_traceback(result), result
+        errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+        assert errors and all("disk full (ENOSPC) writing " in line for line in errors), result.stderr
+        assert all(line.startswith(("Error:", "INFO:", "WARNING:", "ERROR:")) for line in result.stderr.splitlines())
+    stored = count(db)
+    assert stored < total
+    grow()
+    again = espomail_process("fetch")
+    assert again.exit_code == 0, again
+    assert count(db) == total
+    assert count(db, "SELECT COUNT(DISTINCT message_id) FROM emails") == total
+    assert count(db, "SELECT COUNT(*) FROM emails WHERE state = 'processed'") == total

@@ -300,7 +300,7 @@ class _AccountFetch:
         if run_id is not None:
             with self.writer() as store, store.atomic():
                 self._record(store, run_id, error, backoff)
-        self._log_counts(time.monotonic() - started)
+            self._log_counts(time.monotonic() - started)
 
     def _attempt(self) -> Exception | None:
         """Retry this account's unfinished imports, then fetch its folders; what failed, if anything."""

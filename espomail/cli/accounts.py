@@ -8,6 +8,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, say, short, show_list, text
+from espomail.cli.types import PORT
 from espomail.errors import InvalidInput
 from espomail.model import AccountChanges, AuthFlow
 from espomail.services import accounts
@@ -43,7 +44,7 @@ def _options(*decorators):
 IMAP_OPTIONS = _options(
     click.option("--address", metavar="ADDR", help="The mailbox's email address."),
     click.option("--host", metavar="HOST", help="IMAP server."),
-    click.option("--port", type=int, metavar="N", help="IMAP port (default 993 for ssl, else 143)."),
+    click.option("--port", type=PORT, metavar="N", help="IMAP port (default 993 for ssl, else 143)."),
     click.option("--security", type=SECURITY, help="IMAP security (default ssl)."),
     click.option(
         "--insecure/--verify-certificates",
@@ -78,7 +79,7 @@ IMAP_OPTIONS = _options(
 
 SMTP_OPTIONS = _options(
     click.option("--smtp-host", metavar="H", help="SMTP server for sending."),
-    click.option("--smtp-port", type=int, metavar="N", help="SMTP port (default 465 ssl, 587 starttls, 25)."),
+    click.option("--smtp-port", type=PORT, metavar="N", help="SMTP port (default 465 ssl, 587 starttls, 25)."),
     click.option("--smtp-security", type=SECURITY, help="SMTP security (default starttls)."),
     click.option("--smtp-username", metavar="U", help="SMTP login (omit for no authentication)."),
     click.option("--smtp-password-cmd", metavar="CMD", help="Command printing the SMTP password."),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from espomail import validate
 from espomail.cli.app import get_app
 from espomail.cli.output import (
     Paging,
@@ -21,6 +22,7 @@ from espomail.cli.output import (
     show_list,
     text,
 )
+from espomail.cli.types import ID, NonEmptyPath
 from espomail.errors import InvalidInput
 from espomail.services import emails
 
@@ -82,7 +84,7 @@ def list_(folder, parent, account, state, bodies, paging: Paging) -> None:
 
 
 @email.command("show")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--raw", is_flag=True, help="Print the exact stored source bytes.")
 @json_option
 def show(email_id: int, raw: bool) -> None:
@@ -103,7 +105,7 @@ def show(email_id: int, raw: bool) -> None:
 
 
 @email.command("explain")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @json_option
 def explain(email_id: int) -> None:
     """Why an email was filtered, linked, given to these users, turned into a case.
@@ -133,7 +135,7 @@ def explain(email_id: int) -> None:
 
 
 @email.command("import")
-@click.argument("path", metavar="FILE.eml|MBOX|MAILDIR", type=click.Path(path_type=Path))
+@click.argument("path", metavar="FILE.eml|MBOX|MAILDIR", type=NonEmptyPath(path_type=Path))
 @click.option("--account", metavar="A", help="Import as if fetched by this account (its teams, filters).")
 @click.option("--send-auto-replies", is_flag=True, help="Send the account's auto-replies to recent mail (default: no).")
 @click.option("--create-cases", is_flag=True, help="Open new cases as the account would (default: no).")
@@ -169,7 +171,7 @@ def import_(path: Path, account: str | None, send_auto_replies: bool, create_cas
 
 
 @email.command("reprocess")
-@click.argument("email_id", metavar="ID", type=int, required=False)
+@click.argument("email_id", metavar="ID", type=ID, required=False)
 @click.option("--failed", is_flag=True, help="Retry every failed import.")
 @json_option
 def reprocess(email_id: int | None, failed: bool) -> None:
@@ -215,7 +217,7 @@ def _state_command(action: str, doc: str):
     """
 
     @email.command(action, help=help_text)
-    @click.argument("email_id", metavar="ID", type=int)
+    @click.argument("email_id", metavar="ID", type=ID)
     @json_option
     def command(email_id: int) -> None:
         from espomail.services import email_actions
@@ -238,7 +240,7 @@ for _action, _doc in (
 
 
 @email.command("move")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--folder", required=True, metavar="F", help="One of your folders, or inbox.")
 @json_option
 def move(email_id: int, folder: str) -> None:
@@ -256,7 +258,7 @@ def move(email_id: int, folder: str) -> None:
 
 
 @email.command("link")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--parent", required=True, metavar="TYPE:ID", help="The record, e.g. account:3 or case:12.")
 @json_option
 def link(email_id: int, parent: str) -> None:
@@ -273,7 +275,7 @@ def link(email_id: int, parent: str) -> None:
 
 
 @email.command("update")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--assignee", metavar="U", help="The assigned user ('' for nobody).")
 @click.option("--assign", metavar="U", hidden=True, help="Old spelling of --assignee.")
 @click.option("--add-team", multiple=True, metavar="T", help="Add a team.")
@@ -296,7 +298,7 @@ def update(
 
 
 @email.command("delete")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 def delete(email_id: int, yes: bool) -> None:
@@ -324,11 +326,11 @@ def delete(email_id: int, yes: bool) -> None:
 @click.option("--cc", multiple=True, metavar="ADDR", help="A copy recipient (repeatable).")
 @click.option("--subject", required=True, help="The subject ([#N] is added for a case parent).")
 @click.option("--body", help="The body text.")
-@click.option("--body-file", type=click.Path(path_type=Path), help="Read the body from a file ('-': stdin).")
+@click.option("--body-file", type=NonEmptyPath(path_type=Path), help="Read the body from a file ('-': stdin).")
 @click.option("--html", is_flag=True, help="The body is HTML.")
 @click.option("--parent", metavar="TYPE:ID", help="Link to a record; with case:N replies return to the group mailbox.")
-@click.option("--reply-to-email", type=int, metavar="ID", help="Reply to this email (In-Reply-To, References).")
-@click.option("--attach", multiple=True, type=click.Path(path_type=Path), help="Attach a file (repeatable).")
+@click.option("--reply-to-email", type=ID, metavar="ID", help="Reply to this email (In-Reply-To, References).")
+@click.option("--attach", multiple=True, type=NonEmptyPath(path_type=Path), help="Attach a file (repeatable).")
 @json_option
 def send(sender, to, cc, subject, body, body_file, html, parent, reply_to_email, attach) -> None:
     """Send an email through the right SMTP and store it (status Sent).
@@ -340,6 +342,7 @@ def send(sender, to, cc, subject, body, body_file, html, parent, reply_to_email,
     """
     from espomail.services import sending
 
+    validate.single_line(subject, "--subject")  # before anything else: a bad subject is bad input (exit 2)
     if (body is None) == (body_file is None):
         raise InvalidInput("give exactly one of --body and --body-file")
     if body_file is not None:

@@ -8,6 +8,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, paging_options, say, short, show_list, text
+from espomail.cli.types import NonEmptyPath
 from espomail.errors import InvalidInput
 from espomail.services import filters
 
@@ -123,7 +124,7 @@ def remove(ref: str) -> None:
 
 
 @filter_.command("test")
-@click.argument("path", metavar="FILE.eml", type=click.Path(path_type=Path))
+@click.argument("path", metavar="FILE.eml", type=NonEmptyPath(path_type=Path))
 @click.option("--account", metavar="A", help="Test as if this account fetched it.")
 @click.option("--user", metavar="U", help="Also test this user's filters.")
 @json_option

@@ -6,6 +6,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, date, emit, json_option, key, message, paging_options, short, show_list, text
+from espomail.cli.types import ID
 from espomail.services import notifications
 
 COLUMNS = [
@@ -53,7 +54,7 @@ def list_(unread: bool, user: str | None, paging: Paging) -> None:
 
 
 @notification.command("read")
-@click.argument("notification_id", metavar="ID", type=int, required=False)
+@click.argument("notification_id", metavar="ID", type=ID, required=False)
 @click.option("--all", "all_", is_flag=True, help="Mark all of them read.")
 @click.option("--user", metavar="U", help="(administrators) For this user.")
 @json_option

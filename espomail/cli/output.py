@@ -24,6 +24,7 @@ import click
 from rich.cells import cell_len
 
 from espomail.cli.app import get_app
+from espomail.cli.types import COUNT
 
 # -- untrusted text --------------------------------------------------------------------
 
@@ -116,12 +117,12 @@ def paging_options(func: Callable) -> Callable:
 
     @click.option(
         "--limit",
-        type=click.IntRange(0),
+        type=COUNT,
         default=DEFAULT_LIMIT,
         show_default=True,
         help="At most this many rows (0: no limit, like --all).",
     )
-    @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many rows first.")
+    @click.option("--offset", type=COUNT, default=0, help="Skip this many rows first.")
     @click.option("--all", "all_rows", is_flag=True, help="Every row (no limit).")
     @click.option("--nl", is_flag=True, help="One JSON object per line, streamed (for big exports).")
     @functools.wraps(func)
@@ -131,8 +132,6 @@ def paging_options(func: Callable) -> Callable:
             if app.json:
                 raise click.UsageError("give one of --json (one array) and --nl (one object per line)")
             app.json = True  # errors come as JSON objects on stderr too
-        if max(limit, offset) > MAX_INT:
-            raise click.UsageError(f"--limit and --offset take at most {MAX_INT}")
         everything = all_rows or limit == 0
         return func(*args, paging=Paging(None if everything else limit, offset, nl), **kwargs)
 

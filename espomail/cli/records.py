@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from espomail import validate
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, short, show_list, text
+from espomail.cli.types import NonEmptyPath
 from espomail.errors import InvalidInput
 from espomail.services import records
 
@@ -26,9 +28,9 @@ COLUMNS = [
 def _record_id(kind: str, ref: str) -> int:
     """The id of a record given by id or by name (a case by its number)."""
     if kind.lower() == "case":
-        if not ref.strip().isdigit():
+        if not validate.is_whole_number(ref.strip()):
             raise InvalidInput(f"a case is given by its number, not '{ref}'; see 'espomail case list'")
-        return int(ref)
+        return validate.whole_number(ref, "the case number")
     return records.resolve_record(get_app().store, kind, ref)["id"]
 
 
@@ -97,7 +99,7 @@ def record_show(kind: str, ref: str) -> None:
 
 @record.command("import")
 @click.argument("kind", metavar="TYPE", type=TYPES)
-@click.argument("path", metavar="FILE.csv", type=click.Path(path_type=Path))
+@click.argument("path", metavar="FILE.csv", type=NonEmptyPath(path_type=Path))
 @json_option
 def record_import(kind: str, path: Path) -> None:
     """Import records from a CSV file (all rows or none).

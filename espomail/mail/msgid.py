@@ -21,7 +21,7 @@ _ANGLE = re.compile(r"<([^<>]*)>")
 PREFIX = "espomail."
 RECORD_TYPES = ("account", "contact", "lead", "opportunity", "case")
 _GENERATED = re.compile(
-    r"^<espomail\.(?:(?P<type>account|contact|lead|opportunity|case)-(?P<id>\d+)|(?P<kind>none|system))"
+    r"^<espomail\.(?:(?P<type>account|contact|lead|opportunity|case)-(?P<id>\d{1,18})|(?P<kind>none|system))"
     r"\.[0-9a-z]+\.[0-9a-z]+@(?P<domain>[^>]+)>$"
 )
 

@@ -1,11 +1,13 @@
 """Mail accounts: group mailboxes (admin) and personal mailboxes (their owner), SPEC 2, 3, 8.
 
 Options arrive as ``model.AccountChanges`` (None = not given); accounts come from the
-store as ``model.MailAccount``. Everything is validated before anything is written; the
-password goes to the keyring inside the same transaction, so a failure leaves neither a
-row nor a keyring entry behind. OAuth2 accounts (``--auth oauth2``, SPEC 12) are planned,
-prepared and finished by ``services.oauth_accounts.AuthChange``; their IMAP and SMTP logins
-take access tokens from a TokenManager.
+store as ``model.MailAccount``. Everything is validated before anything is written; a
+password for the keyring is written as the last step of the transaction, after every
+check, and put back as it was if the commit fails: a rejected command leaves neither a
+row nor a keyring entry behind, and never replaces a live password. OAuth2 accounts
+(``--auth oauth2``, SPEC 12) are planned, prepared and finished by
+``services.oauth_accounts.AuthChange``; their IMAP and SMTP logins take access tokens from a
+TokenManager.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from espomail.services.oauth_accounts import AuthChange, AuthorizeUI
 from espomail.services.people import get_team, get_user
 from espomail.store import accounts as q
 from espomail.store import folders as folders_q
+from espomail.store import health as health_q
 from espomail.store import people as people_q
 from espomail.store import settings as settings_q
 from espomail.store.db import Store
@@ -157,7 +160,7 @@ def add_account(
     if any(ch.isspace() for ch in name) or "/" in name:
         raise InvalidInput(f"account name '{name}' must not contain spaces or '/'")
     _refuse_group_options(kind, changes)
-    with store.atomic():
+    with secrets.keyring_writes() as keyring, store.atomic():
         owner_id = _owner(store, kind, changes)
         require_manage(store, actor, None, kind, owner_id)
         require_secret_sources(actor, changes, name)
@@ -175,16 +178,16 @@ def add_account(
         account_id = q.insert_account(store, values)
         _apply_relations(store, account_id, kind, changes)
         creating = auth.after is AuthMethod.PASSWORD
-        keyring = _apply_secrets(store, actor, account_id, name, changes, creating=creating)
+        _apply_secrets(store, actor, account_id, name, changes, keyring, creating=creating)
         _check_consistency(store, q.account_by_id(store, account_id))
         auth.prepare(store)
-        _store_in_keyring(keyring)
         result = account_dict(store, q.account_by_id(store, account_id))
+        keyring.write()  # the last step: only the commit follows
     return _with_notes(result, auth.finish())
 
 
 def update_account(store: Store, actor: Actor, settings: Settings, name: str, changes: AccountChanges) -> dict:
-    with store.atomic():
+    with secrets.keyring_writes() as keyring, store.atomic():
         account = get_account(store, name)
         require_manage(store, actor, account, account.kind, account.owner_id)
         require_secret_sources(actor, changes, name)
@@ -194,12 +197,23 @@ def update_account(store: Store, actor: Actor, settings: Settings, name: str, ch
         _check_address(store, actor, account.kind, account.owner_id, values.get("address"))
         q.update_account(store, account.id, {**values, **auth.values()})
         _apply_relations(store, account.id, account.kind, changes)
-        keyring = _apply_secrets(store, actor, account.id, name, changes, creating=False)
+        _apply_secrets(store, actor, account.id, name, changes, keyring, creating=False)
         _check_consistency(store, q.account_by_id(store, account.id))
         auth.prepare(store)
-        _store_in_keyring(keyring)
-        result = account_dict(store, q.account_by_id(store, account.id))
+        health_q.clear_backoff(store, account.id)  # new settings: the next fetch tries at once
+        updated = q.account_by_id(store, account.id)
+        result = account_dict(store, updated)
+        keyring.write()  # the last step: only the commit follows
+    _forget_replaced_secrets(account, updated)
     return _with_notes(result, auth.finish())
+
+
+def _forget_replaced_secrets(before: MailAccount, after: MailAccount) -> None:
+    """A keyring password replaced by a command or a variable is deleted from the keyring."""
+    for old, new in ((before.secret_ref, after.secret_ref), (before.smtp_secret_ref, after.smtp_secret_ref)):
+        old_ref, new_ref = secrets.SecretRef.from_json(old), secrets.SecretRef.from_json(new)
+        if old_ref is not None and old_ref.method == "keyring" and old_ref != new_ref:
+            secrets.delete_from_keyring(old_ref)
 
 
 def _with_notes(result: dict, notes: list[str]) -> dict:
@@ -298,7 +312,7 @@ def _imap_values(values: dict, c: AccountChanges, creating: bool, current: MailA
     elif creating or c.security:
         values["port"] = DEFAULT_PORTS[security]
     if c.username:
-        values["username"] = c.username
+        values["username"] = validate.single_line(c.username, "--username")
     if c.folders:
         folders = [_imap_folder(f, "--folder") for f in c.folders]
         values["folders"] = json.dumps(list(dict.fromkeys(folders)))
@@ -332,7 +346,7 @@ def _smtp_values(values: dict, c: AccountChanges, current: MailAccount | None) -
         kept = current.smtp_port if current and not c.smtp_security else None
         values["smtp_port"] = kept or SMTP_PORTS[security]
     if c.smtp_username:
-        values["smtp_username"] = c.smtp_username
+        values["smtp_username"] = validate.single_line(c.smtp_username, "--smtp-username")
 
 
 FLAGS = (  # (option, column)
@@ -371,7 +385,7 @@ def _group_values(store: Store, values: dict, c: AccountChanges) -> None:
         if getattr(c, option):
             values[option] = validate.email_address(getattr(c, option))
     if c.reply_from_name is not None:
-        values["reply_from_name"] = c.reply_from_name or None
+        values["reply_from_name"] = validate.display_name(c.reply_from_name, "--reply-from-name")
 
 
 def _apply_relations(store: Store, account_id: int, kind: AccountKind, c: AccountChanges) -> None:
@@ -380,11 +394,16 @@ def _apply_relations(store: Store, account_id: int, kind: AccountKind, c: Accoun
 
 
 def _apply_secrets(
-    store: Store, actor: Actor, account_id: int, name: str, c: AccountChanges, creating: bool
-) -> list[tuple[secrets.SecretRef, str]]:
-    """Store the password references; return the passwords for the keyring, written last by the caller
+    store: Store,
+    actor: Actor,
+    account_id: int,
+    name: str,
+    c: AccountChanges,
+    keyring: secrets.KeyringWrites,
+    creating: bool,
+) -> None:
+    """Store the password references; the passwords go to ``keyring``, written last by the caller
     (after every check, so that a rejected command leaves the keyring as it was)."""
-    keyring = []
     for protocol, column, given in (
         ("imap", "secret_ref", (c.password_cmd, c.password_env, c.password_stdin)),
         ("smtp", "smtp_secret_ref", (c.smtp_password_cmd, c.smtp_password_env, c.smtp_password_stdin)),
@@ -398,14 +417,8 @@ def _apply_secrets(
         if ref.runs_something:
             ref = dataclasses.replace(ref, set_by="admin" if actor.is_admin else "user")
         if secret is not None:
-            keyring.append((ref, secret))
+            keyring.add(ref, secret)
         q.update_account(store, account_id, {column: ref.to_json()})
-    return keyring
-
-
-def _store_in_keyring(passwords: list[tuple[secrets.SecretRef, str]]) -> None:
-    for ref, secret in passwords:
-        secrets.store_in_keyring(ref, secret)
 
 
 def _check_consistency(store: Store, account: MailAccount) -> None:
@@ -493,6 +506,7 @@ def reset_account(store: Store, actor: Actor, name: str, since: str) -> dict:
         require_manage(store, actor, account, account.kind, account.owner_id)
         q.forget_state(store, account.id)
         q.update_account(store, account.id, {"fetch_since": _date(since)})
+        health_q.clear_backoff(store, account.id)
         return account_dict(store, q.account_by_id(store, account.id))
 
 
@@ -605,4 +619,5 @@ def authorize_account(
     result = oauth_accounts.authorize(account, settings.timeout_s, flow, ui, refresh_token)
     with store.atomic():
         q.clear_error(store, account.id, oauth_accounts.authorization_errors(account.name))
+        health_q.clear_backoff(store, account.id)  # a new grant: the next fetch tries at once
     return result

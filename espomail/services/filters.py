@@ -151,8 +151,8 @@ def _folder(store: Store, action: str, folder: str | None, user: Row | None) -> 
 
 
 def get_filter(store: Store, ref: str) -> Row:
-    if ref.isdigit():
-        row = q.filter_by_id(store, int(ref))
+    if (filter_id := validate.as_id(ref)) is not None:
+        row = q.filter_by_id(store, filter_id)
         if row is not None:
             return row
     rows = q.filters_by_name(store, ref)

@@ -41,8 +41,14 @@ class AccountLock:
         self._fd = fd
         now = timeutil.now()
         expires = timeutil.iso(now + dt.timedelta(seconds=self.lease_s))
-        with store.atomic():
-            taken = accounts_q.take_lease(store, self.account_id, self.holder, expires, timeutil.iso(now), self.host)
+        try:
+            with store.atomic():
+                taken = accounts_q.take_lease(
+                    store, self.account_id, self.holder, expires, timeutil.iso(now), self.host
+                )
+        except BaseException:  # the store locked or full: do not keep the file lock (a long-lived process)
+            self._unlock()
+            raise
         if not taken:
             self._unlock()
         return taken

@@ -224,6 +224,7 @@ def add_user(
         raise InvalidInput(f"username '{username}' must not contain spaces or ':'")
     if not emails:
         raise InvalidInput("a user needs at least one --email address")
+    name = validate.display_name(name, "--name")
     with store.atomic():
         if q.user_by_username(store, username):
             raise Duplicate(f"a user named '{username}' exists already; pick another username")
@@ -253,6 +254,8 @@ def update_user(store: Store, actor: Actor, username: str, changes: dict) -> dic
         user = get_user(store, username)
         uid = user["id"]
         fields = {k: changes[k] for k in ("name", "is_admin", "is_active") if changes.get(k) is not None}
+        if "name" in fields:
+            fields["name"] = validate.display_name(fields["name"], "--name") or username
         q.update_user(store, uid, fields)
         _add_addresses(store, uid, changes.get("add_emails") or (), primary_first=False)
         for address in changes.get("remove_emails") or ():

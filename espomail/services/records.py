@@ -47,8 +47,8 @@ def get_record(store: Store, kind: str, record_id: int) -> Row:
 
 def resolve_account(store: Store, name_or_id: str) -> Row:
     """An account by id or by its exact name (which must be unambiguous)."""
-    if name_or_id.strip().isdigit():
-        return get_record(store, "account", int(name_or_id))
+    if validate.is_whole_number(name_or_id.strip()):
+        return get_record(store, "account", validate.whole_number(name_or_id, "the account id"))
     found = q.accounts_by_name(store, name_or_id.strip())
     if not found:
         raise NotFound(f"no account named '{name_or_id}'; add it with 'espomail record add account'")
@@ -61,8 +61,8 @@ def resolve_account(store: Store, name_or_id: str) -> Row:
 def resolve_record(store: Store, kind: str, name_or_id: str) -> Row:
     """A record of ``kind`` by id (all digits) or by its exact name (which must be unambiguous)."""
     kind = check_type(kind)
-    if name_or_id.strip().isdigit():
-        return get_record(store, kind, int(name_or_id))
+    if validate.is_whole_number(name_or_id.strip()):
+        return get_record(store, kind, validate.whole_number(name_or_id, f"the {kind} id"))
     found = q.records_by_name(store, kind, name_or_id.strip())
     if not found:
         raise NotFound(f"no {kind} named '{name_or_id}'; see 'espomail record list {kind}'")

@@ -53,10 +53,14 @@ def stored_under(store: Store, keys: Sequence[str]) -> dict[str, Row]:
 
 
 def raw_of(store: Store, email_id: int) -> bytes:
-    row = store.row("SELECT raw_pack, raw_offset, raw_size FROM emails WHERE id = ?", [email_id])
+    """The raw source, checked against its SHA-256 (RawSourceError naming the email if not intact)."""
+    row = store.row("SELECT raw_pack, raw_offset, raw_size, raw_sha256 FROM emails WHERE id = ?", [email_id])
     if row is None or row["raw_pack"] is None:
         return b""
-    return store.raw.read((row["raw_pack"], row["raw_offset"], row["raw_size"]))
+    try:
+        return store.raw.read((row["raw_pack"], row["raw_offset"], row["raw_size"], row["raw_sha256"]))
+    except blobs.RawSourceError as exc:
+        raise blobs.RawSourceError(f"email {email_id}: {exc.message}") from None
 
 
 def raw_places(store: Store, email_id: int) -> list[tuple[str, int, int]]:

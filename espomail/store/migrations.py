@@ -397,6 +397,18 @@ M002_OUTBOX = [
 ]
 
 
+# Health of fetching (SPEC 11): a row per failing account (consecutive failures, when the
+# next automatic attempt is due, the error last printed); see store/health.py.
+M003_HEALTH = [
+    """CREATE TABLE account_health (
+        account_id INTEGER PRIMARY KEY REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        error_shown TEXT,
+        updated_at TEXT NOT NULL)""",
+]
+
+
 # espomail watch: one heartbeat row per watched account folder and watch process (holder:
 # host:pid). A row whose expires_at has passed belongs to a watcher that died.
 M004_WATCH = [
@@ -427,6 +439,7 @@ M005_OAUTH = [
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("m001_initial", M001_INITIAL),
     ("m002_outbox", M002_OUTBOX),
+    ("m003_health", M003_HEALTH),
     ("m004_watch", M004_WATCH),
     ("m005_oauth", M005_OAUTH),
 ]

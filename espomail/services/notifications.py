@@ -54,9 +54,16 @@ def list_notifications(
 
 
 def mark_read(store: Store, actor: Actor, notification_id: int | None, all_: bool, user: str | None = None) -> dict:
+    """Mark one notification read, or ``all_`` of one user's: the acting user's, or (``user``)
+    another's for an administrator. The system administrator (no ``--as``) has none of its
+    own, so ``--all`` needs ``--user`` there (docs/cli.md)."""
     if (notification_id is None) == (not all_):
         raise InvalidInput("give a notification ID or --all")
     user_id = _whose(store, actor, user)
+    if all_ and user_id is None:
+        raise InvalidInput(
+            "notifications belong to users: give --user U (or run as the user with --as U) to mark theirs read"
+        )
     with store.atomic():
         if notification_id is not None:
             row = q.notification(store, notification_id)

@@ -295,7 +295,7 @@ def _imap_values(values: dict, c: AccountChanges, creating: bool, current: MailA
         values["security"] = validate.choice(c.security, SECURITY, "--security")
     if c.port:
         values["port"] = _port(c.port, "--port")
-    elif creating or c.security:
+    elif creating or (c.security and _follows_default(current.port, current.security, DEFAULT_PORTS)):
         values["port"] = DEFAULT_PORTS[security]
     if c.username:
         values["username"] = c.username
@@ -329,10 +329,18 @@ def _smtp_values(values: dict, c: AccountChanges, current: MailAccount | None) -
     if c.smtp_port:
         values["smtp_port"] = _port(c.smtp_port, "--smtp-port")
     elif c.smtp_host or c.smtp_security:
-        kept = current.smtp_port if current and not c.smtp_security else None
+        kept = current.smtp_port if current else None
+        if c.smtp_security and current and _follows_default(kept, current.smtp_security, SMTP_PORTS):
+            kept = None
         values["smtp_port"] = kept or SMTP_PORTS[security]
     if c.smtp_username:
         values["smtp_username"] = c.smtp_username
+
+
+def _follows_default(port: int | None, security: Security | None, defaults: dict) -> bool:
+    """Whether a port changes with a new --security: only when it is unset or was the default of
+    the old security (an explicit --port 1143 stays when --security changes)."""
+    return port is None or security is None or port == defaults.get(security)
 
 
 FLAGS = (  # (option, column)

@@ -31,6 +31,12 @@ def insert_record(store: Store, kind: str, name: str, account_id: int | None) ->
     )
 
 
+def update_record(store: Store, record_id: int, values: dict) -> None:
+    """Change a record's name and/or account_id (the columns in ``values``)."""
+    if values:
+        store.update("records", record_id, values)
+
+
 def followers(store: Store, kind: str, record_id: int) -> list[Row]:
     return store.rows(
         """SELECT u.id, u.username FROM followers f JOIN users u ON u.id = f.user_id

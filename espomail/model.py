@@ -320,6 +320,7 @@ class AccountChanges:
     # personal accounts
     user: str | None = None
     personal_folder: str | None = None
+    folder_map: tuple[str, ...] = ()  # IMAPFOLDER=FOLDER entries (FOLDER empty: remove the entry)
     # OAuth2 (SPEC 12)
     auth: str | None = None
     oauth_provider: str | None = None
@@ -376,7 +377,7 @@ class AccountChanges:
     def from_options(cls, options: Mapping[str, Any]) -> AccountChanges:
         """From keyword options (the CLI's); an unknown name is a TypeError (a bug, not input)."""
         values = dict(options)
-        for many in ("folders", "teams", "oauth_scopes"):
+        for many in ("folders", "teams", "oauth_scopes", "folder_map"):
             values[many] = tuple(values.get(many) or ())
         return cls(**values)
 

@@ -123,6 +123,14 @@ OAUTH_OPTIONS = _options(
     ),
 )
 
+FOLDER_MAP_OPTION = click.option(
+    "--folder-map",
+    multiple=True,
+    metavar="IMAPFOLDER=FOLDER",
+    help="(personal) Mail of this monitored IMAP folder goes to the owner's FOLDER (repeatable; "
+    "IMAPFOLDER= removes the entry).",
+)
+
 GROUP_OPTIONS = _options(
     click.option(
         "--add-team-users/--no-add-team-users",
@@ -225,6 +233,7 @@ def add_group(name: str, **kwargs) -> None:
 @click.argument("name")
 @click.option("--user", metavar="U", required=True, help="The owner of the mailbox.")
 @click.option("--personal-folder", metavar="NAME", help="The owner's folder fetched mail goes to.")
+@FOLDER_MAP_OPTION
 @IMAP_OPTIONS
 @SMTP_OPTIONS
 @OAUTH_OPTIONS
@@ -232,10 +241,17 @@ def add_group(name: str, **kwargs) -> None:
 def add_personal(name: str, **kwargs) -> None:
     """Add a personal mailbox of user U (needs the personal-accounts permission).
 
+    Fetched mail reaches U in their inbox, or in the folder --personal-folder names; with
+    --folder-map each monitored IMAP folder can go to a folder of its own (folders of U,
+    made with 'espomail folder add NAME --user U'). U's own filters still apply.
+
     \b
-    Example:
+    Examples:
       espomail --as alice account add-personal alice-mail --user alice \\
           --address alice@example.com --host imap.example.com --username alice --password-stdin
+      espomail account add-personal alice-mail --user alice --address alice@example.com \\
+          --host imap.example.com --username alice --password-cmd 'pass show alice' \\
+          --folder INBOX --folder Projects --folder-map Projects=Projects
     """
     app = get_app()
     _emit_account(accounts.add_account(app.store, app.actor, app.settings, "personal", name, _collect(kwargs)))
@@ -244,6 +260,7 @@ def add_personal(name: str, **kwargs) -> None:
 @account.command("update")
 @click.argument("name")
 @click.option("--personal-folder", metavar="NAME", help="(personal) The owner's folder for fetched mail.")
+@FOLDER_MAP_OPTION
 @click.option("--add-team", multiple=True, metavar="T", help="(group) Add a team (repeatable).")
 @click.option("--remove-team", multiple=True, metavar="T", help="(group) Remove a team (repeatable).")
 @click.option("--team", "teams", multiple=True, hidden=True, help="Replace the teams (old spelling; use --add-team).")
@@ -259,6 +276,7 @@ def update(name: str, add_team: tuple[str, ...], remove_team: tuple[str, ...], *
     Examples:
       espomail account update support --add-team sales --remove-team support
       espomail account update support --security starttls --port 143
+      espomail account update alice-mail --folder-map Projects=Work --folder-map Old=
       espomail account update support --inactive
       espomail account update support --oauth-token-file /var/lib/espomail/support.token
     """

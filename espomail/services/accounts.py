@@ -87,6 +87,7 @@ def account_dict(store: Store, account: MailAccount) -> dict:
         "add_team_users": account.add_team_users,
         "group_folder": folders_q.folder_name(store, account.group_folder_id),
         "personal_folder": folders_q.folder_name(store, account.personal_folder_id),
+        "folder_map": {imap: folders_q.folder_name(store, folder_id) for imap, folder_id in account.folder_map.items()},
         "create_case": account.create_case,
         "distribution": account.distribution,
         "target_team": target["name"] if target else None,
@@ -170,6 +171,7 @@ def add_account(
                 raise InvalidInput(f"--{required} is required for a new account")
         auth = AuthChange.plan(actor, name, changes, None)
         values = _values(store, kind, changes, creating=True)
+        map_notes = _folder_map_values(store, values, changes, owner_id, None)
         _check_address(store, actor, kind, owner_id, values.get("address"))
         values.update({**auth.values(), "name": name, "kind": kind, "owner_id": owner_id})
         account_id = q.insert_account(store, values)
@@ -180,7 +182,7 @@ def add_account(
         auth.prepare(store)
         _store_in_keyring(keyring)
         result = account_dict(store, q.account_by_id(store, account_id))
-    return _with_notes(result, auth.finish())
+    return _with_notes(result, auth.finish() + map_notes)
 
 
 def update_account(store: Store, actor: Actor, settings: Settings, name: str, changes: AccountChanges) -> dict:
@@ -191,6 +193,7 @@ def update_account(store: Store, actor: Actor, settings: Settings, name: str, ch
         _refuse_group_options(account.kind, changes)
         auth = AuthChange.plan(actor, name, changes, account)
         values = _values(store, account.kind, changes, creating=False, current=account)
+        map_notes = _folder_map_values(store, values, changes, account.owner_id, account)
         _check_address(store, actor, account.kind, account.owner_id, values.get("address"))
         q.update_account(store, account.id, {**values, **auth.values()})
         _apply_relations(store, account.id, account.kind, changes)
@@ -199,7 +202,7 @@ def update_account(store: Store, actor: Actor, settings: Settings, name: str, ch
         auth.prepare(store)
         _store_in_keyring(keyring)
         result = account_dict(store, q.account_by_id(store, account.id))
-    return _with_notes(result, auth.finish())
+    return _with_notes(result, auth.finish() + map_notes)
 
 
 def _with_notes(result: dict, notes: list[str]) -> dict:
@@ -244,8 +247,8 @@ def _check_address(store: Store, actor: Actor, kind: AccountKind, owner_id: int 
 
 def _refuse_group_options(kind: AccountKind, changes: AccountChanges) -> None:
     if kind != AccountKind.PERSONAL:
-        if changes.user or changes.personal_folder:
-            raise InvalidInput("--user and --personal-folder apply to personal accounts only")
+        if changes.user or changes.personal_folder or changes.folder_map:
+            raise InvalidInput("--user, --personal-folder and --folder-map apply to personal accounts only")
         return
     for option in changes.given_group_options():
         raise InvalidInput(f"--{option.replace('_', '-')} applies to group accounts only")
@@ -285,6 +288,50 @@ def _values(
         owner_id = current.owner_id if current else get_user(store, c.user)["id"]
         values["personal_folder_id"] = resolve_personal(store, owner_id, c.personal_folder)["id"]
     return values
+
+
+def _folder_map_values(
+    store: Store, values: dict, c: AccountChanges, owner_id: int | None, current: MailAccount | None
+) -> list[str]:
+    """A personal account's folder map (monitored IMAP folder -> a personal folder of the owner)
+    after ``--folder-map IMAPFOLDER=FOLDER`` (``IMAPFOLDER=``: remove the entry) and ``--folder``;
+    sets ``values["folder_map"]`` when it changes. Returns notes: entries of folders no longer
+    monitored are dropped."""
+    if owner_id is None or not (c.folder_map or "folders" in values):
+        return []
+    before = dict(current.folder_map) if current else {}
+    monitored = (
+        json.loads(values["folders"]) if "folders" in values else list(current.folders if current else ["INBOX"])
+    )
+    mapping = dict(before)
+    for entry in c.folder_map:
+        imap_name, sep, folder = entry.partition("=")
+        if not sep or not imap_name.strip():
+            raise InvalidInput(f"--folder-map takes IMAPFOLDER=FOLDER (FOLDER empty: remove the entry), not '{entry}'")
+        name = _monitored(imap_name.strip(), monitored)
+        if name is None:
+            raise InvalidInput(
+                f"--folder-map {entry}: '{imap_name.strip()}' is not a monitored folder "
+                f"({', '.join(monitored)}); add it with --folder"
+            )
+        if folder.strip():
+            mapping[name] = resolve_personal(store, owner_id, folder.strip())["id"]
+        else:
+            mapping.pop(name, None)
+    dropped = [name for name in mapping if _monitored(name, monitored) is None]
+    for name in dropped:
+        del mapping[name]
+    if mapping != before:
+        values["folder_map"] = json.dumps(mapping, ensure_ascii=False)
+    return [f"the --folder-map entry of '{name}' was dropped: that folder is no longer monitored" for name in dropped]
+
+
+def _monitored(name: str, monitored: list[str]) -> str | None:
+    """The monitored folder ``name`` is (INBOX in any case, as IMAP has it), else None."""
+    for folder in monitored:
+        if folder == name or (folder.upper() == "INBOX" and name.upper() == "INBOX"):
+            return folder
+    return None
 
 
 def _imap_values(values: dict, c: AccountChanges, creating: bool, current: MailAccount | None) -> None:

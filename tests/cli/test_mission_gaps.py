@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from espomail.testing.messages import build_message
+
 # -- record import: idempotent, updates by email address -----------------------------------
 
 
@@ -112,3 +114,103 @@ def test_an_explicit_smtp_port_survives_a_new_smtp_security(espomail):
     assert espomail("account", "update", "support", "--smtp-security", "ssl", "--json").json["smtp_port"] == 465
     moved = espomail("account", "update", "support", "--smtp-host", "smtp2.example.com", "--json").json
     assert moved["smtp_port"] == 465
+
+
+# -- personal accounts: --personal-folder and --folder-map -----------------------------------
+
+
+@pytest.fixture
+def alice(espomail):
+    espomail("role", "add", "mine", "--email-read", "own", "--personal-accounts", "yes")
+    espomail("user", "add", "alice", "--email", "alice@example.com", "--role", "mine")
+    for folder in ("Mail", "Projects", "Lists"):
+        assert espomail("folder", "add", folder, "--user", "alice").exit_code == 0
+
+
+def _personal(espomail, dovecot, mailbox, *extra):
+    box = mailbox("alice")
+    added = espomail(
+        "account", "add-personal", "alice-mail", "--user", "alice", "--address", "alice@example.com",
+        "--host", dovecot.host, "--port", dovecot.port, "--security", "none", "--username", box,
+        "--password-env", "TEST_IMAP_PASSWORD", "--fetch-since", "2000-01-01", *extra, "--json",
+    )  # fmt: skip
+    assert added.exit_code == 0, added
+    return box, added.json
+
+
+def _folders_of(espomail, user: str) -> dict[str, str | None]:
+    """Subject -> the user's folder of each email they have (None: inbox)."""
+    emails = espomail("--as", user, "email", "list", "--folder", "all", "--json").json
+    return {e["subject"]: e["folder"] for e in emails}
+
+
+def test_personal_folder_is_used_when_the_owners_address_is_in_the_mail(espomail, dovecot, mailbox, alice):
+    box, account = _personal(espomail, dovecot, mailbox, "--personal-folder", "Mail")
+    assert account["personal_folder"] == "Mail"
+    dovecot.append(box, [
+        build_message(to="alice@example.com", subject="to alice"),  # the normal case (was: inbox)
+        build_message(to="someone@example.org", subject="bcc to alice"),
+    ])  # fmt: skip
+    assert espomail("fetch").exit_code == 0
+    assert _folders_of(espomail, "alice") == {"to alice": "Mail", "bcc to alice": "Mail"}
+    assert espomail("--as", "alice", "email", "list", "--json").json == []  # the inbox
+    filed = espomail("--as", "alice", "email", "list", "--folder", "Mail", "--json").json
+    assert sorted(e["subject"] for e in filed) == ["bcc to alice", "to alice"]
+
+
+def test_folder_map_sends_each_imap_folder_to_a_folder_of_the_owner(espomail, dovecot, mailbox, alice):
+    box, account = _personal(
+        espomail, dovecot, mailbox, "--folder", "INBOX", "--folder", "Work", "--folder", "Lists",
+        "--folder-map", "Work=Projects", "--folder-map", "Lists=Lists",
+    )  # fmt: skip
+    assert account["folder_map"] == {"Work": "Projects", "Lists": "Lists"}
+    dovecot.append(box, build_message(to="alice@example.com", subject="in inbox"))
+    dovecot.append(box, build_message(to="alice@example.com", subject="work item"), folder="Work")
+    dovecot.append(box, build_message(to="list@lists.example", subject="newsletter"), folder="Lists")
+    assert espomail("fetch").exit_code == 0
+    assert _folders_of(espomail, "alice") == {"in inbox": None, "work item": "Projects", "newsletter": "Lists"}
+    shown = espomail("account", "show", "alice-mail", "--json").json
+    assert shown["folder_map"] == {"Work": "Projects", "Lists": "Lists"}
+
+
+def test_folder_map_entries_are_checked_changed_and_removed(espomail, dovecot, mailbox, alice):
+    _personal(espomail, dovecot, mailbox, "--folder", "INBOX", "--folder", "Work", "--folder-map", "inbox=Mail")
+
+    def update(*args):
+        return espomail("account", "update", "alice-mail", *args, "--json")
+
+    assert update("--folder-map", "Work=Projects").json["folder_map"] == {"INBOX": "Mail", "Work": "Projects"}
+    assert update("--folder-map", "INBOX=").json["folder_map"] == {"Work": "Projects"}
+    unmonitored = espomail("account", "update", "alice-mail", "--folder-map", "Spam=Mail")
+    assert (unmonitored.exit_code, unmonitored.stderr) == (
+        2,
+        "Error: --folder-map Spam=Mail: 'Spam' is not a monitored folder (INBOX, Work); add it with --folder\n",
+    )
+    missing = espomail("account", "update", "alice-mail", "--folder-map", "Work=Nope")
+    assert missing.exit_code == 3 and "add it with 'espomail folder add Nope --user alice'" in missing.stderr
+    assert espomail("account", "update", "alice-mail", "--folder-map", "Work").exit_code == 2
+    assert update().json["folder_map"] == {"Work": "Projects"}  # the refused commands changed nothing
+    # no longer monitoring Work drops its entry, and says so
+    dropped = espomail("account", "update", "alice-mail", "--folder", "INBOX")
+    assert dropped.exit_code == 0
+    assert "Note: the --folder-map entry of 'Work' was dropped: that folder is no longer monitored" in dropped.stderr
+    assert update().json["folder_map"] == {}
+
+
+def test_folder_map_is_for_personal_accounts(espomail, alice):
+    _account(espomail)
+    group = espomail("account", "update", "support", "--folder-map", "INBOX=Mail")
+    assert group.exit_code == 2
+    assert group.stderr == "Error: --user, --personal-folder and --folder-map apply to personal accounts only\n"
+
+
+def test_the_owners_own_filters_still_win_over_the_folder_map(espomail, dovecot, mailbox, alice):
+    box, _ = _personal(espomail, dovecot, mailbox, "--personal-folder", "Mail")
+    espomail("filter", "add", "projects", "--user", "alice", "--subject", "*project*", "--action", "move-to-folder",
+             "--folder", "Projects")  # fmt: skip
+    dovecot.append(box, [
+        build_message(to="alice@example.com", subject="project x"),
+        build_message(to="alice@example.com", subject="hello"),
+    ])  # fmt: skip
+    assert espomail("fetch").exit_code == 0
+    assert _folders_of(espomail, "alice") == {"project x": "Projects", "hello": "Mail"}

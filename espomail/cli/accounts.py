@@ -8,6 +8,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, say, short, show_list, text
+from espomail.cli.removing import removal_options, run_removal
 from espomail.errors import InvalidInput
 from espomail.model import AccountChanges, AuthFlow
 from espomail.services import accounts
@@ -333,19 +334,29 @@ def show(name: str) -> None:
 
 @account.command("remove")
 @click.argument("name")
+@removal_options
 @json_option
-def remove(name: str) -> None:
+def remove(name: str, force: bool, yes: bool) -> None:
     """Remove an account (its emails stay) and its keyring entries.
 
-    An OAuth2 account's tokens go with it from the keyring; a token file (--oauth-token-file)
-    is left where it is, and said so.
+    Refused while the account is the system's outbound sender, has filters of its own or
+    open cases that came in through it, unless --force. An OAuth2 account's tokens go with
+    it from the keyring; a token file (--oauth-token-file) is left where it is, and said so.
+    Asks for confirmation on a terminal; needs --yes otherwise.
 
     \b
     Example:
-      espomail account remove support
+      espomail account remove support --yes
     """
+    from espomail.services import removals
+
     app = get_app()
-    _emit_account(accounts.remove_account(app.store, app.actor, name))
+    run_removal(
+        lambda: removals.plan_account(app.store, app.actor, name),
+        lambda: removals.remove_account(app.store, app.actor, name, force),
+        force,
+        yes,
+    )
 
 
 @account.command("test")

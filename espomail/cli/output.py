@@ -24,6 +24,7 @@ import click
 from rich.cells import cell_len
 
 from espomail.cli.app import get_app
+from espomail.errors import InvalidInput
 
 # -- untrusted text --------------------------------------------------------------------
 
@@ -68,6 +69,17 @@ def message(text: str) -> None:
 def say(text: str) -> None:
     """A human line on stdout (not JSON), escaped like every other output."""
     click.echo(clean(text))
+
+
+def confirm(question: str, yes: bool, refusal: str) -> None:
+    """Go on when ``yes`` (--yes) or when the person at the terminal answers yes (else click
+    aborts: exit 1, nothing changed); off a terminal without --yes, refuse with ``refusal``
+    (exit 2): a script must say it means it."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInput(refusal)
+    click.confirm(clean(question), abort=True, err=True)
 
 
 # -- options ---------------------------------------------------------------------------

@@ -530,15 +530,12 @@ def show_account(store: Store, actor: Actor, name: str) -> dict:
     return result
 
 
-def remove_account(store: Store, actor: Actor, name: str) -> dict:
-    with store.atomic():
-        account = get_account(store, name)
-        require_manage(store, actor, account, account.kind, account.owner_id)
-        result = account_dict(store, account)
-        q.delete_account(store, account.id)
+def forget_secrets(account: MailAccount) -> list[str]:
+    """After a removed account's transaction: its keyring entries (passwords, OAuth2 tokens) go;
+    returns notes (a token file is left where it is). Removing is services/removals.py."""
     secrets.delete_from_keyring(secrets.SecretRef.from_json(account.secret_ref))
     secrets.delete_from_keyring(secrets.SecretRef.from_json(account.smtp_secret_ref))
-    return _with_notes(result, oauth_accounts.forget_tokens(account))
+    return oauth_accounts.forget_tokens(account)
 
 
 def reset_account(store: Store, actor: Actor, name: str, since: str) -> dict:

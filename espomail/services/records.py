@@ -12,6 +12,7 @@ from pathlib import Path
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
+from espomail.model import Page
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.services.emails import readable_ids
@@ -113,9 +114,10 @@ def _insert(store: Store, kind: str, fields: _Fields) -> int:
     return record_id
 
 
-def list_records(store: Store, actor: Actor, kind: str, limit: int = 1000, offset: int = 0):
+def list_records(store: Store, actor: Actor, kind: str, limit: int = 1000, offset: int = 0) -> Page:
+    """A page of the records of ``kind`` (by id) and how many there are in all."""
     kind = check_type(kind)
-    return [record_dict(store, r) for r in q.records(store, kind, limit, offset)]
+    return Page([record_dict(store, r) for r in q.records(store, kind, limit, offset)], q.count_records(store, kind))
 
 
 def show_record(store: Store, actor: Actor, kind: str, record_id: int) -> dict:

@@ -24,6 +24,10 @@ def records(store: Store, kind: str, limit: int, offset: int) -> list[Row]:
     return store.rows("SELECT * FROM records WHERE type = ? ORDER BY id LIMIT ? OFFSET ?", [kind, limit, offset])
 
 
+def count_records(store: Store, kind: str) -> int:
+    return store.value("SELECT COUNT(*) FROM records WHERE type = ?", [kind])
+
+
 def insert_record(store: Store, kind: str, name: str, account_id: int | None) -> int:
     return store.insert(
         "records",

@@ -97,16 +97,23 @@ def plan_team(store: Store, actor: Actor, name: str) -> Removal:
 def _team_removal(store: Store, actor: Actor, name: str) -> tuple[Removal, Row]:
     access.require(actor, "admin", None, "remove teams")
     team = people.get_team(store, name)
-    team_id = team["id"]
+    return Removal(f"team '{team['name']}'", _team_roles(store, team["id"]), _team_facts(store, team["id"])), team
+
+
+def _team_roles(store: Store, team_id: int) -> tuple[str, ...]:
     roles = _team_account_roles(q.accounts_with_team(store, team_id), q.accounts_targeting_team(store, team_id))
     folders_of_team = q.group_folders_of_team(store, team_id)
     if folders_of_team:
         kind = "group folder" if len(folders_of_team) == 1 else "group folders"
         roles.append(f"a team of {kind} {_names(folders_of_team)}")
+    return tuple(roles)
+
+
+def _team_facts(store: Store, team_id: int) -> tuple[str, ...]:
     facts = []
-    members = people_q.team_members(store, team_id)
+    members = len(people_q.team_members(store, team_id))
     if members:
-        facts.append("1 user is a member" if len(members) == 1 else f"{len(members):,} users are members")
+        facts.append("1 user is a member" if members == 1 else f"{members:,} users are members")
     counts = (
         (q.emails_shared_with_team(store, team_id), "email", "emails"),
         (q.cases_shared_with_team(store, team_id), "case", "cases"),
@@ -115,7 +122,7 @@ def _team_removal(store: Store, actor: Actor, name: str) -> tuple[Removal, Row]:
     if shared:
         verb = "is" if len(shared) == 1 and shared[0][0] == 1 else "are"
         facts.append(f"{_and([text for _, text in shared])} {verb} shared with it")
-    return Removal(f"team '{team['name']}'", tuple(roles), tuple(facts)), team
+    return tuple(facts)
 
 
 def _team_account_roles(with_team: list[str], targeting: list[Row]) -> list[str]:
@@ -141,18 +148,17 @@ def remove_team(store: Store, actor: Actor, name: str, force: bool = False) -> d
         removal, team = _team_removal(store, actor, name)
         removal.refuse_unless(force)
         result = people.team_dict(store, team)
-        notes = [
-            f"account '{row['name']}' has no target team now"
-            + (
-                f": its distribution {row['distribution']} became none"
-                if row["distribution"] in accounts.DISTRIBUTED
-                else ""
-            )
-            for row in q.accounts_targeting_team(store, team["id"])
-        ]
+        notes = [_target_team_note(row) for row in q.accounts_targeting_team(store, team["id"])]
         q.release_target_team(store, team["id"])
         people_q.delete_team(store, team["id"])
     return _result(result, notes)
+
+
+def _target_team_note(account: Row) -> str:
+    note = f"account '{account['name']}' has no target team now"
+    if account["distribution"] in accounts.DISTRIBUTED:
+        note += f": its distribution {account['distribution']} became none"
+    return note
 
 
 # -- users ------------------------------------------------------------------------------------

@@ -468,9 +468,9 @@ def _check_consistency(store: Store, account: MailAccount) -> None:
     distribution = account.distribution
     if account.is_group:
         if distribution in DISTRIBUTED and not account.target_team_id:
-            raise InvalidInput(f"--distribution {distribution} needs --target-team")
+            raise InvalidInput(f"--distribution {distribution} needs --target-team T (or give --distribution none)")
         if distribution == Distribution.DIRECT and not account.assign_user_id:
-            raise InvalidInput("--distribution direct needs --assign-user")
+            raise InvalidInput("--distribution direct needs --assign-user U (or give --distribution none)")
         if account.target_position:
             team = people_q.team_by_id(store, account.target_team_id) if account.target_team_id else None
             if team is None or account.target_position not in json.loads(team["positions"]):

@@ -319,3 +319,15 @@ def test_a_terminal_is_asked_and_no_changes_nothing(espomail, support, db_path):
     assert accepted.stderr.startswith("Remove team 'idle'? [y/N]: ")
     assert json.loads(accepted.stdout)["name"] == "idle"
     assert espomail("team", "show", "idle").exit_code == 3
+
+
+def test_an_account_left_without_its_target_team_by_an_older_version_says_how_to_fix_it(espomail, support, db_path):
+    with sqlite3.connect(db_path) as conn:  # what 'team remove support' used to leave behind
+        conn.execute("UPDATE mail_accounts SET target_team_id = NULL")
+    refused = espomail("account", "update", "support", "--mark-seen")
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        "Error: --distribution round-robin needs --target-team T (or give --distribution none)\n",
+    )
+    fixed = espomail("account", "update", "support", "--distribution", "none", "--mark-seen", "--json")
+    assert fixed.exit_code == 0 and fixed.json["distribution"] == "none"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -169,6 +169,34 @@ class UserState:
     in_trash: bool = False
     skip_notification: bool = False
     is_sender: bool = False
+
+
+# -- lists ------------------------------------------------------------------------------------------
+
+COUNTED_AT_LEAST = 1000  # a list that is costly to count is counted this far (or to its page's end)
+
+
+def counted_up_to(offset: int, limit: int) -> int:
+    """How far a costly list is counted for its total: 1,000 rows, or the end of the page
+    rounded up to a thousand; beyond that its total is "more than N" (docs/cli.md)."""
+    end = offset + limit
+    return max(COUNTED_AT_LEAST, -(-end // COUNTED_AT_LEAST) * COUNTED_AT_LEAST)
+
+
+@dataclasses.dataclass
+class Page:
+    """A page of a list as a service gives it.
+
+    ``total``: how many rows the whole list has (None: not counted), exactly, or (``exact``
+    False) more than that many. ``next``: when the list offers a keyset cursor, ``next(n)``
+    gives the ``n`` rows that follow this page's last one, as a Page (``--all`` reads on with
+    it instead of OFFSET, which rereads every row it skips).
+    """
+
+    items: list
+    total: int | None = None
+    exact: bool = True
+    next: Callable[[int], Page] | None = None
 
 
 # -- mail accounts ----------------------------------------------------------------------------------
@@ -328,6 +356,7 @@ class AccountChanges:
     # personal accounts
     user: str | None = None
     personal_folder: str | None = None
+    folder_map: tuple[str, ...] = ()  # IMAPFOLDER=FOLDER entries (FOLDER empty: remove the entry)
     # OAuth2 (SPEC 12)
     auth: str | None = None
     oauth_provider: str | None = None
@@ -384,7 +413,7 @@ class AccountChanges:
     def from_options(cls, options: Mapping[str, Any]) -> AccountChanges:
         """From keyword options (the CLI's); an unknown name is a TypeError (a bug, not input)."""
         values = dict(options)
-        for many in ("folders", "teams", "oauth_scopes"):
+        for many in ("folders", "teams", "oauth_scopes", "folder_map"):
             values[many] = tuple(values.get(many) or ())
         return cls(**values)
 

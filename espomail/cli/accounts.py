@@ -8,6 +8,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, say, short, show_list, text
+from espomail.cli.removing import removal_options, run_removal
 from espomail.cli.types import PORT
 from espomail.errors import InvalidInput
 from espomail.model import AccountChanges, AuthFlow
@@ -124,6 +125,14 @@ OAUTH_OPTIONS = _options(
     ),
 )
 
+FOLDER_MAP_OPTION = click.option(
+    "--folder-map",
+    multiple=True,
+    metavar="IMAPFOLDER=FOLDER",
+    help="(personal) Mail of this monitored IMAP folder goes to the owner's FOLDER (repeatable; "
+    "IMAPFOLDER= removes the entry).",
+)
+
 GROUP_OPTIONS = _options(
     click.option(
         "--add-team-users/--no-add-team-users",
@@ -226,6 +235,7 @@ def add_group(name: str, **kwargs) -> None:
 @click.argument("name")
 @click.option("--user", metavar="U", required=True, help="The owner of the mailbox.")
 @click.option("--personal-folder", metavar="NAME", help="The owner's folder fetched mail goes to.")
+@FOLDER_MAP_OPTION
 @IMAP_OPTIONS
 @SMTP_OPTIONS
 @OAUTH_OPTIONS
@@ -233,10 +243,17 @@ def add_group(name: str, **kwargs) -> None:
 def add_personal(name: str, **kwargs) -> None:
     """Add a personal mailbox of user U (needs the personal-accounts permission).
 
+    Fetched mail reaches U in their inbox, or in the folder --personal-folder names; with
+    --folder-map each monitored IMAP folder can go to a folder of its own (folders of U,
+    made with 'espomail folder add NAME --user U'). U's own filters still apply.
+
     \b
-    Example:
+    Examples:
       espomail --as alice account add-personal alice-mail --user alice \\
           --address alice@example.com --host imap.example.com --username alice --password-stdin
+      espomail account add-personal alice-mail --user alice --address alice@example.com \\
+          --host imap.example.com --username alice --password-cmd 'pass show alice' \\
+          --folder INBOX --folder Projects --folder-map Projects=Projects
     """
     app = get_app()
     _emit_account(accounts.add_account(app.store, app.actor, app.settings, "personal", name, _collect(kwargs)))
@@ -245,6 +262,7 @@ def add_personal(name: str, **kwargs) -> None:
 @account.command("update")
 @click.argument("name")
 @click.option("--personal-folder", metavar="NAME", help="(personal) The owner's folder for fetched mail.")
+@FOLDER_MAP_OPTION
 @click.option("--add-team", multiple=True, metavar="T", help="(group) Add a team (repeatable).")
 @click.option("--remove-team", multiple=True, metavar="T", help="(group) Remove a team (repeatable).")
 @click.option("--team", "teams", multiple=True, hidden=True, help="Replace the teams (old spelling; use --add-team).")
@@ -260,6 +278,7 @@ def update(name: str, add_team: tuple[str, ...], remove_team: tuple[str, ...], *
     Examples:
       espomail account update support --add-team sales --remove-team support
       espomail account update support --security starttls --port 143
+      espomail account update alice-mail --folder-map Projects=Work --folder-map Old=
       espomail account update support --inactive
       espomail account update support --oauth-token-file /var/lib/espomail/support.token
     """
@@ -316,19 +335,29 @@ def show(name: str) -> None:
 
 @account.command("remove")
 @click.argument("name")
+@removal_options
 @json_option
-def remove(name: str) -> None:
+def remove(name: str, force: bool, yes: bool) -> None:
     """Remove an account (its emails stay) and its keyring entries.
 
-    An OAuth2 account's tokens go with it from the keyring; a token file (--oauth-token-file)
-    is left where it is, and said so.
+    Refused while the account is the system's outbound sender, has filters of its own or
+    open cases that came in through it, unless --force. An OAuth2 account's tokens go with
+    it from the keyring; a token file (--oauth-token-file) is left where it is, and said so.
+    Asks for confirmation on a terminal; needs --yes otherwise.
 
     \b
     Example:
-      espomail account remove support
+      espomail account remove support --yes
     """
+    from espomail.services import removals
+
     app = get_app()
-    _emit_account(accounts.remove_account(app.store, app.actor, name))
+    run_removal(
+        lambda: removals.plan_account(app.store, app.actor, name),
+        lambda: removals.remove_account(app.store, app.actor, name, force),
+        force,
+        yes,
+    )
 
 
 @account.command("test")

@@ -11,6 +11,7 @@ from espomail import validate
 from espomail.cli.app import get_app
 from espomail.cli.output import (
     Paging,
+    confirm,
     date,
     emit,
     json_option,
@@ -311,10 +312,9 @@ def delete(email_id: int, yes: bool) -> None:
       espomail email delete 42 --yes
     """
     app = get_app()
-    if not yes:
-        if not sys.stdin.isatty():
-            raise InvalidInput("deleting removes the email for every user; confirm with --yes")
-        click.confirm(f"Delete email {email_id} for every user?", abort=True, err=True)
+    confirm(
+        f"Delete email {email_id} for every user?", yes, "deleting removes the email for every user; confirm with --yes"
+    )
     from espomail.services import email_actions
 
     _done(email_actions.delete(app.store, app.actor, email_id), f"Deleted email {email_id} for every user")

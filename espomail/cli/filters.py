@@ -8,6 +8,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, paging_options, say, short, show_list, text
+from espomail.cli.removing import run_removal
 from espomail.cli.types import NonEmptyPath
 from espomail.errors import InvalidInput
 from espomail.services import filters
@@ -111,16 +112,24 @@ def show(ref: str) -> None:
 
 @filter_.command("remove")
 @click.argument("ref", metavar="F")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
 @json_option
-def remove(ref: str) -> None:
-    """Remove a filter (by id or name).
+def remove(ref: str, yes: bool) -> None:
+    """Remove a filter (by id or name); asks on a terminal, needs --yes otherwise.
 
     \b
     Example:
-      espomail filter remove spam
+      espomail filter remove spam --yes
     """
+    from espomail.services import removals
+
     app = get_app()
-    emit(filters.remove_filter(app.store, app.actor, ref))
+    run_removal(
+        lambda: removals.plan_filter(app.store, app.actor, ref),
+        lambda: removals.remove_filter(app.store, app.actor, ref),
+        False,
+        yes,
+    )
 
 
 @filter_.command("test")

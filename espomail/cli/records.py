@@ -102,17 +102,22 @@ def record_show(kind: str, ref: str) -> None:
 @click.argument("path", metavar="FILE.csv", type=NonEmptyPath(path_type=Path))
 @json_option
 def record_import(kind: str, path: Path) -> None:
-    """Import records from a CSV file (all rows or none).
+    """Import records from a CSV file (all rows or none); running it again changes nothing.
 
     The header row names the columns: name (required), email (several separated by ';'),
-    account (name or id, for contacts and opportunities).
+    account (name or id, for contacts and opportunities). A row whose address belongs to a
+    record of TYPE updates it (name, account, new addresses); a row without an address
+    updates the record of that exact name; other rows add records. The records are printed
+    (--json: each with "imported": added, updated or unchanged), the counts on stderr.
 
     \b
     Example:
       espomail record import contact contacts.csv
     """
     app = get_app()
-    emit(records.import_records(app.store, app.actor, kind, path), COLUMNS)
+    imported = records.import_records(app.store, app.actor, kind, path)
+    emit(imported.records, [*COLUMNS, short("imported", priority=7)])
+    message(imported.summary())
 
 
 @record.command("follow")

@@ -90,6 +90,7 @@ def account_dict(store: Store, account: MailAccount) -> dict:
         "add_team_users": account.add_team_users,
         "group_folder": folders_q.folder_name(store, account.group_folder_id),
         "personal_folder": folders_q.folder_name(store, account.personal_folder_id),
+        "folder_map": {imap: folders_q.folder_name(store, folder_id) for imap, folder_id in account.folder_map.items()},
         "create_case": account.create_case,
         "distribution": account.distribution,
         "target_team": target["name"] if target else None,
@@ -173,6 +174,7 @@ def add_account(
                 raise InvalidInput(f"--{required} is required for a new account")
         auth = AuthChange.plan(actor, name, changes, None)
         values = _values(store, kind, changes, creating=True)
+        map_notes = _folder_map_values(store, values, changes, owner_id, None)
         _check_address(store, actor, kind, owner_id, values.get("address"))
         values.update({**auth.values(), "name": name, "kind": kind, "owner_id": owner_id})
         account_id = q.insert_account(store, values)
@@ -183,7 +185,7 @@ def add_account(
         auth.prepare(store)
         result = account_dict(store, q.account_by_id(store, account_id))
         keyring.write()  # the last step: only the commit follows
-    return _with_notes(result, auth.finish())
+    return _with_notes(result, auth.finish() + map_notes)
 
 
 def update_account(store: Store, actor: Actor, settings: Settings, name: str, changes: AccountChanges) -> dict:
@@ -194,6 +196,7 @@ def update_account(store: Store, actor: Actor, settings: Settings, name: str, ch
         _refuse_group_options(account.kind, changes)
         auth = AuthChange.plan(actor, name, changes, account)
         values = _values(store, account.kind, changes, creating=False, current=account)
+        map_notes = _folder_map_values(store, values, changes, account.owner_id, account)
         _check_address(store, actor, account.kind, account.owner_id, values.get("address"))
         q.update_account(store, account.id, {**values, **auth.values()})
         _apply_relations(store, account.id, account.kind, changes)
@@ -205,7 +208,7 @@ def update_account(store: Store, actor: Actor, settings: Settings, name: str, ch
         result = account_dict(store, updated)
         keyring.write()  # the last step: only the commit follows
     _forget_replaced_secrets(account, updated)
-    return _with_notes(result, auth.finish())
+    return _with_notes(result, auth.finish() + map_notes)
 
 
 def _forget_replaced_secrets(before: MailAccount, after: MailAccount) -> None:
@@ -258,8 +261,8 @@ def _check_address(store: Store, actor: Actor, kind: AccountKind, owner_id: int 
 
 def _refuse_group_options(kind: AccountKind, changes: AccountChanges) -> None:
     if kind != AccountKind.PERSONAL:
-        if changes.user or changes.personal_folder:
-            raise InvalidInput("--user and --personal-folder apply to personal accounts only")
+        if changes.user or changes.personal_folder or changes.folder_map:
+            raise InvalidInput("--user, --personal-folder and --folder-map apply to personal accounts only")
         return
     for option in changes.given_group_options():
         raise InvalidInput(f"--{option.replace('_', '-')} applies to group accounts only")
@@ -301,6 +304,50 @@ def _values(
     return values
 
 
+def _folder_map_values(
+    store: Store, values: dict, c: AccountChanges, owner_id: int | None, current: MailAccount | None
+) -> list[str]:
+    """A personal account's folder map (monitored IMAP folder -> a personal folder of the owner)
+    after ``--folder-map IMAPFOLDER=FOLDER`` (``IMAPFOLDER=``: remove the entry) and ``--folder``;
+    sets ``values["folder_map"]`` when it changes. Returns notes: entries of folders no longer
+    monitored are dropped."""
+    if owner_id is None or not (c.folder_map or "folders" in values):
+        return []
+    before = dict(current.folder_map) if current else {}
+    monitored = (
+        json.loads(values["folders"]) if "folders" in values else list(current.folders if current else ["INBOX"])
+    )
+    mapping = dict(before)
+    for entry in c.folder_map:
+        imap_name, sep, folder = entry.partition("=")
+        if not sep or not imap_name.strip():
+            raise InvalidInput(f"--folder-map takes IMAPFOLDER=FOLDER (FOLDER empty: remove the entry), not '{entry}'")
+        name = _monitored(imap_name.strip(), monitored)
+        if name is None:
+            raise InvalidInput(
+                f"--folder-map {entry}: '{imap_name.strip()}' is not a monitored folder "
+                f"({', '.join(monitored)}); add it with --folder"
+            )
+        if folder.strip():
+            mapping[name] = resolve_personal(store, owner_id, folder.strip())["id"]
+        else:
+            mapping.pop(name, None)
+    dropped = [name for name in mapping if _monitored(name, monitored) is None]
+    for name in dropped:
+        del mapping[name]
+    if mapping != before:
+        values["folder_map"] = json.dumps(mapping, ensure_ascii=False)
+    return [f"the --folder-map entry of '{name}' was dropped: that folder is no longer monitored" for name in dropped]
+
+
+def _monitored(name: str, monitored: list[str]) -> str | None:
+    """The monitored folder ``name`` is (INBOX in any case, as IMAP has it), else None."""
+    for folder in monitored:
+        if folder == name or (folder.upper() == "INBOX" and name.upper() == "INBOX"):
+            return folder
+    return None
+
+
 def _imap_values(values: dict, c: AccountChanges, creating: bool, current: MailAccount | None) -> None:
     if c.host:
         values["host"] = validate.name(c.host, "--host")
@@ -309,7 +356,7 @@ def _imap_values(values: dict, c: AccountChanges, creating: bool, current: MailA
         values["security"] = validate.choice(c.security, SECURITY, "--security")
     if c.port:
         values["port"] = _port(c.port, "--port")
-    elif creating or c.security:
+    elif creating or (c.security and _follows_default(current.port, current.security, DEFAULT_PORTS)):
         values["port"] = DEFAULT_PORTS[security]
     if c.username:
         values["username"] = validate.single_line(c.username, "--username")
@@ -343,10 +390,18 @@ def _smtp_values(values: dict, c: AccountChanges, current: MailAccount | None) -
     if c.smtp_port:
         values["smtp_port"] = _port(c.smtp_port, "--smtp-port")
     elif c.smtp_host or c.smtp_security:
-        kept = current.smtp_port if current and not c.smtp_security else None
+        kept = current.smtp_port if current else None
+        if c.smtp_security and current and _follows_default(kept, current.smtp_security, SMTP_PORTS):
+            kept = None
         values["smtp_port"] = kept or SMTP_PORTS[security]
     if c.smtp_username:
         values["smtp_username"] = validate.single_line(c.smtp_username, "--smtp-username")
+
+
+def _follows_default(port: int | None, security: Security | None, defaults: dict) -> bool:
+    """Whether a port changes with a new --security: only when it is unset or was the default of
+    the old security (an explicit --port 1143 stays when --security changes)."""
+    return port is None or security is None or port == defaults.get(security)
 
 
 FLAGS = (  # (option, column)
@@ -426,9 +481,9 @@ def _check_consistency(store: Store, account: MailAccount) -> None:
     distribution = account.distribution
     if account.is_group:
         if distribution in DISTRIBUTED and not account.target_team_id:
-            raise InvalidInput(f"--distribution {distribution} needs --target-team")
+            raise InvalidInput(f"--distribution {distribution} needs --target-team T (or give --distribution none)")
         if distribution == Distribution.DIRECT and not account.assign_user_id:
-            raise InvalidInput("--distribution direct needs --assign-user")
+            raise InvalidInput("--distribution direct needs --assign-user U (or give --distribution none)")
         if account.target_position:
             team = people_q.team_by_id(store, account.target_team_id) if account.target_team_id else None
             if team is None or account.target_position not in json.loads(team["positions"]):
@@ -488,15 +543,12 @@ def show_account(store: Store, actor: Actor, name: str) -> dict:
     return result
 
 
-def remove_account(store: Store, actor: Actor, name: str) -> dict:
-    with store.atomic():
-        account = get_account(store, name)
-        require_manage(store, actor, account, account.kind, account.owner_id)
-        result = account_dict(store, account)
-        q.delete_account(store, account.id)
+def forget_secrets(account: MailAccount) -> list[str]:
+    """After a removed account's transaction: its keyring entries (passwords, OAuth2 tokens) go;
+    returns notes (a token file is left where it is). Removing is services/removals.py."""
     secrets.delete_from_keyring(secrets.SecretRef.from_json(account.secret_ref))
     secrets.delete_from_keyring(secrets.SecretRef.from_json(account.smtp_secret_ref))
-    return _with_notes(result, oauth_accounts.forget_tokens(account))
+    return oauth_accounts.forget_tokens(account)
 
 
 def reset_account(store: Store, actor: Actor, name: str, since: str) -> dict:

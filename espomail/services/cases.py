@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from espomail import validate
 from espomail.errors import NotFound
-from espomail.model import CasePriority, CaseStatus
+from espomail.model import CasePriority, CaseStatus, Page
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.services.emails import readable_ids
@@ -100,7 +100,8 @@ def list_cases(
     assigned: str | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[dict]:
+) -> Page:
+    """A page of the cases ``actor`` may see, newest first, and how many there are in all."""
     if status:
         validate.choice(status, STATUSES, "--status")
     assigned_id = get_user(store, assigned)["id"] if assigned else None
@@ -108,7 +109,8 @@ def list_cases(
     if access.case_scope(actor) == "mine":
         visible = (actor.user_id, sorted(actor.team_ids))
     rows = q.list_cases(store, status, assigned_id, limit, offset, visible)
-    return [case_dict(store, r, actor, full=False) for r in rows]
+    total = q.count_cases(store, status, assigned_id, visible)
+    return Page([case_dict(store, r, actor, full=False) for r in rows], total)
 
 
 def show_case(store: Store, actor: Actor, number: int) -> dict:

@@ -181,12 +181,18 @@ def show_filter(store: Store, actor: Actor, ref: str) -> dict:
     return filter_dict(store, row)
 
 
+def filter_to_change(store: Store, actor: Actor, ref: str) -> Row:
+    """The filter ``ref`` names, when ``actor`` may manage it."""
+    row = get_filter(store, ref)
+    account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
+    user = people_q.user_by_id(store, row["user_id"]) if row["user_id"] else None
+    _require_manage(store, actor, row["scope"], account, user)
+    return row
+
+
 def remove_filter(store: Store, actor: Actor, ref: str) -> dict:
     with store.atomic():
-        row = get_filter(store, ref)
-        account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
-        user = people_q.user_by_id(store, row["user_id"]) if row["user_id"] else None
-        _require_manage(store, actor, row["scope"], account, user)
+        row = filter_to_change(store, actor, ref)
         result = filter_dict(store, row)
         q.delete_filter(store, row["id"])
         return result

@@ -172,6 +172,8 @@ ROWS = [
     Row("folder add", ("f", "--user", "vic")),
     Row("folder add", ("g", "--group", "--team", "blue")),
     Row("folder list", ("--user", "vic")),
+    Row("folder remove", ("vicfolder", "--user", "vic", "--yes")),
+    Row("folder remove", ("bluefolder", "--group", "--yes")),
     Row("folder list", ok=EVERYONE, read=True, hidden=("vicfolder", "bluefolder")),
     # -- notifications: another user's are not found among one's own (existence not told)
     Row("notification list", ("--user", "vic")),

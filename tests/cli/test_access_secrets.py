@@ -40,6 +40,10 @@ SOURCES = {
     ("account update", "group_folder"): FOLDER_NAME,
     ("account add-personal", "personal_folder"): FOLDER_NAME,
     ("account update", "personal_folder"): FOLDER_NAME,
+    # IMAPFOLDER=FOLDER: the IMAP side must be a monitored folder (checked as --folder), the
+    # other an espomail folder of the owner looked up in the store
+    ("account add-personal", "folder_map"): FOLDER_NAME,
+    ("account update", "folder_map"): FOLDER_NAME,
     ("account add-group", "reply_body_file"): ADMIN_ONLY,  # group accounts: administrators; read at once
     ("account update", "reply_body_file"): ADMIN_ONLY,
     ("email import", "path"): ADMIN_ONLY,

@@ -225,7 +225,7 @@ def test_personal_account_filters_may_only_skip(espomail, team):
 def test_filter_show_and_remove(espomail, team):
     espomail("filter", "add", "spam", "--global", "--from", "*@spam.example")
     assert espomail("filter", "show", "spam", "--json").json["from"] == "*@spam.example"
-    assert espomail("filter", "remove", "spam").exit_code == 0
+    assert espomail("filter", "remove", "spam", "--yes").exit_code == 0
     assert espomail("filter", "show", "spam").exit_code == 3
 
 

@@ -549,14 +549,14 @@ def test_tokens_follow_the_account_from_the_keyring_to_a_token_file(espomail, se
 def test_remove_forgets_keyring_tokens_and_leaves_a_token_file(espomail, servers, isolated, tmp_path):
     auth, dovecot = servers
     authorized_account(espomail, auth, dovecot)
-    removed = espomail("account", "remove", "support")
+    removed = espomail("account", "remove", "support", "--yes")
     assert removed.exit_code == 0, removed
     assert keyring(isolated) == {}
     assert "Note" not in removed.stderr
 
     token_file = tmp_path / "sales.json"
     authorized_account(espomail, auth, dovecot, "--oauth-token-file", token_file, name="sales")
-    removed = espomail("account", "remove", "sales")
+    removed = espomail("account", "remove", "sales", "--yes")
     assert removed.exit_code == 0, removed
     assert token_file.exists()
     assert removed.stderr == f"Note: the token file {token_file} was left in place; delete it if nothing else uses it\n"

@@ -287,7 +287,7 @@ def test_accounts_added_changed_and_removed_are_picked_up(espomail, dovecot, gro
     process.wait_log("account 'sales' folder 'INBOX': idle")
     assert espomail("account", "update", "sales", "--inactive").exit_code == 0
     process.wait_log("account 'sales' folder 'INBOX': stopped watching (account inactive)")
-    assert espomail("account", "remove", "support").exit_code == 0
+    assert espomail("account", "remove", "support", "--yes").exit_code == 0
     process.wait_log("account 'support' folder 'INBOX': stopped watching (account removed)")
     process.wait_log("account 'support' folder 'Work': stopped watching (account removed)")
     dovecot.append(other, build_message(subject="nobody listens"))

@@ -71,7 +71,8 @@ def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
     account = choose_account(store, actor, sender)
     subject, reply_to = _case_rules(store, parent, validate.name(draft.subject, "--subject", 998))
     files = [(p.name, _read(p)) for p in draft.attachments]
-    message_id = msgid.generate(settings.message_id_domain, parent=parent)
+    domain = msgid.domain_for(sender, settings.message_id_domain, settings_q.get(store, "outbound_address"))
+    message_id = msgid.generate(domain, parent=parent)
     references = _references(replied)
     raw = compose.build(
         (_from_name(store, actor, account), sender),

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from espomail.errors import ConfigError
+from espomail.mail import msgid
 from espomail.timeutil import parse_duration
 
 
@@ -58,7 +58,9 @@ KEYS: dict[str, Key] = {
     "reopen_closed_cases": Key("bool", False, "a customer follow-up reopens a Closed case"),
     "b2c_mode": Key("bool", False, "link mail from a contact to the contact, not its account"),
     "max_personal_accounts": Key("int", 2, "personal mail accounts per non-admin user", 0, 10_000),
-    "message_id_domain": Key("str?", None, "domain of generated Message-IDs; default: FQDN"),
+    "message_id_domain": Key(
+        "str?", None, "domain of generated Message-IDs; default: the domain of the sending account's address"
+    ),
     "side_effects_max_age_days": Key(
         "int",
         2,
@@ -137,7 +139,7 @@ class Settings(NamedTuple):
     reopen_closed_cases: bool
     b2c_mode: bool
     max_personal_accounts: int
-    message_id_domain: str
+    message_id_domain: str | None
     side_effects_max_age_days: int
     lease_s: int
     max_header_count: int
@@ -343,6 +345,9 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         )
     if values["log_target"].lower() not in LOG_TARGETS:
         raise ConfigError(f"config key 'log_target': expected {', '.join(LOG_TARGETS)}, got {values['log_target']!r}")
+    domain = values["message_id_domain"]
+    if domain and msgid.usable_domain(domain) is None:
+        raise ConfigError(f"config key 'message_id_domain': expected a domain such as example.com, got {domain!r}")
     return Settings(
         db_path=db_path,
         data_dir=data_dir,
@@ -361,7 +366,7 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         reopen_closed_cases=values["reopen_closed_cases"],
         b2c_mode=values["b2c_mode"],
         max_personal_accounts=values["max_personal_accounts"],
-        message_id_domain=values["message_id_domain"] or _fqdn(),
+        message_id_domain=msgid.usable_domain(domain) if domain else None,
         side_effects_max_age_days=values["side_effects_max_age_days"],
         lease_s=values["lease_s"],
         **{key: values[key] for key in LIMIT_KEYS},
@@ -370,11 +375,6 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         stale_after_min=values["stale_after_min"],
         config_path=path,
     )
-
-
-def _fqdn() -> str:
-    name = socket.getfqdn() or "localhost"
-    return name if "." in name else f"{name}.localdomain"
 
 
 def starter_config() -> str:

@@ -25,6 +25,7 @@ SUMMARY_COLUMNS = [
     short("failed", priority=7),
     short("cases_created", "cases", priority=3),
     short("auto_replies", "replies", priority=2),
+    short("auto_replies_failed", "replies failed", priority=2),
     short("backlog", priority=6),
     text("error", priority=7, weight=3),
 ]
@@ -187,14 +188,14 @@ def cron() -> None:
       (crontab -l; espomail cron) | crontab -     # install it
     """
     app = get_app()
-    line = "* * * * * " + " ".join(shlex.quote(part) for part in _command_line(app))
+    line = "* * * * * " + " ".join(shlex.quote(part) for part in command_line(app))
     if app.json:
         emit({"line": line})
     else:
         say(line)
 
 
-def _command_line(app) -> list[str]:  # noqa: ANN001
+def command_line(app) -> list[str]:  # noqa: ANN001
     beside_python = Path(sys.executable).parent / "espomail"
     argv0 = Path(sys.argv[0])
     if argv0.name == "espomail" and argv0.exists():

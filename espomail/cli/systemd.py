@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from espomail.cli.app import get_app
-from espomail.cli.fetch import _command_line
+from espomail.cli.fetch import command_line
 from espomail.cli.output import emit, json_option, say
 
 WATCH = "espomail-watch.service"
@@ -174,7 +174,7 @@ def systemd(system: bool | None, unit: str | None) -> None:
     app = get_app()
     entry = pwd.getpwuid(os.getuid())
     scope = Scope(os.geteuid() == 0 if system is None else system, entry.pw_name, entry.pw_dir or str(Path.home()))
-    command = _command_line(app)[:-1]  # 'espomail cron''s command line, without its 'fetch'
+    command = command_line(app)[:-1]  # 'espomail cron''s command line, without its 'fetch'
     units = _units(command, scope)
     if app.json:
         emit(

@@ -6,11 +6,17 @@ U+2028, U+0085, vertical tab or form feed; they become spaces, so the message is
 built and no header can be injected. Addresses go out with ASCII (A-label) domains; a
 message to or from an address whose local part is not ASCII is built with raw UTF-8
 headers (RFC 6532) and needs a server offering SMTPUTF8 (see smtp.send).
+
+Ids in In-Reply-To and References are never RFC 2047-encoded (an encoded id is no id: the
+answer would not thread). They are written as they are, one per folded line, after the
+Message-ID; an id that cannot go as it is (not ``<...>`` of printable ASCII, or non-ASCII in
+a message without raw UTF-8 headers, or over 900 characters) is left out (docs/field-safety.md).
 """
 
 from __future__ import annotations
 
 import mimetypes
+import re
 from collections.abc import Sequence
 from email.message import EmailMessage
 from email.policy import SMTP, SMTPUTF8
@@ -49,10 +55,6 @@ def build(
     msg["Subject"] = header_text(subject)
     msg["Date"] = format_datetime(timeutil.now())
     msg["Message-ID"] = header_text(message_id)
-    if in_reply_to:
-        msg["In-Reply-To"] = header_text(in_reply_to)
-    if references:
-        msg["References"] = " ".join(header_text(item) for item in references)
     for key, value in (headers or {}).items():
         msg[header_text(key)] = header_text(value)
     msg.set_content(body, subtype="html" if html else "plain")
@@ -60,7 +62,32 @@ def build(
         kind = mimetypes.guess_type(filename)[0] or "application/octet-stream"
         maintype, _, subtype = kind.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=header_text(filename))
-    return msg.as_bytes()
+    return _with_id_headers(msg.as_bytes(), in_reply_to, references, international)
+
+
+_ASCII_ID = re.compile(r"<[\x21-\x3b\x3d\x3f-\x7e]{1,898}>")
+_UTF8_ID = re.compile(r"<[^\x00-\x20\x7f-\x9f<>\u2028\u2029]{1,898}>")
+
+
+def sendable_id(value: str | None, international: bool) -> str | None:
+    """``value`` when it can go into In-Reply-To/References as it is, else None."""
+    value = (value or "").strip()
+    return value if (_UTF8_ID if international else _ASCII_ID).fullmatch(value) else None
+
+
+def _with_id_headers(raw: bytes, in_reply_to: str | None, references: Sequence[str], international: bool) -> bytes:
+    """``raw`` with In-Reply-To and References after its Message-ID line, written by hand."""
+    lines = []
+    parent = sendable_id(in_reply_to, international)
+    if parent:
+        lines.append(f"In-Reply-To: {parent}")
+    kept = [item for item in (sendable_id(ref, international) for ref in references) if item]
+    if kept:
+        lines.append("References: " + "\r\n ".join(dict.fromkeys(kept)))
+    if not lines:
+        return raw
+    at = raw.index(b"\r\n", raw.index(b"Message-ID:")) + 2
+    return raw[:at] + "\r\n".join(lines).encode("utf-8") + b"\r\n" + raw[at:]
 
 
 def wire_address(address: str) -> str:

@@ -20,7 +20,7 @@ import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from imapclient import IMAPClient
+from imapclient import SEEN, IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from espomail.errors import EspomailError, MailServerError
@@ -223,7 +223,10 @@ class ImapSession:
 
     # -- downloading ---------------------------------------------------------------------
     def download(self, uids: list[int], headers_only: set[int], peek: bool = True) -> Iterator[Fetched]:
-        """The messages of ``uids`` (headers only for those in ``headers_only``), pipelined."""
+        """The messages of ``uids`` (headers only for those in ``headers_only``), pipelined.
+        Without ``peek`` (``--mark-seen``) every one ends \\Seen: the full ones by their
+        ``BODY[]`` fetch, the headers-only ones by a ``UID STORE +FLAGS.SILENT (\\Seen)``
+        (a header fetch alone is not reading the message)."""
         body = "BODY.PEEK[]" if peek else "BODY[]"
         full = [u for u in uids if u not in headers_only]
         for uid, _items, literals in self._raw_fetch(full, body) if full else ():
@@ -233,6 +236,14 @@ class ImapSession:
         for uid, _items, literals in self._raw_fetch(heads, "BODY.PEEK[HEADER]") if heads else ():
             raw = literals.get(b"BODY[HEADER]", b"")
             yield Fetched(uid, raw, len(raw), truncated=True)
+        if heads and not peek:
+            self.mark_seen(heads)
+
+    def mark_seen(self, uids: list[int]) -> None:
+        """Set \\Seen on ``uids`` of the selected (writable) folder."""
+        with self._guard("marking messages seen"):
+            for chunk in _chunks(uids, 1000):
+                self.client.add_flags(chunk, [SEEN], silent=True)
 
     def append(self, folder: str, raw: bytes, seen: bool = True) -> None:
         with self._guard(f"appending to folder '{folder}'"):

@@ -8,14 +8,26 @@ Generated ids encode the parent record so that answers link back (SPEC 4.5a, 7):
 ``account-3``), ``<espomail.none.TOKEN@DOMAIN>`` without a parent and
 ``<espomail.system.TOKEN@DOMAIN>`` for system mail (auto-replies, notifications), which
 the loop guard drops when it comes back.
+
+DOMAIN (issue 17) is ``message_id_domain`` when configured, else the domain of the sending
+account's address (in its ASCII form), else the system address's domain, else the host's
+FQDN when it is a real one, else ``espomail.invalid``; never ``localhost.localdomain``. An
+id is ours when its domain is one of a set (``known_domains``): every account address's
+domain, the configured one, the fallbacks and the old default (the FQDN, or
+``HOST.localdomain``), so mail already out there still links back and is still recognised.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
+import socket
 import time
+from collections.abc import Iterable
+
+from espomail.mail.addresses import ascii_form, unicode_form
 
 _ANGLE = re.compile(r"<([^<>]*)>")
 PREFIX = "espomail."
@@ -116,16 +128,90 @@ def generate(domain: str, parent: tuple[str, int] | None = None, system: bool = 
     return f"<{PREFIX}{middle}.{token}@{domain.lower()}>"
 
 
-def parse_generated(message_id: str, domain: str) -> dict | None:
-    """``{"type", "id"}`` or ``{"kind": "system"|"none"}`` when ``message_id`` is one of ours."""
+def parse_generated(message_id: str, domains: str | Iterable[str]) -> dict | None:
+    """``{"type", "id"}`` or ``{"kind": "system"|"none"}`` when ``message_id`` is one of ours:
+    generated here under one of ``domains`` (a domain or a set of them, lower-case)."""
     match = _GENERATED.match(message_id or "")
-    if not match or match.group("domain").lower() != domain.lower():
+    if not match or not _ours(match.group("domain").lower(), domains):
         return None
     if match.group("type"):
         return {"type": match.group("type"), "id": int(match.group("id"))}
     return {"kind": match.group("kind")}
 
 
-def is_system(message_id: str | None, domain: str) -> bool:
-    found = parse_generated(message_id or "", domain)
+def _ours(domain: str, domains: str | Iterable[str]) -> bool:
+    if isinstance(domains, str):
+        return domain == domains.lower()
+    return domain in domains
+
+
+def is_system(message_id: str | None, domains: str | Iterable[str]) -> bool:
+    found = parse_generated(message_id or "", domains)
     return bool(found and found.get("kind") == "system")
+
+
+# ------------------------------------------------------------------ our domains
+
+FALLBACK_DOMAIN = "espomail.invalid"
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?)*")
+_NOT_REAL = ("localhost", "localdomain", "local", "localhost6")
+
+
+def domain_of(address: str | None) -> str | None:
+    """The domain of an address as it can stand in a Message-ID (lower-case, ASCII A-labels),
+    or None when it has none usable."""
+    if not address or "@" not in address:
+        return None
+    return usable_domain(address.rpartition("@")[2])
+
+
+def usable_domain(domain: str) -> str | None:
+    """``domain`` as it can stand in a Message-ID (lower-case, ASCII A-labels), or None."""
+    if "@" in domain:
+        return None
+    domain = ascii_form(f"x@{domain.strip().rstrip('.')}").rpartition("@")[2].lower()
+    if len(domain) > 253 or not _DOMAIN.fullmatch(domain) or _not_real(domain):
+        return None
+    return domain
+
+
+def _not_real(domain: str) -> bool:
+    return domain.rpartition(".")[2] in _NOT_REAL or domain.partition(".")[0] == "localhost"
+
+
+@functools.cache
+def _fqdn() -> str:
+    return socket.getfqdn()  # a DNS lookup: once per process
+
+
+def host_domain() -> str | None:
+    """The host's FQDN when it is a real one (has a dot, not localhost or *.localdomain)."""
+    name = (_fqdn() or "").lower().rstrip(".")
+    if "." not in name or _not_real(name):
+        return None
+    return name if _DOMAIN.fullmatch(name) else None
+
+
+def legacy_domain() -> str:
+    """The default of espomail before issue 17: the FQDN, or ``HOST.localdomain``."""
+    name = _fqdn() or "localhost"
+    return (name if "." in name else f"{name}.localdomain").lower()
+
+
+def domain_for(sender: str | None, configured: str | None, system_address: str | None) -> str:
+    """The domain of the Message-IDs we generate for mail from ``sender``."""
+    return (
+        (configured or "").lower() or domain_of(sender) or domain_of(system_address) or host_domain() or FALLBACK_DOMAIN
+    )
+
+
+def known_domains(addresses: Iterable[str], configured: str | None, system_address: str | None) -> frozenset[str]:
+    """Every domain an id of ours may carry: ``addresses`` (the accounts'), the configured
+    one, the fallbacks and the old default; each in its ASCII and Unicode form."""
+    found = {legacy_domain(), FALLBACK_DOMAIN, host_domain(), (configured or "").lower()}
+    for address in [*addresses, system_address]:
+        domain = domain_of(address)
+        if domain:
+            found.add(domain)
+            found.add(unicode_form(f"x@{domain}").rpartition("@")[2].lower())
+    return frozenset(item for item in found if item)

@@ -13,8 +13,9 @@ objects. This module reads the message in place instead:
    cp1252/latin-1. RFC 2047 encoded words are decoded in any charset; adjacent words of
    one charset are joined before decoding, so a character split over two words survives.
    Address lists go through ``email.utils.getaddresses`` (a regex fast path gives the
-   same pairs for plain ``Name <a@b>`` lists); display names are decoded afterwards, so
-   an encoded comma cannot split an address.
+   same pairs for plain ``Name <a@b>`` lists). Encoded words are opaque placeholders
+   while the list is split and display names are decoded afterwards (RFC 2047 section 5),
+   so an encoded comma, ``@``, ``<``, ``:`` or CR/LF can neither split nor make an address.
 2. **The MIME tree** is walked by searching the boundary markers (``--boundary`` at a
    line start) with ``bytes.find`` inside the parent's byte range. Each part keeps only
    its header fields and the offsets of its body: nothing is copied or decoded yet.
@@ -769,15 +770,55 @@ _MAX_GETADDRESSES_CHARS = 20_000
 
 def _pairs(values: list[str], defects: list[str], limits: ParseLimits = DEFAULT_LIMITS) -> list[tuple[str, str]]:
     """(display name, address) pairs of an address field, in linear time. A field cut for
-    its length still gives its first address (a huge display name cannot hide the sender)."""
-    text = ", ".join(values)
+    its length still gives its first address (a huge display name cannot hide the sender).
+    Encoded words are opaque while the list is split (RFC 2047 section 5: one never holds an
+    address), so an encoded ``@``, ``<``, ``,``, ``:`` or CR/LF cannot make an address."""
+    masked = _EncodedWords(", ".join(values))
+    text = masked.text
     pairs, cut = _parse_list(text, defects, limits.max_header_length)
     if cut:
         _note(defects, "address header too long; cut")
         if not any("@" in address for _name, address in pairs):
             first = _first_pair(text)
             pairs = [first] if first else []
-    return pairs
+    return masked.restore(pairs, defects)
+
+
+class _EncodedWords:
+    """An address field with each RFC 2047 encoded word replaced by a placeholder atom
+    (letters and digits, none of them in the field), put back after the split: in display
+    names as written (decoded later), never in an address (such an address is dropped)."""
+
+    def __init__(self, text: str) -> None:
+        self.words: list[str] = []
+        self.text = text
+        if "=?" not in text or not _WORD.search(text):
+            return
+        marker = "Ew"
+        while marker in text:
+            marker += "q"
+        self.marker = marker
+        self.placeholder = re.compile(re.escape(marker) + r"(\d+)x")
+        self.text = _WORD.sub(self._mask, text)
+
+    def _mask(self, match: re.Match[str]) -> str:
+        self.words.append(match.group())
+        return f"{self.marker}{len(self.words) - 1}x"
+
+    def _word(self, match: re.Match[str]) -> str:
+        index = int(match.group(1))
+        return self.words[index] if index < len(self.words) else match.group()
+
+    def restore(self, pairs: list[tuple[str, str]], defects: list[str]) -> list[tuple[str, str]]:
+        if not self.words:
+            return pairs
+        restored = []
+        for name, address in pairs:
+            if self.marker in address:
+                _note(defects, "an address holding an encoded word; ignored")
+                continue
+            restored.append((self.placeholder.sub(self._word, name), address))
+        return restored
 
 
 def _parse_list(text: str, defects: list[str], budget: int) -> tuple[list[tuple[str, str]], bool]:
@@ -872,9 +913,18 @@ def _addresses(pairs: list[tuple[str, str]], defects: list[str], limits: ParseLi
         if len(found) >= limits.max_addresses:
             _note(defects, f"more than {limits.max_addresses:,} addresses in one field; the rest ignored")
             break
-        name = _decode_words(_clean(name)[:_MAX_NAME_CHARS], defects).strip()
+        name = _plain_name(_decode_words(_clean(name)[:_MAX_NAME_CHARS], defects))
         found.append(Address(name, unicode_form(address)))  # EAI: one stored form (NFC, Unicode domain)
     return found
+
+
+_NAME_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def _plain_name(name: str) -> str:
+    """A decoded display name on one line: line breaks and other controls (an encoded CR/LF)
+    become one space."""
+    return _NAME_BREAKS.sub(" ", name).strip() if _NAME_BREAKS.search(name) else name.strip()
 
 
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")

@@ -15,7 +15,6 @@ import ssl
 from dataclasses import dataclass
 
 from espomail import secrets
-from espomail.config import Settings
 from espomail.errors import EspomailError, MailServerError
 from espomail.mail.addresses import needs_smtputf8
 from espomail.mail.compose import wire_address
@@ -34,18 +33,6 @@ class SmtpConfig:
     secret: secrets.SecretRef | None
     insecure: bool = False
     oauth: TokenProvider | None = None  # OAuth2 account: AUTH XOAUTH2 with its tokens instead of a password
-
-    @classmethod
-    def from_account(cls, account, settings: Settings) -> SmtpConfig:  # noqa: ANN001 - a Row
-        return cls(
-            account=account["name"],
-            host=account["smtp_host"],
-            port=account["smtp_port"] or 587,
-            security=account["smtp_security"] or "starttls",
-            username=account["smtp_username"],
-            secret=secrets.SecretRef.from_json(account["smtp_secret_ref"]),
-            insecure=bool(account["insecure"]),
-        )
 
 
 class ServerUnavailable(MailServerError):

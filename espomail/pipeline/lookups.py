@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 
+from espomail.mail import msgid
 from espomail.model import MailAccount
 from espomail.policy import filters
 from espomail.store import accounts as accounts_q
@@ -17,6 +18,7 @@ from espomail.store import filters as filters_q
 from espomail.store import folders as folders_q
 from espomail.store import people as people_q
 from espomail.store import records as records_q
+from espomail.store import settings as settings_q
 from espomail.store.db import Row, Store
 
 
@@ -117,6 +119,19 @@ class Lookups:
     @functools.cached_property
     def own_addresses(self) -> frozenset[str]:
         return frozenset(accounts_q.all_addresses(self.store))
+
+    @functools.cached_property
+    def system_address(self) -> str | None:
+        return settings_q.get(self.store, "outbound_address")
+
+    @_memo
+    def message_id_domains(self, configured: str | None) -> frozenset[str]:
+        """Every domain our generated Message-IDs may carry (msgid.known_domains)."""
+        return msgid.known_domains(self.own_addresses, configured, self.system_address)
+
+    def message_id_domain(self, sender: str | None, configured: str | None) -> str:
+        """The domain of a Message-ID generated for mail from ``sender``."""
+        return msgid.domain_for(sender, configured, self.system_address)
 
     @_memo
     def username(self, user_id: int) -> str:

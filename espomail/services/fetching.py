@@ -152,7 +152,7 @@ def fetch(
     """Fetch the named accounts (default: every active one the actor may manage)."""
     accounts = _select_accounts(store, account_names)
     if actor is not None and not actor.is_admin:
-        accounts = _manageable(store, actor, accounts, explicit=bool(account_names))
+        accounts = manageable(store, actor, accounts, explicit=bool(account_names))
     writer = Writer(store)
     retried, errors = Processed(), []
     if not dry_run:
@@ -233,7 +233,7 @@ def fetch_account(
     return _AccountFetch(writer, settings, limit, False, None, None, False, account).run_isolated()
 
 
-def _manageable(store: Store, actor: access.Actor, accounts: list[MailAccount], explicit: bool) -> list[MailAccount]:
+def manageable(store: Store, actor: access.Actor, accounts: list[MailAccount], explicit: bool) -> list[MailAccount]:
     """A user fetches only accounts they manage (their own personal ones)."""
     from espomail.services.accounts import account_facts
 

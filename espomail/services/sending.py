@@ -66,12 +66,14 @@ def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
     cc = [validate.email_address(a) for a in draft.cc]
     if not recipients:
         raise InvalidInput("give at least one --to address")
+    subject = validate.name(draft.subject, "--subject", 998)  # bad input is exit 2, whatever else is wrong
     replied = readable_email(store, actor, draft.reply_to_email, "reply to") if draft.reply_to_email else None
     parent = _parent(store, actor, draft.parent, replied)
     account = choose_account(store, actor, sender)
-    subject, reply_to = _case_rules(store, parent, validate.name(draft.subject, "--subject", 998))
+    subject, reply_to = _case_rules(store, parent, subject)
     files = [(p.name, _read(p)) for p in draft.attachments]
-    message_id = msgid.generate(settings.message_id_domain, parent=parent)
+    domain = msgid.domain_for(sender, settings.message_id_domain, settings_q.get(store, "outbound_address"))
+    message_id = msgid.generate(domain, parent=parent)
     references = _references(replied)
     raw = compose.build(
         (_from_name(store, actor, account), sender),

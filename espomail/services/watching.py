@@ -237,7 +237,7 @@ class Watcher:
             accounts = accounts_q.accounts(store)
         if self.actor is not None and not self.actor.is_admin:
             explicit = strict and bool(self.names)  # later, a refused account is just not watched
-            accounts = fetching._manageable(store, self.actor, accounts, explicit=explicit)  # noqa: SLF001
+            accounts = fetching.manageable(store, self.actor, accounts, explicit=explicit)
         return [a for a in accounts if a.is_active]
 
     def _reconcile(self) -> None:

@@ -61,7 +61,8 @@ def _blocker(ctx: Context) -> str | None:
         return old
     parsed, settings = ctx.parsed, ctx.settings
     own = set(ctx.lookups.own_addresses)
-    blocker = auto_reply_blocker(parsed, settings.no_reply_pattern, own, settings.message_id_domain)
+    domains = ctx.lookups.message_id_domains(settings.message_id_domain)
+    blocker = auto_reply_blocker(parsed, settings.no_reply_pattern, own, domains)
     return blocker or _rate_limited(ctx, parsed.from_.lower)
 
 
@@ -99,8 +100,8 @@ def _queue(ctx: Context) -> int:
     if ctx.case_created:
         subject = with_number(subject, values["case_number"])
     body = templates.render(account.reply_body, values)
-    message_id = msgid.generate(ctx.settings.message_id_domain, system=True)
     sender = (account.reply_from_name or account.name, account.reply_from_address or account.address)
+    message_id = msgid.generate(ctx.lookups.message_id_domain(sender[1], ctx.settings.message_id_domain), system=True)
     references = [*parsed.references, parsed.message_id] if parsed.message_id else list(parsed.references)
     raw = compose.build(
         sender,

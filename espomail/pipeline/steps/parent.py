@@ -40,8 +40,9 @@ def _shown(ctx: Context, kind: str, record_id: int) -> int:
 def _generated_reference(ctx: Context) -> Found | None:
     parsed = ctx.parsed
     ids = list(reversed(parsed.references)) + ([parsed.in_reply_to] if parsed.in_reply_to else [])
+    domains = ctx.lookups.message_id_domains(ctx.settings.message_id_domain)
     for message_id in ids:
-        found = msgid.parse_generated(message_id, ctx.settings.message_id_domain)
+        found = msgid.parse_generated(message_id, domains)
         if found and "type" in found and record_exists(ctx.store, found["type"], found["id"]):
             return (found["type"], found["id"]), f"References holds {message_id}, generated here for this record"
     return None

@@ -11,7 +11,7 @@ it come back. It belongs to nobody's mailbox and to no record; administrators se
 
 None is queued when the user has not opted in, has no address that is not one of our mail
 accounts' addresses, assigned it to themself, or when no system sender is configured (said
-once in the log, at INFO). The callers decide the rest: the pipeline skips old mail and
+once per run in the log, at INFO). The callers decide the rest: the pipeline skips old mail and
 imports without ``--create-cases`` (no case is created then).
 """
 
@@ -20,6 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import weakref
 
 from espomail import timeutil
 from espomail.mail import compose, msgid
@@ -35,7 +36,7 @@ from espomail.store.db import Row, Store
 
 log = logging.getLogger("espomail.notices")
 HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
-_said_no_sender = False  # the INFO line about a missing system sender is written once per process
+_told: weakref.WeakSet[Store] = weakref.WeakSet()  # stores (runs) whose log says there is no system sender
 
 
 class Assigned(enum.StrEnum):
@@ -95,11 +96,10 @@ def _address(store: Store, user_id: int) -> tuple[str | None, str]:
 
 
 def _system_sender(store: Store) -> MailAccount | None:
-    global _said_no_sender
     address = settings_q.get(store, "outbound_address")
     account = accounts_q.system_account(store, address) if address else None
-    if account is None and not _said_no_sender:
-        _said_no_sender = True
+    if account is None and store not in _told:
+        _told.add(store)
         log.info("assignment notices are not sent: no system sender ('espomail outbound set')")
     return account
 

@@ -9,7 +9,7 @@ SUBJECT``), a short plain body, ``Auto-Submitted: auto-generated``,
 it come back. It belongs to nobody's mailbox and to no record; administrators see it with
 ``email show``.
 
-None is queued when the user has not opted in, has no address that is not one of our mail
+None is queued when the user has not opted in, is inactive, has no address that is not one of our mail
 accounts' addresses, assigned it to themself, or when no system sender is configured (said
 once per run in the log, at INFO). The callers decide the rest: the pipeline skips old mail and
 imports without ``--create-cases`` (no case is created then).
@@ -71,6 +71,8 @@ def notify(store: Store, assignment: Assignment, message_id_domain: str | None) 
     user = people_q.user_by_id(store, assignment.assignee_id)
     if user is None or not user["email_notifications"]:
         return Notice(None, "the assignee has not opted in to email notifications")
+    if not user["is_active"]:
+        return Notice(None, "the assignee is inactive")
     if assignment.actor_id == assignment.assignee_id:
         return Notice(None, "assigned to themself")
     address, why = _address(store, user["id"])

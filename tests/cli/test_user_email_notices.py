@@ -283,3 +283,13 @@ def test_smtp_down_on_case_update_then_email_resend(espomail, dovecot, desk, sys
     assert resent.exit_code == 0, resent
     [sent] = smtp.messages
     assert sent.rcpt_tos == ["u1@example.com"] and sent.message["Subject"] == "[#1] Assigned to you: by hand"
+
+
+def test_an_inactive_assignee_is_not_mailed(espomail, dovecot, desk, system, smtp):
+    box = desk("--distribution", "none")
+    system()
+    assert espomail("user", "update", "u1", "--inactive").exit_code == 0
+    dovecot.append(box, build_message(subject="nobody home"))
+    fetch(espomail)
+    assert espomail("case", "update", "1", "--assignee", "u1").exit_code == 0
+    assert smtp.messages == []

@@ -293,3 +293,17 @@ def test_an_inactive_assignee_is_not_mailed(espomail, dovecot, desk, system, smt
     fetch(espomail)
     assert espomail("case", "update", "1", "--assignee", "u1").exit_code == 0
     assert smtp.messages == []
+
+
+def test_m006_gives_users_of_an_older_store_the_flag_off(tmp_path, monkeypatch):
+    from espomail.store import migrations
+    from espomail.store.db import open_store
+
+    every = migrations.MIGRATIONS
+    monkeypatch.setattr(migrations, "MIGRATIONS", every[:5])  # up to m005_oauth
+    old = open_store(tmp_path / "old.db")
+    old.insert("users", {"username": "ann", "name": "Ann", "created_at": "2026-01-01T00:00:00Z"})
+    old.close()
+    monkeypatch.setattr(migrations, "MIGRATIONS", every)
+    store = open_store(tmp_path / "old.db")
+    assert store.value("SELECT email_notifications FROM users WHERE username = 'ann'") == 0

@@ -84,7 +84,7 @@ def update(number: int, status: str | None, assignee: str | None, assign: str | 
     """
     app = get_app()
     who = assignee if assignee is not None else assign
-    emit(cases.update_case(app.store, app.actor, number, status, who, priority))
+    emit(cases.update_case(app.store, app.actor, number, status, who, priority, app.settings))
 
 
 COMMANDS = [case]

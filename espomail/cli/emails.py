@@ -295,7 +295,7 @@ def update(
 
     app = get_app()
     who = assignee if assignee is not None else assign
-    emit(email_actions.update(app.store, app.actor, email_id, who, add_team, remove_team))
+    emit(email_actions.update(app.store, app.actor, email_id, who, add_team, remove_team, app.settings))
 
 
 @email.command("delete")

@@ -185,8 +185,13 @@ def user() -> None:
 @click.option("--role", "roles", multiple=True, metavar="ROLE", help="A role (repeatable).")
 @click.option("--admin", is_flag=True, help="An administrator: bypasses every role.")
 @click.option("--inactive", is_flag=True, help="Create the user inactive.")
+@click.option(
+    "--email-notifications/--no-email-notifications",
+    default=False,
+    help="Mail the user when a case or an email is assigned to them (default: off).",
+)
 @json_option
-def user_add(username, emails, name, teams, roles, admin, inactive) -> None:
+def user_add(username, emails, name, teams, roles, admin, inactive, email_notifications) -> None:
     """Add a user.
 
     \b
@@ -194,7 +199,11 @@ def user_add(username, emails, name, teams, roles, admin, inactive) -> None:
       espomail user add alice --email alice@example.com --team support:agent --role agent
     """
     app = get_app()
-    emit(people.add_user(app.store, app.actor, username, emails, name, teams, roles, admin, not inactive))
+    emit(
+        people.add_user(
+            app.store, app.actor, username, emails, name, teams, roles, admin, not inactive, email_notifications
+        )
+    )
 
 
 @user.command("list")
@@ -237,22 +246,39 @@ def user_show(username: str) -> None:
 @click.option("--remove-role", multiple=True, metavar="ROLE", help="Remove a role.")
 @click.option("--admin/--no-admin", default=None, help="Make or unmake an administrator.")
 @click.option("--active/--inactive", default=None, help="Activate or deactivate.")
+@click.option(
+    "--email-notifications/--no-email-notifications",
+    default=None,
+    help="Mail the user when a case or an email is assigned to them (users may set their own).",
+)
 @json_option
 def user_update(
-    username, name, add_email, remove_email, add_team, remove_team, add_role, remove_role, admin, active
+    username,
+    name,
+    add_email,
+    remove_email,
+    add_team,
+    remove_team,
+    add_role,
+    remove_role,
+    admin,
+    active,
+    email_notifications,
 ) -> None:
-    """Change a user (administrators only; only they change addresses).
+    """Change a user (administrators; a user may set only their own --email-notifications).
 
     \b
     Examples:
       espomail user update bob --add-team sales:lead --remove-team support
       espomail user update bob --add-email bob@sales.example --inactive
+      espomail --as bob user update bob --email-notifications
     """
     app = get_app()
     changes = {
         "name": name,
         "is_admin": admin,
         "is_active": active,
+        "email_notifications": email_notifications,
         "add_emails": add_email,
         "remove_emails": remove_email,
         "add_teams": add_team,

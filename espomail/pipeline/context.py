@@ -44,6 +44,7 @@ class Context:
     case_id: int | None = None
     case_created: bool = False
     auto_reply_id: int | None = None
+    notice_ids: list[int] = dataclasses.field(default_factory=list)  # assignment notices queued
     events: list[tuple[str, str, str | None]] = dataclasses.field(default_factory=list)
     counters: dict[str, int] = dataclasses.field(default_factory=dict)
     writes: Writes = dataclasses.field(default_factory=Writes)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from espomail.pipeline.context import Context
 from espomail.pipeline.steps import (
     account_filter,
+    assign_notice,
     auto_reply,
     email_to_case,
     finish_stopped,
@@ -36,6 +37,7 @@ IMPORT_PIPELINE: tuple[str, ...] = (
     "user-filter",  # each reached user's own filters: trash, folder, read, no notification
     "save",  # fields (new emails) and relations (every delivery) in one transaction
     "auto-reply",  # after the case exists: its number goes in the subject; queued, sent after commit
+    "assign-notice",  # the new case's assignee, if they opted in, is mailed (queued like auto-replies)
     "notify",  # stream note on the parent; followers and newly reached users are told once
 )
 
@@ -50,6 +52,7 @@ _MODULES = (
     user_filter,
     save,
     auto_reply,
+    assign_notice,
     notify,
     finish_stopped,
 )

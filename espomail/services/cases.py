@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from espomail import validate
+from espomail.config import Settings
 from espomail.errors import NotFound
 from espomail.model import CasePriority, CaseStatus, Page
 from espomail.policy import access
 from espomail.policy.access import Actor
+from espomail.policy.assignment_notices import Assigned
+from espomail.services import notices
 from espomail.services.emails import readable_ids
 from espomail.services.people import get_user
 from espomail.store import accounts as accounts_q
@@ -126,7 +129,10 @@ def update_case(
     status: str | None = None,
     assign: str | None = None,
     priority: str | None = None,
+    settings: Settings | None = None,
 ) -> dict:
+    """Change a case; a new assignee who opted in is mailed (with ``settings``; services/notices.py)."""
+    notice = None
     with store.atomic():
         case = get_case(store, number)
         access.require(actor, "case.access", case_facts(store, case), f"change case {number}")
@@ -140,4 +146,16 @@ def update_case(
             if assign and not status and case["status"] == CaseStatus.NEW:
                 values["status"] = CaseStatus.ASSIGNED
         q.update_case(store, case["id"], values)
-        return case_dict(store, q.case_by_id(store, case["id"]), actor)
+        assignee = values.get("assigned_user_id")
+        if settings is not None and assignee and assignee != case["assigned_user_id"]:
+            notice = _announce(store, settings, actor, case, assignee)
+        result = case_dict(store, q.case_by_id(store, case["id"]), actor)
+    if settings is not None:
+        notices.send(store, settings, notice)
+    return result
+
+
+def _announce(store: Store, settings: Settings, actor: Actor, case: Row, assignee_id: int) -> int | None:
+    """Queue the notice of the new assignee (who may not have opted in)."""
+    inbound = accounts_q.account_by_id(store, case["inbound_account_id"]) if case["inbound_account_id"] else None
+    return notices.announce(store, settings, actor, Assigned.CASE, case["number"], case["name"], assignee_id, inbound)

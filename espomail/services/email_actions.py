@@ -9,18 +9,21 @@ delete level.
 from __future__ import annotations
 
 from espomail import timeutil, validate
+from espomail.config import Settings
 from espomail.errors import InvalidInput, NotFound
 from espomail.model import UserState
 from espomail.policy import access
 from espomail.policy.access import Actor
+from espomail.policy.assignment_notices import Assigned
 from espomail.policy.parents import crm_account_of, record_exists
+from espomail.services import notices
 from espomail.services.cases import require_case_access
 from espomail.services.emails import email_dict, facts, get_email, readable_email
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
 from espomail.store import folders as folders_q
 from espomail.store import notifications as notes_q
-from espomail.store.db import Store
+from espomail.store.db import Row, Store
 
 # action -> the per-user columns it sets
 STATE_CHANGES = {
@@ -94,10 +97,13 @@ def update(
     assign: str | None = None,
     add_teams=(),
     remove_teams=(),  # noqa: ANN001
+    settings: Settings | None = None,
 ) -> dict:
-    """Change the assigned user and teams of an email (needs the edit level)."""
+    """Change the assigned user and teams of an email (needs the edit level); a new assignee
+    who opted in is mailed (with ``settings``; services/notices.py)."""
     from espomail.services.people import get_team, get_user
 
+    notice = None
     with store.atomic():
         email = get_email(store, email_id)
         access.require(actor, "email.edit", facts(store, email), f"change email {email_id}")
@@ -107,6 +113,8 @@ def update(
             emails_q.save_parsed(store, email_id, {"assigned_user_id": user["id"] if user else None})
             if user is not None:
                 emails_q.add_users(store, email_id, email["date_sent"], {user["id"]: _assigned()})
+                if settings is not None and user["id"] != email["assigned_user_id"]:
+                    notice = _announce(store, settings, actor, email, user["id"])
             changes.append(f"assigned {assign or 'nobody'}")
         for name in add_teams:
             emails_q.add_teams(store, email_id, [get_team(store, name)["id"]])
@@ -117,11 +125,22 @@ def update(
         if not changes:
             raise InvalidInput("give --assign, --add-team or --remove-team")
         emails_q.insert_events(store, email_id, None, [("update", ", ".join(changes), f"by {actor.username}")])
-        return email_dict(store, get_email(store, email_id), actor)
+        result = email_dict(store, get_email(store, email_id), actor)
+    if settings is not None:
+        notices.send(store, settings, notice)
+    return result
 
 
 def _assigned() -> UserState:
     return UserState(reason="assigned by hand")
+
+
+def _announce(store: Store, settings: Settings, actor: Actor, email: Row, assignee_id: int) -> int | None:
+    name, address = email["from_name"], email["from_address"]
+    sender = f"{name} <{address}>" if name and address else address
+    return notices.announce(
+        store, settings, actor, Assigned.EMAIL, email["id"], email["subject"], assignee_id, sender=sender
+    )
 
 
 def delete(store: Store, actor: Actor, email_id: int) -> dict:

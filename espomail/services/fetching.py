@@ -157,7 +157,7 @@ def fetch(
     retried, errors = Processed(), []
     if not dry_run:
         retried = _isolated(errors, "retrying unfinished imports", retry_unfinished, store, settings) or retried
-        _isolated(errors, "sending queued mail", outbox.deliver, store, settings, retried.outbox)
+        _isolated(errors, "sending queued mail", retried.send_queued, store, settings)
         _isolated(errors, "retrying failed outgoing mail", outbox.retry_failed, store, settings)
     results: list[AccountResult] = []
     runnable = []
@@ -327,7 +327,7 @@ class _AccountFetch:
             if not self.dry_run:
                 with self.writer() as store, store.atomic():
                     retried = retry_unfinished(store, self.settings, [self.account.id])
-                retried.settle(outbox.deliver(self.writer.store, self.settings, retried.outbox, self.writer.guard))
+                retried.send_queued(self.writer.store, self.settings, self.writer.guard)
                 self.result.add(retried)
             self._fetch_folders()
         except Exception as exc:  # noqa: BLE001 - one account's failure must not stop the others
@@ -590,7 +590,7 @@ class _FolderFetch:
         with self.writer() as store:
             processed = process(store, self.settings, delivery_ids, prepared)
         # Auto-replies were stored with the emails; they go out now, outside the transaction.
-        processed.settle(outbox.deliver(self.writer.store, self.settings, processed.outbox, self.writer.guard))
+        processed.send_queued(self.writer.store, self.settings, self.writer.guard)
         self.owner.result.add(processed)
         if self.owner.after_batch:
             self.owner.after_batch(processed)

@@ -97,7 +97,7 @@ def _import_batch(run: _Run, batch: list[Incoming]) -> None:
     with run.store.atomic():
         stored = store_messages(run.store, run.account_id, run.folder, batch, limits, run.side_effects)
     processed = process(run.store, run.settings, stored.delivery_ids, stored.prepared)
-    processed.settle(outbox.deliver(run.store, run.settings, processed.outbox))
+    processed.send_queued(run.store, run.settings)
     run.total.add(processed)
     run.already += stored.already
 
@@ -110,13 +110,13 @@ def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | No
     if failed:
         rows = emails_q.failed_deliveries(store)
         result = process(store, settings, [r["id"] for r in rows])
-        outbox.deliver(store, settings, result.outbox)
+        outbox.deliver(store, settings, [*result.outbox, *result.notices])
         return _summary(len(rows), result)
     email = get_email(store, email_id)
     rows = [d for d in emails_q.deliveries_of(store, email_id) if d["state"] in UNFINISHED]
     if rows:
         result = process(store, settings, [r["id"] for r in rows])
-        outbox.deliver(store, settings, result.outbox)
+        outbox.deliver(store, settings, [*result.outbox, *result.notices])
         return _summary(len(rows), result)
     if email["state"] != ProcessingState.PROCESSED:
         raise InvalidInput(f"email {email_id} is {email['state']}: there is nothing to reprocess")

@@ -226,12 +226,23 @@ class Processed:
     cases_created: int = 0
     auto_replies: int = 0  # queued; once delivered (``settle``): accepted by the server
     auto_replies_failed: int = 0  # not built, or not sent (Failed, retried later within send_retries)
-    outbox: list[int] = dataclasses.field(default_factory=list)
+    outbox: list[int] = dataclasses.field(default_factory=list)  # the auto-replies queued
+    notices: list[int] = dataclasses.field(default_factory=list)  # assignment notices queued (counted nowhere)
 
     def add(self, other: Processed) -> None:
         for field in COUNTS:
             setattr(self, field, getattr(self, field) + getattr(other, field))
         self.outbox.extend(other.outbox)
+        self.notices.extend(other.notices)
+
+    def send_queued(self, store: Store, settings: Settings, guard=None) -> None:  # noqa: ANN001 - outbox.Guard
+        """Send what this batch queued, after its commit: the auto-replies (then ``settle``)
+        and the assignment notices, whose outcome changes no figure."""
+        from espomail.services import outbox
+
+        self.settle(outbox.deliver(store, settings, self.outbox, guard))
+        if self.notices:
+            outbox.deliver(store, settings, self.notices, guard)
 
     def settle(self, delivered) -> None:  # noqa: ANN001 - services.outbox.Delivered
         """After the outbox tried this batch's auto-replies: those not sent move from
@@ -281,6 +292,7 @@ def _count(result: Processed, ctx) -> None:  # noqa: ANN001 - a Context or None
         setattr(result, field, getattr(result, field) + ctx.counters.get(field, 0))
     if ctx.auto_reply_id:
         result.outbox.append(ctx.auto_reply_id)
+    result.notices.extend(ctx.notice_ids)
 
 
 def retry_unfinished(store: Store, settings: Settings, account_ids=None) -> Processed:  # noqa: ANN001

@@ -161,6 +161,7 @@ def user_dict(store: Store, user: Row) -> dict:
         "emails": q.addresses_of(store, "user", user["id"]),
         "is_admin": bool(user["is_admin"]),
         "is_active": bool(user["is_active"]),
+        "email_notifications": bool(user["email_notifications"]),
         "teams": [{"name": t["name"], "position": t["position"]} for t in q.user_teams(store, user["id"])],
         "roles": [r["name"] for r in roles],
         "permissions": permissions.as_dict(),
@@ -200,6 +201,7 @@ def add_user(
     roles: Sequence[str] = (),
     is_admin: bool = False,
     is_active: bool = True,
+    email_notifications: bool = False,
 ) -> dict:
     access.require(actor, "admin", None, "add users")
     username = validate.name(username, "username", 100)
@@ -211,7 +213,7 @@ def add_user(
     with store.atomic():
         if q.user_by_username(store, username):
             raise Duplicate(f"a user named '{username}' exists already; pick another username")
-        user_id = q.insert_user(store, username, name or username, is_admin, is_active)
+        user_id = q.insert_user(store, username, name or username, is_admin, is_active, email_notifications)
         _add_addresses(store, user_id, emails, primary_first=True)
         for spec in teams:
             team, position = parse_team_spec(store, spec)
@@ -229,14 +231,19 @@ def show_user(store: Store, actor: Actor, username: str) -> dict:
     return user_dict(store, get_user(store, username))
 
 
+# What a user may change on their own account (docs/notifications.md); the rest is the administrator's.
+OWN_PREFERENCES = ("email_notifications",)
+USER_FIELDS = ("name", "is_admin", "is_active", "email_notifications")
+
+
 def update_user(store: Store, actor: Actor, username: str, changes: dict) -> dict:
-    """Apply ``changes``: name, is_admin, is_active, add_emails, remove_emails,
-    add_teams, remove_teams, add_roles, remove_roles (all optional)."""
-    access.require(actor, "admin", None, "change users")
+    """Apply ``changes``: name, is_admin, is_active, email_notifications, add_emails,
+    remove_emails, add_teams, remove_teams, add_roles, remove_roles (all optional)."""
+    _require_user_change(store, actor, username, changes)
     with store.atomic():
         user = get_user(store, username)
         uid = user["id"]
-        fields = {k: changes[k] for k in ("name", "is_admin", "is_active") if changes.get(k) is not None}
+        fields = {k: changes[k] for k in USER_FIELDS if changes.get(k) is not None}
         if "name" in fields:
             fields["name"] = validate.display_name(fields["name"], "--name") or username
         q.update_user(store, uid, fields)
@@ -257,6 +264,17 @@ def update_user(store: Store, actor: Actor, username: str, changes: dict) -> dic
         for role_name in changes.get("remove_roles") or ():
             q.remove_user_role(store, uid, get_role(store, role_name)["id"])
         return user_dict(store, q.user_by_id(store, uid))
+
+
+def _require_user_change(store: Store, actor: Actor, username: str, changes: dict) -> None:
+    """Administrators change anything; a user changes only their own preferences."""
+    given = {key for key, value in changes.items() if value not in (None, (), [])}
+    if not given or not given <= set(OWN_PREFERENCES) or actor.is_admin:
+        access.require(actor, "admin", None, "change users")
+        return
+    user = q.user_by_username(store, username)
+    owner = user["id"] if user is not None else -1  # an unknown name: denied, as for another user
+    access.require(actor, "user.self", access.OwnerFacts(owner), f"change the preferences of user '{username}'")
 
 
 def _unique(items: list[str]) -> list[str]:

@@ -434,6 +434,13 @@ M005_OAUTH = [
 ]
 
 
+# Users' email notifications (issue 17): a user who opts in is mailed, through the system
+# sender, when a case or an email is assigned to them (policy/assignment_notices.py).
+M006_USER_NOTICES = [
+    "ALTER TABLE users ADD COLUMN email_notifications INTEGER NOT NULL DEFAULT 0",
+]
+
+
 # The numbered migrations, in order, each a list of SQL statements. Append; never edit a
 # released one.
 MIGRATIONS: list[tuple[str, list[str]]] = [
@@ -442,6 +449,7 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("m003_health", M003_HEALTH),
     ("m004_watch", M004_WATCH),
     ("m005_oauth", M005_OAUTH),
+    ("m006_user_notices", M006_USER_NOTICES),
 ]
 SET_NAME = "espomail"
 

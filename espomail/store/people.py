@@ -116,7 +116,9 @@ def users(store: Store) -> list[Row]:
     return store.rows("SELECT * FROM users ORDER BY id")
 
 
-def insert_user(store: Store, username: str, name: str, is_admin: bool, is_active: bool) -> int:
+def insert_user(
+    store: Store, username: str, name: str, is_admin: bool, is_active: bool, email_notifications: bool = False
+) -> int:
     return store.insert(
         "users",
         {
@@ -124,6 +126,7 @@ def insert_user(store: Store, username: str, name: str, is_admin: bool, is_activ
             "name": name,
             "is_admin": is_admin,
             "is_active": is_active,
+            "email_notifications": email_notifications,
             "created_at": now_iso(),
         },
     )

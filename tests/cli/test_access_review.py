@@ -212,6 +212,10 @@ ROWS = [
     Row("user update", ("{me}", "--add-email", "vic-alias@example.com")),
     Row("user update", ("{me}", "--add-role", "r-all")),
     Row("user update", ("vic", "--inactive")),
+    # a user's own preference (docs/notifications.md): theirs to set, nobody else's but an administrator's
+    Row("user update", ("{me}", "--email-notifications"), ok=EVERYONE),
+    Row("user update", ("vic", "--email-notifications")),
+    Row("user update", ("{me}", "--email-notifications", "--admin")),
 ]
 # Commands other helpers are adding (SPEC 11-14); their rows are ready or still to write.
 LATER_ROWS = [

@@ -12,6 +12,7 @@ OAUTHBEARER) through an ``oauth2`` passdb that asks that RFC 7662 introspection 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -137,6 +138,26 @@ class Dovecot:
         self.users[name] = password
         if password != PASSWORD:
             self._write_passwd()
+            if self._pid:
+                self._wait_for_login(name, password)
+
+    def _wait_for_login(self, name: str, password: str, seconds: float = 10.0) -> None:
+        """Dovecot notices a rewritten passwd-file by its timestamp (whole seconds): wait until
+        the new password logs in, so a test never races the reload."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                client = IMAPClient(self.host, port=self.port, ssl=False, timeout=10)
+                try:
+                    client.login(name, password)
+                    return
+                finally:
+                    with contextlib.suppress(Exception):
+                        client.logout()
+            except Exception:  # noqa: BLE001 - refused until the reload; any other error shows at the deadline
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     # -- client helpers ----------------------------------------------------------------
     def client(self, user: str) -> IMAPClient:

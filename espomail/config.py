@@ -14,12 +14,18 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from espomail.errors import ConfigError
+from espomail.store.urls import is_url
 from espomail.timeutil import parse_duration
 
 # key -> (type, default, one-line description). Types: int, float, bool, str, "path",
 # "str?" (string or null), "list", "duration" (seconds; "2h", "90m" or a number).
 KEYS: dict[str, tuple[str, Any, str]] = {
-    "db_path": ("path?", None, "SQLite database file; default DATA_DIR/espomail.db"),
+    "db_path": (
+        "path?",
+        None,
+        "SQLite database file, or a PostgreSQL URL postgresql://USER@HOST:PORT/DBNAME; default DATA_DIR/espomail.db",
+    ),
+    "db_password_cmd": ("str?", None, "command printing the PostgreSQL password (else PGPASSWORD or ~/.pgpass)"),
     "data_dir": ("path?", None, "data directory; default $XDG_DATA_HOME/espomail"),
     "log_file": ("path?", None, "log file; default DATA_DIR/espomail.log; '-' for stderr"),
     "log_level": ("str", "info", "debug, info, warning or error"),
@@ -42,7 +48,7 @@ KEYS: dict[str, tuple[str, Any, str]] = {
     "max_personal_accounts": ("int", 2, "personal mail accounts per non-admin user"),
     "message_id_domain": ("str?", None, "domain of generated Message-IDs; default: FQDN"),
     "notify_max_age_days": ("int", 2, "no email-received notification for older mail"),
-    "lease_s": ("int", 600, "how long a fetch holds an account before others may take it"),
+    "lease_s": ("int", 300, "seconds a fetch holds an account before another host may take it over"),
 }
 
 ENV_PREFIX = "ESPOMAIL_"
@@ -51,7 +57,7 @@ ENV_SPECIAL = {"ESPOMAIL_CONFIG", "ESPOMAIL_DB", "ESPOMAIL_AS"}
 
 
 class Settings(NamedTuple):
-    db_path: Path
+    db_path: Path | None  # the SQLite file; None when the store is a PostgreSQL URL (db_url)
     data_dir: Path
     log_file: str
     log_level: str
@@ -72,9 +78,16 @@ class Settings(NamedTuple):
     notify_max_age_days: int
     lease_s: int
     config_path: Path | None = None
+    db_url: str | None = None  # a URL given as db_path (--db, ESPOMAIL_DB): never taken for a file
+    db_password_cmd: str | None = None
 
     def replace(self, **changes: Any) -> Settings:
         return self._replace(**changes)
+
+    @property
+    def database(self) -> Path | str:
+        """Where the store is: the PostgreSQL URL, or the SQLite file."""
+        return self.db_url or self.db_path  # type: ignore[return-value]
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -228,10 +241,11 @@ def _positive(value: Any) -> Any:
 
 def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -> Settings:
     data_dir = Path(values["data_dir"]).expanduser() if values["data_dir"] else None
-    db_path = Path(values["db_path"]).expanduser() if values["db_path"] else None
+    db_url = values["db_path"] if values["db_path"] and is_url(values["db_path"]) else None
+    db_path = Path(values["db_path"]).expanduser() if values["db_path"] and not db_url else None
     if data_dir is None:
         data_dir = db_path.parent if db_path else default_data_dir(env)
-    if db_path is None:
+    if db_path is None and not db_url:
         db_path = data_dir / "espomail.db"
     if values["log_level"].lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(
@@ -259,6 +273,8 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         notify_max_age_days=values["notify_max_age_days"],
         lease_s=values["lease_s"],
         config_path=path,
+        db_url=db_url,
+        db_password_cmd=values["db_password_cmd"],
     )
 
 

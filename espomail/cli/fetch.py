@@ -13,6 +13,7 @@ from espomail.cli.app import get_app
 from espomail.cli.output import clean, date, emit, json_option, message, say, short, text
 from espomail.services import fetching
 from espomail.services import status as status_service
+from espomail.store.urls import shown
 
 SUMMARY_COLUMNS = [
     text("name", "account", priority=100, weight=2),
@@ -164,7 +165,10 @@ def _command_line(app) -> list[str]:  # noqa: ANN001
     settings = app.settings
     if settings.config_path:
         parts += ["--config", str(Path(settings.config_path).resolve())]
-    parts += ["--db", str(Path(settings.db_path).resolve())]
+    # A PostgreSQL URL without its password: cron finds it in ~/.pgpass or --db-password-cmd.
+    parts += ["--db", shown(settings.db_url) if settings.db_url else str(Path(settings.db_path).resolve())]
+    if settings.db_password_cmd:
+        parts += ["--db-password-cmd", settings.db_password_cmd]
     return [*parts, "fetch"]
 
 

@@ -161,8 +161,8 @@ def process(
     delivery_ids = list(delivery_ids)
     with store.atomic():
         batch = BatchWriter(store)
-        deliveries = emails_q.by_ids(store, "email_deliveries", delivery_ids)
-        emails = emails_q.by_ids(store, "emails", {d["email_id"] for d in deliveries.values()})
+        deliveries = emails_q.claim_deliveries(store, delivery_ids)  # another host's stay theirs
+        emails = emails_q.lock_emails(store, {d["email_id"] for d in deliveries.values()})
         lookups.prefetch(parsed for _raw, parsed in (prepared or {}).values() if parsed is not None)
         for delivery_id in delivery_ids:
             delivery = deliveries.get(delivery_id)

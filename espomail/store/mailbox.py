@@ -2,7 +2,11 @@
 
 Every list is a keyset-friendly ``ORDER BY date DESC, id DESC LIMIT/OFFSET`` over an
 index: a user's folders go through ``email_users_mailbox``; the administrator's "all"
-through ``emails_by_date``; a parent through ``emails_by_parent``.
+through ``emails_by_date``; a parent through ``emails_by_parent``. Dates may be NULL: the
+order says where NULLs go (last, as SQLite puts them), which PostgreSQL's indexes of
+these columns match (NULLS FIRST, read backwards). The inbox orders by ``folder_id``
+(always NULL there) first: it tells PostgreSQL that the index is in date order under that
+condition (SQLite sees it from ``IS NULL``).
 """
 
 from __future__ import annotations
@@ -37,11 +41,13 @@ def list_emails(store: Store, query: Query) -> list[Row]:
         where.append("eu.user_id = ?")
         params.append(query.user_id)
         where.extend(_folder_conditions(query, params))
-        order = "eu.sort_date DESC, eu.email_id DESC"
+        order = "eu.sort_date DESC NULLS LAST, eu.email_id DESC"
+        if query.folder == "inbox" and query.folder_id is None and query.group_folder_id is None:
+            order = "eu.folder_id DESC NULLS LAST, " + order
     else:
         sql = "SELECT e.* FROM emails e"
         where.extend(_scope_conditions(query, params))
-        order = "e.date_sent DESC, e.id DESC"
+        order = "e.date_sent DESC NULLS LAST, e.id DESC"
     where.append("e.state = ?")
     params.append(query.state)
     if query.parent:

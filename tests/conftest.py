@@ -10,6 +10,14 @@
 - ``smtp`` is a recording aiosmtpd server on 127.0.0.1.
 - ``postgres`` is one private PostgreSQL per test session (``postgres.url(db)``,
   ``postgres.create_database(name, template=...)``).
+
+Both engines: ``ESPOMAIL_TEST_ENGINE=postgresql`` (``scripts/test.sh`` runs the suite once
+with SQLite, then once so) points every test's ESPOMAIL_DB at a fresh PostgreSQL database,
+a copy of a template migrated once per session. Tests that do not depend on the store's
+engine (ENGINE_INDEPENDENT: the parser, OAuth, the test servers, the PostgreSQL-specific
+tests themselves) run in the SQLite run only. ``db`` reads the test's store whatever its
+engine (``db.value(sql)``, ``db.rows(sql)``, ``db.dump()``), instead of opening the SQLite
+file.
 """
 
 from __future__ import annotations
@@ -33,6 +41,33 @@ from espomail.testing.smtp import RecordingSMTP
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CORPUS = SHARED / "corpus"
+ENGINE = os.environ.get("ESPOMAIL_TEST_ENGINE", "sqlite").lower()
+ON_POSTGRES = ENGINE in ("postgresql", "postgres")
+if ENGINE not in ("sqlite", "postgresql", "postgres"):
+    raise pytest.UsageError(f"ESPOMAIL_TEST_ENGINE={ENGINE!r}: use sqlite or postgresql")
+# Tests that do not depend on the engine of the store (nothing to learn from a second run).
+ENGINE_INDEPENDENT = (
+    "mail/",
+    "oauth/",
+    "testing/",
+    "test_config.py",
+    "test_layers.py",
+    "store/test_migrations.py",  # SQLite files by path; tests/store/test_postgres.py has PostgreSQL's
+    "store/test_postgres.py",
+    "store/test_copy.py",
+    "cli/test_hosts.py",
+)
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items):
+    if not ON_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="engine-independent: runs in the SQLite run")
+    for item in items:
+        relative = Path(str(item.path)).resolve().relative_to(_TESTS).as_posix()
+        if relative.startswith(ENGINE_INDEPENDENT) or item.get_closest_marker("engine_independent"):
+            item.add_marker(skip)
 
 
 @dataclasses.dataclass
@@ -50,8 +85,23 @@ class Result:
         return f"Result(exit_code={self.exit_code}, stdout={out!r}, stderr={err!r})"
 
 
+_databases = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(request):
+    """(server, template name): a database migrated once, copied for every test."""
+    from espomail.store.db import open_store
+
+    server = request.getfixturevalue("postgres")
+    name = "espomail_template"
+    server.drop_database(name)
+    open_store(server.create_database(name)).close()
+    return server, name
+
+
 @pytest.fixture(autouse=True)
-def isolated(tmp_path, monkeypatch):
+def isolated(tmp_path, monkeypatch, request):
     """A private home, data directory and database for every test."""
     for name in list(os.environ):
         if name.startswith("ESPOMAIL_"):
@@ -61,11 +111,71 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
-    monkeypatch.setenv("ESPOMAIL_DB", str(tmp_path / "espomail.db"))
     monkeypatch.setenv("ESPOMAIL_MESSAGE_ID_DOMAIN", "crm.example.com")
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "espomail.testing.keyring_file.FileKeyring")
     monkeypatch.setenv("ESPOMAIL_TEST_KEYRING", str(tmp_path / "keyring.json"))
-    return tmp_path
+    if not ON_POSTGRES or request.node.get_closest_marker("skip"):
+        monkeypatch.setenv("ESPOMAIL_DB", str(tmp_path / "espomail.db"))
+        yield tmp_path
+        return
+    server, template = request.getfixturevalue("postgres_template")
+    name = f"espomail_test_{os.getpid()}_{next(_databases)}"
+    monkeypatch.setenv("ESPOMAIL_DB", server.create_database(name, template=template))
+    monkeypatch.setenv("ESPOMAIL_DATA_DIR", str(tmp_path))  # logs and locks where the SQLite file would be
+    yield tmp_path
+    server.drop_database(name)
+
+
+class Database:
+    """The test's store, whatever its engine: plain SQL with ``?`` placeholders."""
+
+    engine = "postgresql" if ON_POSTGRES else "sqlite"
+
+    def _open(self):
+        from espomail.config import load_settings
+        from espomail.store.db import open_store
+
+        return open_store(load_settings().database, migrate=False)
+
+    def rows(self, sql: str, params=()) -> list[dict]:
+        store = self._open()
+        try:
+            return [dict(row) for row in store.rows(sql, params)]
+        finally:
+            store.close()
+
+    def value(self, sql: str, params=()):
+        store = self._open()
+        try:
+            return store.value(sql, params)
+        finally:
+            store.close()
+
+    def execute(self, sql: str, params=()) -> int:
+        store = self._open()
+        try:
+            with store.atomic():
+                return store.execute(sql, params)
+        finally:
+            store.close()
+
+    def dump(self) -> dict[str, list[dict]]:
+        """Every row of every table (the store's tables, in a stable order)."""
+        from espomail.store.migrations import table_names
+
+        store = self._open()
+        try:
+            return {
+                table: [dict(r) for r in store.rows(f"SELECT * FROM {table} ORDER BY 1, 2")] for table in table_names()
+            }
+        finally:
+            store.close()
+
+
+@pytest.fixture
+def db(isolated) -> Database:
+    """The test's store (SQLite or PostgreSQL) for checks in SQL."""
+    return Database()
 
 
 @pytest.fixture

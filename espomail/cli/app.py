@@ -70,6 +70,7 @@ def open_settings_store(settings: Settings, create: bool = True, migrate: bool =
         migrate=migrate,
         password_cmd=settings.db_password_cmd,
         timeout=settings.timeout_s,
+        stall_s=settings.lease_s,
     )
 
 

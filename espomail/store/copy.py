@@ -56,24 +56,25 @@ class CopyReport:
         }
 
 
-def foreign_tables(store: Store) -> list[str]:
-    """Tables in ``store`` that espomail did not make (a database used for something else)."""
+def existing_tables(store: Store) -> list[str]:
     if store.engine == "postgresql":
-        names = store.column(
+        return store.column(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
         )
-    else:
-        names = store.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")
+    return store.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY 1")
+
+
+def foreign_tables(store: Store) -> list[str]:
+    """Tables in ``store`` that espomail did not make (a database used for something else)."""
     ours = set(table_names()) | _OWN_TABLES
-    return [name for name in names if name not in ours and not name.startswith("sqlite_")]
+    return [name for name in existing_tables(store) if name not in ours and not name.startswith("sqlite_")]
 
 
 def tables_with_rows(store: Store) -> list[str]:
     """espomail's tables that hold at least one row (an empty store has none)."""
-    found = [t for t in table_names() if store.value(f"SELECT 1 FROM {t} LIMIT 1") is not None]
-    if store.engine == "postgresql" and store.value("SELECT 1 FROM raw_sources LIMIT 1") is not None:
-        found.append("raw_sources")
-    return found
+    existing = set(existing_tables(store))
+    candidates = [t for t in [*table_names(), "raw_sources"] if t in existing]
+    return [t for t in candidates if store.value(f"SELECT 1 FROM {t} LIMIT 1") is not None]
 
 
 def copy_store(source: Store, target: Store) -> CopyReport:
@@ -109,7 +110,7 @@ def _copy_table(source: Store, target: Store, table: str) -> None:
     for batch in batches:
         if not batch:
             continue
-        columns = [c for c in batch[0].keys() if not c.startswith("source_")]
+        columns = [c for c in batch[0].keys() if not c.startswith("espomail_copy_")]
         marks = ", ".join("?" for _ in columns)
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
         target.executemany(sql, [[cleared[c] if c in cleared else row[c] for c in columns] for row in batch])
@@ -137,7 +138,7 @@ def _deliveries_with_sources(source: Store, target: Store) -> Iterator[list[dict
     """Delivery rows with their copy of the source in the target: the email's own (already
     copied, found at the email's new location) or, when the delivery brought other bytes,
     a copy of its own."""
-    sql = """SELECT d.*, e.raw_pack AS source_pack, e.raw_offset AS source_offset
+    sql = """SELECT d.*, e.raw_pack AS espomail_copy_pack, e.raw_offset AS espomail_copy_offset
              FROM email_deliveries d JOIN emails e ON e.id = d.email_id ORDER BY d.id"""
     for batch in source.stream(sql, size=RAW_BATCH):
         rows = [dict(row) for row in batch]
@@ -155,7 +156,7 @@ def _deliveries_with_sources(source: Store, target: Store) -> Iterator[list[dict
 
 
 def _same_place(row: dict) -> bool:
-    return row["raw_pack"] == row["source_pack"] and row["raw_offset"] == row["source_offset"]
+    return row["raw_pack"] == row["espomail_copy_pack"] and row["raw_offset"] == row["espomail_copy_offset"]
 
 
 def _email_places(target: Store, ids: set[int]) -> dict[int, tuple]:

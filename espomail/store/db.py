@@ -332,13 +332,17 @@ def open_store(
     *,
     password_cmd: str | None = None,
     timeout: float = 60.0,
+    stall_s: int | None = None,
 ) -> Store:
     """Open the store at ``target``: a SQLite file (created with owner-only permissions) or a
-    PostgreSQL URL (``postgresql://USER@HOST:PORT/DBNAME``); apply pending migrations."""
+    PostgreSQL URL (``postgresql://USER@HOST:PORT/DBNAME``); apply pending migrations.
+
+    ``stall_s`` (PostgreSQL): a session idle inside a transaction that long is ended by the
+    server, so that a hung host's locks go with it (the fetch lease, ``lease_s``)."""
     if isinstance(target, str) and is_url(target):
         from espomail.store.postgres import open_postgres
 
-        store: Store = open_postgres(target, password_cmd=password_cmd, timeout=timeout)
+        store: Store = open_postgres(target, password_cmd=password_cmd, timeout=timeout, stall_s=stall_s)
         return _migrated(store, migrate)
     path = Path(target)
     if not path.exists():

@@ -101,7 +101,9 @@ class _BoolBinary(Dumper):
 # -- connecting ------------------------------------------------------------------------------
 
 
-def open_postgres(url: str, password_cmd: str | None = None, timeout: float = 60.0) -> PostgresStore:
+def open_postgres(
+    url: str, password_cmd: str | None = None, timeout: float = 60.0, stall_s: int | None = None
+) -> PostgresStore:
     """Connect to the PostgreSQL store at ``url``; StoreUnavailable (one line, no password) when not."""
     if not is_postgres_url(url):
         raise StoreUnavailable(
@@ -110,8 +112,8 @@ def open_postgres(url: str, password_cmd: str | None = None, timeout: float = 60
         )
     target = Target.parse(url)
     password = _password_from_command(password_cmd, timeout) if password_cmd else None
-    conn = _connect(target, password, timeout)
-    return PostgresStore(conn, target, password, timeout)
+    conn = _connect(target, password, timeout, stall_s)
+    return PostgresStore(conn, target, password, timeout, stall_s)
 
 
 class Target:
@@ -177,7 +179,7 @@ def _password_from_command(command: str, timeout: float) -> str:
         ) from None
 
 
-def _connect(target: Target, password: str | None, timeout: float) -> psycopg.Connection:
+def _connect(target: Target, password: str | None, timeout: float, stall_s: int | None) -> psycopg.Connection:
     options: dict[str, Any] = {
         "autocommit": True,
         "connect_timeout": max(2, int(timeout)),
@@ -192,6 +194,11 @@ def _connect(target: Target, password: str | None, timeout: float) -> psycopg.Co
         raise StoreUnavailable(_connect_error(target, str(exc), password)) from None
     conn.adapters.register_dumper(bool, _BoolText)
     conn.adapters.register_dumper(bool, _BoolBinary)
+    if stall_s:
+        # A host that hangs inside a transaction (stopped, swapping, partitioned) would keep
+        # its row locks, and another host could not take its accounts over: the server ends
+        # such a session after the lease, and a dead session's locks go with it.
+        conn.execute(f"SET idle_in_transaction_session_timeout = {int(stall_s) * 1000}")
     return conn
 
 
@@ -245,20 +252,23 @@ class PostgresStore(Store):
 
     engine = "postgresql"
 
-    def __init__(self, conn: psycopg.Connection, target: Target, password: str | None, timeout: float) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, target: Target, password: str | None, timeout: float, stall_s: int | None
+    ) -> None:
         super().__init__()
         self.conn = conn
         self.target = target
         self._password = password
         self._timeout = timeout
+        self._stall_s = stall_s
         self.transactions = 0
 
     def describe(self) -> str:
         return self.target.shown()
 
     def reopen(self) -> PostgresStore:
-        conn = _connect(self.target, self._password, self._timeout)
-        return PostgresStore(conn, self.target, self._password, self._timeout)
+        conn = _connect(self.target, self._password, self._timeout, self._stall_s)
+        return PostgresStore(conn, self.target, self._password, self._timeout, self._stall_s)
 
     @property
     def raw(self) -> DatabaseRaw:

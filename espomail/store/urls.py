@@ -23,7 +23,7 @@ def is_url(value: str) -> bool:
     match = _URL.match(value.strip())
     if not match:
         return False
-    return value.strip()[match.end("scheme") :].startswith("//") or match["scheme"].lower() in POSTGRES_SCHEMES
+    return value.strip()[match.end("scheme") + 1 :].startswith("//") or match["scheme"].lower() in POSTGRES_SCHEMES
 
 
 def is_postgres_url(value: str) -> bool:

@@ -59,6 +59,7 @@ class Store:
 
     def __init__(self) -> None:
         self._depth = 0
+        self._unsent: list[str] = []  # savepoints opened but not sent yet (see savepoint())
         self._raw = None
         self._after_commit: list[Callable[[], None]] = []
         # account id -> (holder, lease_s) of the fetch leases this process holds (services.locks)
@@ -121,21 +122,35 @@ class Store:
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[Store]:
-        """A cheap nested unit inside an open transaction (one per processed delivery)."""
+        """A cheap nested unit inside an open transaction (one per processed delivery).
+
+        It is sent only with the first statement inside it: a delivery whose writes are all
+        buffered for the batch (the common case) costs no SAVEPOINT/RELEASE at all, which on
+        PostgreSQL saves two round trips per message."""
         self._depth += 1
         name = f"sp{self._depth}"
-        self._run(f"SAVEPOINT {name}")
+        self._unsent.append(name)
         try:
             yield self
         except BaseException:
-            if self.in_transaction:
+            if name in self._unsent:
+                self._unsent.remove(name)
+            elif self.in_transaction:
                 self._run(f"ROLLBACK TO {name}")
                 self._run(f"RELEASE {name}")
             raise
         else:
-            self._run(f"RELEASE {name}")
+            if name in self._unsent:
+                self._unsent.remove(name)
+            else:
+                self._run(f"RELEASE {name}")
         finally:
             self._depth -= 1
+
+    def _send_savepoints(self) -> None:
+        """Open the savepoints a statement is about to run in (outermost first)."""
+        while self._unsent:
+            self._run(f"SAVEPOINT {self._unsent.pop(0)}")
 
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[Store]:
@@ -233,30 +248,38 @@ class SqliteStore(Store):
         self.conn.execute(sql)
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._unsent and self._send_savepoints()
         return self.conn.execute(sql, params).fetchall()
 
     def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self._unsent and self._send_savepoints()
         return self.conn.execute(sql, params).fetchone()
 
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self._unsent and self._send_savepoints()
         found = self.conn.execute(sql, params).fetchone()
         return None if found is None else found[0]
 
     def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self._unsent and self._send_savepoints()
         return [r[0] for r in self.conn.execute(sql, params).fetchall()]
 
     def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[list[Row]]:
+        self._unsent and self._send_savepoints()
         cursor = self.conn.execute(sql, params)
         while batch := cursor.fetchmany(size):
             yield batch
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._unsent and self._send_savepoints()
         return self.conn.execute(sql, params).rowcount
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
+        self._unsent and self._send_savepoints()
         self.conn.executemany(sql, seq)
 
     def insert(self, table: str, values: dict[str, Any]) -> int:
+        self._unsent and self._send_savepoints()
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         cur = self.conn.execute(

@@ -175,12 +175,14 @@ def insert_fetched_many(store: Store, rows: list[tuple]) -> dict[str, int]:
     rows = _with_raw_adopted(store, rows)
     stamp = now_iso()
     if store.engine == "postgresql":
-        ordered = sorted(rows, key=lambda row: row[0])
-        returned = store.insert_returning(
-            _INSERT_FETCHED + " ON CONFLICT (message_id) DO NOTHING RETURNING id, message_id",
-            [(*row, stamp, stamp) for row in ordered],
+        columns = (*FETCHED_COLUMNS, "created_at", "updated_at")
+        stage = store.stage("emails", columns, [(*row, stamp, stamp) for row in rows])
+        listed = ", ".join(columns)
+        returned = store.rows(
+            f"""INSERT INTO emails ({listed}, state) SELECT {listed}, 'pending' FROM {stage} ORDER BY message_id
+                ON CONFLICT (message_id) DO NOTHING RETURNING id, message_id"""
         )
-        found = {r["message_id"]: r["id"] for r in returned if r is not None}
+        found = {r["message_id"]: r["id"] for r in returned}
         missing = [row[0] for row in rows if row[0] not in found]
         if missing:
             found.update(ids_by_message_ids(store, missing))  # stored meanwhile by another host
@@ -218,7 +220,10 @@ def insert_deliveries(store: Store, rows: list[tuple]) -> list[int]:
     places = store.raw.adopt([(r[4], r[5], r[6], None) for r in rows])
     rows = [(*row[:4], *place, stamp) for row, place in zip(rows, places, strict=True)]
     if store.engine == "postgresql":
-        return [r["id"] for r in store.insert_returning(_INSERT_DELIVERIES + " RETURNING id", rows)]
+        ids = store.next_ids("email_deliveries", len(rows))
+        columns = ("id", "email_id", "account_id", "folder", "uid", "raw_pack", "raw_offset", "raw_size", "created_at")
+        store.copy_rows("email_deliveries", columns, [(i, *row) for i, row in zip(ids, rows, strict=True)])
+        return ids
     store.executemany(_INSERT_DELIVERIES, rows)
     last = store.value("SELECT MAX(id) FROM email_deliveries")
     return list(range(last - len(rows) + 1, last + 1))
@@ -396,6 +401,18 @@ def user_ids_of(store: Store, email_id: int) -> set[int]:
 
 def team_ids_of(store: Store, email_id: int) -> set[int]:
     return set(store.column("SELECT team_id FROM email_teams WHERE email_id = ?", [email_id]))
+
+
+def team_ids_by_email(store: Store, email_ids: Iterable[int]) -> dict[int, set[int]]:
+    """The teams of several emails (one query per 500)."""
+    found: dict[int, set[int]] = {}
+    ids = sorted(set(email_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(f"SELECT email_id, team_id FROM email_teams WHERE email_id IN ({marks})", chunk):
+            found.setdefault(row["email_id"], set()).add(row["team_id"])
+    return found
 
 
 def add_users(store: Store, email_id: int, sort_date: str | None, users: dict) -> None:

@@ -29,6 +29,7 @@ import re
 import shutil
 import struct
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -82,16 +83,20 @@ def to_postgres(sql: str) -> str:
 
 
 class _BoolText(Dumper):
-    """True/False as 1/0: boolean columns are INTEGER on both engines."""
+    """True/False as 1/0: boolean columns are INTEGER on both engines.
 
-    oid = INT8_OID
+    The oid is set per instance: a class-level oid would also make this the dumper psycopg
+    uses for every int8 whose Python type it does not know (COPY with set_types)."""
+
+    def __init__(self, cls: type, context: Any = None) -> None:
+        super().__init__(cls, context)
+        self.oid = INT8_OID
 
     def dump(self, obj: bool) -> bytes:
         return b"1" if obj else b"0"
 
 
-class _BoolBinary(Dumper):
-    oid = INT8_OID
+class _BoolBinary(_BoolText):
     format = pq.Format.BINARY
 
     def dump(self, obj: bool) -> bytes:
@@ -262,6 +267,9 @@ class PostgresStore(Store):
         self._timeout = timeout
         self._stall_s = stall_s
         self.transactions = 0
+        self._stages: set[str] = set()  # staging tables of this session (committed)
+        self._stages_made: dict[str, int] = {}  # staging table -> the transaction that made it
+        self._stages_used: dict[str, int] = {}  # staging table -> the transaction that last filled it
 
     def describe(self) -> str:
         return self.target.shown()
@@ -319,28 +327,33 @@ class PostgresStore(Store):
 
     # -- reads ----------------------------------------------------------------
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._unsent and self._send_savepoints()
         with self._errors(), self.conn.cursor() as cur:
             cur.execute(to_postgres(sql), params)
             return cur.fetchall()
 
     def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self._unsent and self._send_savepoints()
         with self._errors(), self.conn.cursor() as cur:
             cur.execute(to_postgres(sql), params)
             return cur.fetchone()
 
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self._unsent and self._send_savepoints()
         with self._errors(), self.conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(to_postgres(sql), params)
             found = cur.fetchone()
         return None if found is None else found[0]
 
     def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self._unsent and self._send_savepoints()
         with self._errors(), self.conn.cursor(row_factory=tuple_row) as cur:
             cur.execute(to_postgres(sql), params)
             return [r[0] for r in cur.fetchall()]
 
     def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[list[Row]]:
         """A server-side cursor (inside a transaction, as PostgreSQL needs it)."""
+        self._unsent and self._send_savepoints()
         own = not self.in_transaction
         if own:
             self._begin(False)
@@ -356,6 +369,7 @@ class PostgresStore(Store):
 
     # -- writes ---------------------------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._unsent and self._send_savepoints()
         with self._errors(), self.conn.cursor() as cur:
             cur.execute(to_postgres(sql), params)
             return cur.rowcount
@@ -364,6 +378,7 @@ class PostgresStore(Store):
         seq = list(seq)
         if not seq:
             return
+        self._unsent and self._send_savepoints()
         with self._errors(), self.conn.cursor() as cur:
             cur.executemany(to_postgres(sql), seq)
 
@@ -372,6 +387,7 @@ class PostgresStore(Store):
         seq = list(seq)
         if not seq:
             return []
+        self._unsent and self._send_savepoints()
         found: list[Row | None] = []
         with self._errors(), self.conn.cursor() as cur:
             cur.executemany(to_postgres(sql), seq, returning=True)
@@ -380,6 +396,42 @@ class PostgresStore(Store):
                 if not cur.nextset():
                     break
         return found
+
+    # -- bulk writes (PostgreSQL only: the batch writes of a fetch) --------------------------
+    def copy_rows(
+        self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], binary: Sequence[str] = ()
+    ) -> None:
+        """COPY ``rows`` into ``table``: a fraction of the client's and the server's work of an
+        INSERT per row. ``binary``: the columns' types, for COPY's binary format (bytea)."""
+        self._unsent and self._send_savepoints()
+        statement = f"COPY {table} ({', '.join(columns)}) FROM STDIN" + (" (FORMAT BINARY)" if binary else "")
+        with self._errors(), self.conn.cursor() as cur, cur.copy(statement) as copy:
+            if binary:
+                copy.set_types(list(binary))
+            for row in rows:
+                copy.write_row(row)
+
+    def stage(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+        """A temporary table (of this session, emptied at commit) holding ``rows`` with these
+        columns of ``table``, for one UPDATE ... FROM or INSERT ... SELECT; its name."""
+        assert self.in_transaction, "a staging table lives inside a transaction"
+        name = f"espomail_stage_{table}_{zlib.crc32(','.join(columns).encode()):08x}"
+        if name not in self._stages and self._stages_made.get(name) != self.transactions:
+            self.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
+                f"SELECT {', '.join(columns)} FROM {table} WITH NO DATA"
+            )
+            self._stages_made[name] = self.transactions
+            self.after_commit(lambda: self._stages.add(name))
+        if self._stages_used.get(name) == self.transactions:
+            self.execute(f"DELETE FROM {name}")  # filled before in this transaction
+        self._stages_used[name] = self.transactions
+        self.copy_rows(name, columns, rows)
+        return name
+
+    def next_ids(self, table: str, count: int) -> list[int]:
+        """``count`` new ids of ``table``, taken from its identity sequence."""
+        return self.column("SELECT nextval(pg_get_serial_sequence(?, 'id')) FROM generate_series(1, ?)", [table, count])
 
     def insert(self, table: str, values: dict[str, Any]) -> int:
         columns = ", ".join(values)
@@ -468,11 +520,14 @@ class DatabaseRaw:
     def _insert(self, items: list[tuple[str, bytes]]) -> list[int]:
         if not items:
             return []
-        rows = self.store.insert_returning(
-            "INSERT INTO raw_sources (sha256, size, data) VALUES (?, ?, ?) RETURNING id",
-            [(sha, len(raw), raw) for sha, raw in items],
+        ids = self.store.next_ids("raw_sources", len(items))
+        self.store.copy_rows(
+            "raw_sources",
+            ("id", "sha256", "size", "data"),
+            ((raw_id, sha, len(raw), raw) for raw_id, (sha, raw) in zip(ids, items, strict=True)),
+            binary=("int8", "text", "int8", "bytea"),
         )
-        return [row["id"] for row in rows]
+        return ids
 
     def _read_spool(self, pack: str, offset: int, size: int) -> bytes:
         with open(self.directory / pack, "rb") as handle:

@@ -173,6 +173,7 @@ def process(
                 # The same email twice in one batch (a retry after a crash): the second
                 # delivery must see what the first one wrote.
                 batch.flush()
+                lookups.forget_emails()
                 email = None
             email = email or emails_q.email_by_id(store, delivery["email_id"])
             raw, parsed = (prepared or {}).get(delivery_id, (None, None))

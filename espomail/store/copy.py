@@ -1,8 +1,9 @@
 """``espomail store copy``: the whole store into another, empty one (SQLite <-> PostgreSQL).
 
-Every table of the migrations, row by row with its id, in one transaction on the target
-(foreign keys checked at its commit: rows may point forwards, e.g. a reply to a later
-email); the raw sources byte for byte, from packs or the database into the target's packs
+Every table of the migrations, in the order they were created (a table's foreign keys point
+to tables copied before it), row by row with its id, in one transaction on the target; a
+row may point forwards within its own table (a reply to a later email), so those foreign
+keys are checked at the commit; the raw sources byte for byte, from packs or the database into the target's packs
 or database (each read is checked against its SHA-256 where the row has one); identity
 sequences reset after explicit ids (PostgreSQL); leases cleared (they belong to the
 processes of the old store). The source is read in one snapshot, so a fetch running
@@ -13,6 +14,7 @@ copied). Then every table's rows are counted on both sides.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 
 from espomail.errors import EspomailError
@@ -87,16 +89,34 @@ def copy_store(source: Store, target: Store) -> CopyReport:
             if target.engine == "postgresql":
                 _reset_sequences(target)
         source_counts = {t: _count(source, t) for t in table_names()} | {"raw sources": _raw_count(source)}
+    if target.engine == "postgresql":
+        target.execute("ANALYZE")  # planner statistics for the tables just filled
     target_counts = {t: _count(target, t) for t in table_names()} | {"raw sources": _raw_count(target)}
     tables = [TableCount(name, n, target_counts[name]) for name, n in source_counts.items()]
     return CopyReport(source.describe(), target.describe(), tables)
 
 
 def _defer_foreign_keys(store: Store) -> None:
+    """Check a table's references to itself at the commit (only those: a deferred check is
+    remembered per row until then)."""
     if store.engine == "postgresql":
-        store.execute("SET CONSTRAINTS ALL DEFERRED")
+        names = ", ".join(f"{table}_{column}_fkey" for table, column in self_references())
+        store.execute(f"SET CONSTRAINTS {names} DEFERRED")
     else:
         store.execute("PRAGMA defer_foreign_keys = ON")
+
+
+def self_references() -> list[tuple[str, str]]:
+    """(table, column) of every foreign key from a table to itself."""
+    from espomail.store.migrations import MIGRATIONS
+
+    found = []
+    for _, statements in MIGRATIONS:
+        for statement in statements:
+            table = re.match(r"\s*CREATE\s+TABLE\s+(\w+)", statement)
+            if table:
+                found += [(table[1], c) for c in re.findall(rf"(\w+) INTEGER REFERENCES {table[1]}\(id\)", statement)]
+    return found
 
 
 def _copy_table(source: Store, target: Store, table: str) -> None:
@@ -111,9 +131,12 @@ def _copy_table(source: Store, target: Store, table: str) -> None:
         if not batch:
             continue
         columns = [c for c in batch[0].keys() if not c.startswith("espomail_copy_")]
-        marks = ", ".join("?" for _ in columns)
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
-        target.executemany(sql, [[cleared[c] if c in cleared else row[c] for c in columns] for row in batch])
+        rows = [[cleared[c] if c in cleared else row[c] for c in columns] for row in batch]
+        if target.engine == "postgresql":
+            target.copy_rows(table, columns, rows)
+        else:
+            marks = ", ".join("?" for _ in columns)
+            target.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
 
 
 def _order(table: str) -> str:

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,6 +62,7 @@ class Store:
         self._depth = 0
         self._unsent: list[str] = []  # savepoints opened but not sent yet (see savepoint())
         self._raw = None
+        self._raw_lock = threading.Lock()
         self._after_commit: list[Callable[[], None]] = []
         # account id -> (holder, lease_s) of the fetch leases this process holds (services.locks)
         self.leases: dict[int, tuple[str, int]] = {}
@@ -223,7 +225,9 @@ class SqliteStore(Store):
     @property
     def raw(self) -> RawStore:
         if self._raw is None:
-            self._raw = RawStore(raw_directory(self.path))
+            with self._raw_lock:  # fetch threads ask at once; each must get the same writer
+                if self._raw is None:
+                    self._raw = RawStore(raw_directory(self.path))
         return self._raw
 
     def reopen(self) -> Store:

@@ -281,7 +281,9 @@ class PostgresStore(Store):
     @property
     def raw(self) -> DatabaseRaw:
         if self._raw is None:
-            self._raw = DatabaseRaw(self)
+            with self._raw_lock:  # fetch threads ask at once; each must get the same spool
+                if self._raw is None:
+                    self._raw = DatabaseRaw(self)
         return self._raw
 
     @property

@@ -480,6 +480,7 @@ class BenchPostgres:
         if self.started:
             self.server.stop()
             self.started = False
+        shutil.rmtree(self.server.base, ignore_errors=True)  # given a base, the fixture leaves it
 
 
 POSTGRES: BenchPostgres | None = None

@@ -384,21 +384,6 @@ class PostgresStore(Store):
         with self._errors(), self.conn.cursor() as cur:
             cur.executemany(to_postgres(sql), seq)
 
-    def insert_returning(self, sql: str, seq: Iterable[Sequence[Any]]) -> list[Row | None]:
-        """``executemany`` of an INSERT ... RETURNING: one returned row (or None) per parameter set."""
-        seq = list(seq)
-        if not seq:
-            return []
-        self._unsent and self._send_savepoints()
-        found: list[Row | None] = []
-        with self._errors(), self.conn.cursor() as cur:
-            cur.executemany(to_postgres(sql), seq, returning=True)
-            while True:
-                found.append(cur.fetchone())
-                if not cur.nextset():
-                    break
-        return found
-
     # -- bulk writes (PostgreSQL only: the batch writes of a fetch) --------------------------
     def copy_rows(
         self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], binary: Sequence[str] = ()

@@ -7,6 +7,7 @@ nothing reads configuration from a global. Every key is described once, here, an
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 from collections.abc import Mapping
@@ -17,39 +18,107 @@ from espomail.errors import ConfigError
 from espomail.store.urls import is_url
 from espomail.timeutil import parse_duration
 
-# key -> (type, default, one-line description). Types: int, float, bool, str, "path",
-# "str?" (string or null), "list", "duration" (seconds; "2h", "90m" or a number).
-KEYS: dict[str, tuple[str, Any, str]] = {
-    "db_path": (
+
+class Key(NamedTuple):
+    """One setting: its type, default, a one-line description and, for numbers, the
+    allowed range (inclusive; a value outside it, NaN or infinity is refused)."""
+
+    kind: str
+    default: Any
+    doc: str
+    low: float | None = None
+    high: float | None = None
+
+
+MINUTE, HOUR, DAY = 60, 3600, 86400
+
+# Types: int, float, bool, str, "path", "str?" (string or null), "list", "duration"
+# (seconds; "2h", "90m" or a number).
+KEYS: dict[str, Key] = {
+    "db_path": Key(
         "path?",
         None,
         "SQLite database file, or a PostgreSQL URL postgresql://USER@HOST:PORT/DBNAME; default DATA_DIR/espomail.db",
     ),
-    "db_password_cmd": ("str?", None, "command printing the PostgreSQL password (else PGPASSWORD or ~/.pgpass)"),
-    "data_dir": ("path?", None, "data directory; default $XDG_DATA_HOME/espomail"),
-    "log_file": ("path?", None, "log file; default DATA_DIR/espomail.log; '-' for stderr"),
-    "log_level": ("str", "info", "debug, info, warning or error"),
-    "max_per_run": ("int", 1000, "messages fetched per folder per run"),
-    "batch_size": ("int", 200, "messages per pipelined IMAP FETCH and per store commit"),
-    "max_message_size_mb": ("float", 25.0, "larger messages are stored as headers only"),
-    "workers": ("int", 4, "accounts fetched at the same time"),
-    "timeout_s": ("float", 60.0, "timeout of every network operation, in seconds"),
-    "auto_reply_limit": ("int", 5, "system-sent messages to one address per period"),
-    "auto_reply_period": ("duration", "2h", "the period of auto_reply_limit (e.g. 2h)"),
-    "send_retries": ("int", 3, "tries of a failed auto-reply before it stays Failed"),
-    "failed_retries": ("int", 5, "automatic retries of a failed import by later fetches"),
-    "no_reply_pattern": (
+    "db_password_cmd": Key("str?", None, "command printing the PostgreSQL password (else PGPASSWORD or ~/.pgpass)"),
+    "data_dir": Key("path?", None, "data directory; default $XDG_DATA_HOME/espomail"),
+    "log_file": Key("path?", None, "log file; default DATA_DIR/espomail.log; '-' for stderr"),
+    "log_level": Key("str", "info", "debug, info, warning or error"),
+    "log_target": Key("str", "file", "where the log goes: file (log_file), syslog or journald"),
+    "max_per_run": Key("int", 1000, "messages fetched per folder per run", 1, 1_000_000),
+    "batch_size": Key("int", 200, "messages per pipelined IMAP FETCH and per store commit", 1, 10_000),
+    "max_message_size_mb": Key("float", 25.0, "larger messages are stored as headers only", 0.001, 2048),
+    "workers": Key("int", 4, "accounts fetched at the same time", 1, 64),
+    "timeout_s": Key("float", 60.0, "timeout of every network operation, in seconds", 1, HOUR),
+    "auto_reply_limit": Key("int", 5, "system-sent messages to one address per period", 0, 10_000),
+    "auto_reply_period": Key("duration", "2h", "the period of auto_reply_limit (e.g. 2h)", MINUTE, 365 * DAY),
+    "send_retries": Key(
+        "int", 3, "attempts at each outgoing email before it stays Failed (then: email resend)", 0, 100
+    ),
+    "failed_retries": Key("int", 5, "automatic retries of a failed import by later fetches", 0, 100),
+    "no_reply_pattern": Key(
         "list",
         ["noreply", "no-reply", "mailer-daemon", "postmaster"],
         "senders whose local part contains one of these get no auto-reply",
     ),
-    "reopen_closed_cases": ("bool", False, "a customer follow-up reopens a Closed case"),
-    "b2c_mode": ("bool", False, "link mail from a contact to the contact, not its account"),
-    "max_personal_accounts": ("int", 2, "personal mail accounts per non-admin user"),
-    "message_id_domain": ("str?", None, "domain of generated Message-IDs; default: FQDN"),
-    "notify_max_age_days": ("int", 2, "no email-received notification for older mail"),
-    "lease_s": ("int", 300, "seconds a fetch holds an account before another host may take it over"),
+    "reopen_closed_cases": Key("bool", False, "a customer follow-up reopens a Closed case"),
+    "b2c_mode": Key("bool", False, "link mail from a contact to the contact, not its account"),
+    "max_personal_accounts": Key("int", 2, "personal mail accounts per non-admin user", 0, 10_000),
+    "message_id_domain": Key("str?", None, "domain of generated Message-IDs; default: FQDN"),
+    "side_effects_max_age_days": Key(
+        "int",
+        2,
+        "no auto-reply or notification for mail whose Date or server arrival time is older (days)",
+        0,
+        1_000_000,
+    ),
+    "notify_max_age_days": Key("int?", None, "deprecated: the old name of side_effects_max_age_days", 0, 1_000_000),
+    "lease_s": Key("int", 300, "seconds a fetch holds an account before another host may take it over", 1, DAY),
+    "stale_after_min": Key(
+        "int", 30, "'status' reports an account not fetched successfully for this long", 1, 7 * 24 * 60
+    ),
+    "poll_interval_s": Key(
+        "float",
+        60.0,
+        "espomail watch: seconds between polls of servers without IDLE, account and outbox checks",
+        0.1,
+        DAY,
+    ),
+    # Cost bounds on incoming mail (espomail.mail.limits): beyond them a message is cut or marked, never lost.
+    "max_header_count": Key(
+        "int", 10_000, "header fields read per message or MIME part; the rest ignored", 10, 10_000_000
+    ),
+    "max_header_length": Key(
+        "int", 100_000, "characters kept of one header field; longer ones are cut", 1_000, 100_000_000
+    ),
+    "max_addresses": Key("int", 1_000, "addresses kept per From, To, Cc, Bcc or Reply-To field", 1, 1_000_000),
+    "max_mime_depth": Key("int", 40, "nesting levels of MIME multiparts read; deeper ones kept as one part", 1, 1_000),
+    "max_mime_parts": Key("int", 5_000, "MIME parts read per message; the rest kept as one part", 1, 1_000_000),
+    "max_filename_length": Key(
+        "int", 255, "characters of an attachment file name (cut in the middle, extension kept)", 16, 100_000
+    ),
+    "max_references": Key("int", 100, "References ids kept per email: the thread root and the newest", 2, 100_000),
+    "max_html_bytes": Key(
+        "int", 1_000_000, "characters of an html body converted to text; the rest not converted", 1_000, 1_000_000_000
+    ),
+    "max_filter_pattern_length": Key(
+        "int", 1_000, "characters of a filter's From, To or Subject pattern", 1, 1_000_000
+    ),
 }
+
+# The cost bounds, passed to Settings as they are (see espomail.mail.limits).
+LIMIT_KEYS = (
+    "max_header_count",
+    "max_header_length",
+    "max_addresses",
+    "max_mime_depth",
+    "max_mime_parts",
+    "max_filename_length",
+    "max_references",
+    "max_html_bytes",
+    "max_filter_pattern_length",
+)
+LOG_TARGETS = ("file", "syslog", "journald")
 
 ENV_PREFIX = "ESPOMAIL_"
 # Environment variables that are not settings keys.
@@ -75,8 +144,20 @@ class Settings(NamedTuple):
     b2c_mode: bool
     max_personal_accounts: int
     message_id_domain: str
-    notify_max_age_days: int
+    side_effects_max_age_days: int
     lease_s: int
+    max_header_count: int
+    max_header_length: int
+    max_addresses: int
+    max_mime_depth: int
+    max_mime_parts: int
+    max_filename_length: int
+    max_references: int
+    max_html_bytes: int
+    max_filter_pattern_length: int
+    poll_interval_s: float = 60.0
+    log_target: str = "file"
+    stale_after_min: int = 30
     config_path: Path | None = None
     db_url: str | None = None  # a URL given as db_path (--db, ESPOMAIL_DB): never taken for a file
     db_password_cmd: str | None = None
@@ -113,6 +194,11 @@ def load_settings(
         values.update(_read_file(path))
     values.update(_read_env(env))
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if (
+        values["notify_max_age_days"] is not None
+        and values["side_effects_max_age_days"] == KEYS["side_effects_max_age_days"].default
+    ):
+        values["side_effects_max_age_days"] = values["notify_max_age_days"]  # the deprecated name
     return _finish(values, path, env)
 
 
@@ -181,11 +267,35 @@ def _check(key: str, raw: Any, where: str) -> Any:
     if key not in KEYS:
         known = ", ".join(sorted(KEYS))
         raise ConfigError(f"unknown config key '{key}' {where}; known keys: {known}")
-    kind = KEYS[key][0]
+    spec = Key(*KEYS[key])
     try:
-        return _convert(kind, raw)
-    except (TypeError, ValueError) as exc:
+        return _in_range(spec, _convert(spec.kind, raw))
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ConfigError(f"config key '{key}' {where}: {exc}") from None
+
+
+def _in_range(spec: Key, value: Any) -> Any:
+    """A number must be finite and, when the key declares a range, inside it."""
+    if spec.kind.rstrip("?") not in ("int", "float", "duration") or value is None:
+        return value
+    allowed = f"from {allowed_range(spec)}" if spec.low is not None else "a finite number, not negative"
+    low, high = (0, math.inf) if spec.low is None else (spec.low, spec.high)
+    if not math.isfinite(value) or not low <= value <= high:
+        unit = " seconds" if spec.kind == "duration" else ""
+        raise ValueError(f"must be {allowed}, got {_number(value)}{unit}")
+    return value
+
+
+def allowed_range(spec: Key) -> str:
+    """``1 to 3600`` (``60 to 31536000 seconds`` for a duration)."""
+    unit = " seconds" if spec.kind == "duration" else ""
+    return f"{_number(spec.low)} to {_number(spec.high)}{unit}"
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e18:
+        return str(int(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _convert(kind: str, raw: Any) -> Any:
@@ -204,13 +314,13 @@ def _convert(kind: str, raw: Any) -> Any:
             return raw.lower() in _TRUE
         raise TypeError(f"expected true or false, got {raw!r}")
     if kind == "int":
-        return _positive(_as_number(raw, int))
+        return _as_number(raw, int)
     if kind == "float":
-        return _positive(_as_number(raw, float))
+        return _as_number(raw, float)
     if kind == "duration":
         if isinstance(raw, bool):
             raise TypeError(f"expected a duration such as 2h, got {raw!r}")
-        return _positive(parse_duration(raw if isinstance(raw, int | str) else str(raw)))
+        return parse_duration(raw if isinstance(raw, int | str) else str(raw))
     if kind == "list":
         if isinstance(raw, str):
             raw = [raw]
@@ -233,12 +343,6 @@ def _as_number(raw: Any, kind: type) -> Any:
     raise TypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {raw!r}")
 
 
-def _positive(value: Any) -> Any:
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-    return value
-
-
 def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -> Settings:
     data_dir = Path(values["data_dir"]).expanduser() if values["data_dir"] else None
     db_url = values["db_path"] if values["db_path"] and is_url(values["db_path"]) else None
@@ -251,6 +355,8 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         raise ConfigError(
             f"config key 'log_level': expected debug, info, warning or error, got {values['log_level']!r}"
         )
+    if values["log_target"].lower() not in LOG_TARGETS:
+        raise ConfigError(f"config key 'log_target': expected {', '.join(LOG_TARGETS)}, got {values['log_target']!r}")
     return Settings(
         db_path=db_path,
         data_dir=data_dir,
@@ -270,8 +376,12 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         b2c_mode=values["b2c_mode"],
         max_personal_accounts=values["max_personal_accounts"],
         message_id_domain=values["message_id_domain"] or _fqdn(),
-        notify_max_age_days=values["notify_max_age_days"],
+        side_effects_max_age_days=values["side_effects_max_age_days"],
         lease_s=values["lease_s"],
+        **{key: values[key] for key in LIMIT_KEYS},
+        poll_interval_s=values["poll_interval_s"],
+        log_target=values["log_target"].lower(),
+        stale_after_min=values["stale_after_min"],
         config_path=path,
         db_url=db_url,
         db_password_cmd=values["db_password_cmd"],
@@ -292,8 +402,11 @@ def starter_config() -> str:
         "# Layers: defaults < this file < ESPOMAIL_<KEY> environment < command-line options.",
         "",
     ]
-    for key, (_kind, default, doc) in KEYS.items():
-        lines.append(f"# {doc}")
+    for key, spec in KEYS.items():
+        spec = Key(*spec)
+        default = spec.default
+        allowed = f" ({allowed_range(spec)})" if spec.low is not None else ""
+        lines.append(f"# {spec.doc}{allowed}")
         shown = yaml.safe_dump({key: default}, default_flow_style=True).strip()[1:-1]
         lines.append(f"# {shown}" if default is None else shown)
         lines.append("")

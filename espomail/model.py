@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 
@@ -133,6 +133,29 @@ class FolderKind(enum.StrEnum):
     GROUP = "group"
 
 
+class AuthMethod(enum.StrEnum):
+    """How an account logs in to IMAP and SMTP (SPEC 12)."""
+
+    PASSWORD = "password"
+    OAUTH2 = "oauth2"
+
+
+class AuthFlow(enum.StrEnum):
+    """How ``espomail account authorize`` obtains an OAuth2 grant."""
+
+    DEVICE = "device"
+    BROWSER = "browser"
+    REFRESH_TOKEN = "refresh-token"
+
+
+class WatchMode(enum.StrEnum):
+    """How ``espomail watch`` follows one account folder (its heartbeat row's mode)."""
+
+    IDLE = "idle"  # an IMAP IDLE connection: new mail is reported at once
+    POLL = "poll"  # the server has no IDLE: a fetch every poll_interval_s
+    CONNECTING = "connecting"  # (re)connecting, with backoff after an error
+
+
 # -- how an email reaches a user -------------------------------------------------------------------
 
 
@@ -146,6 +169,34 @@ class UserState:
     in_trash: bool = False
     skip_notification: bool = False
     is_sender: bool = False
+
+
+# -- lists ------------------------------------------------------------------------------------------
+
+COUNTED_AT_LEAST = 1000  # a list that is costly to count is counted this far (or to its page's end)
+
+
+def counted_up_to(offset: int, limit: int) -> int:
+    """How far a costly list is counted for its total: 1,000 rows, or the end of the page
+    rounded up to a thousand; beyond that its total is "more than N" (docs/cli.md)."""
+    end = offset + limit
+    return max(COUNTED_AT_LEAST, -(-end // COUNTED_AT_LEAST) * COUNTED_AT_LEAST)
+
+
+@dataclasses.dataclass
+class Page:
+    """A page of a list as a service gives it.
+
+    ``total``: how many rows the whole list has (None: not counted), exactly, or (``exact``
+    False) more than that many. ``next``: when the list offers a keyset cursor, ``next(n)``
+    gives the ``n`` rows that follow this page's last one, as a Page (``--all`` reads on with
+    it instead of OFFSET, which rereads every row it skips).
+    """
+
+    items: list
+    total: int | None = None
+    exact: bool = True
+    next: Callable[[int], Page] | None = None
 
 
 # -- mail accounts ----------------------------------------------------------------------------------
@@ -196,10 +247,16 @@ class MailAccount:
     last_success_at: str | None = None
     last_error: str | None = None
     last_error_at: str | None = None
+    auth: AuthMethod = AuthMethod.PASSWORD
+    oauth_config: str | None = None  # oauth.OAuthConfig as JSON (no secret, no token)
 
     @property
     def is_group(self) -> bool:
         return self.kind == AccountKind.GROUP
+
+    @property
+    def uses_oauth(self) -> bool:
+        return self.auth == AuthMethod.OAUTH2
 
     @classmethod
     def from_row(cls, row: Any) -> MailAccount:  # noqa: ANN401 - a store row (read by column name)
@@ -245,6 +302,8 @@ class MailAccount:
             last_success_at=row["last_success_at"],
             last_error=row["last_error"],
             last_error_at=row["last_error_at"],
+            auth=AuthMethod(row["auth"] or AuthMethod.PASSWORD),
+            oauth_config=row["oauth_config"],
         )
 
 
@@ -254,6 +313,7 @@ class AccountChanges:
 
     ``password_stdin``/``smtp_password_stdin`` hold a password read from stdin (kept out of
     ``repr``); ``*_cmd`` and ``*_env`` name where the password is read at fetch time.
+    ``auth`` and the ``oauth_*`` options are SPEC 12's (``--auth oauth2``).
     """
 
     address: str | None = None
@@ -296,6 +356,19 @@ class AccountChanges:
     # personal accounts
     user: str | None = None
     personal_folder: str | None = None
+    folder_map: tuple[str, ...] = ()  # IMAPFOLDER=FOLDER entries (FOLDER empty: remove the entry)
+    # OAuth2 (SPEC 12)
+    auth: str | None = None
+    oauth_provider: str | None = None
+    oauth_client_id: str | None = None
+    oauth_client_secret_env: str | None = None
+    oauth_client_secret_cmd: str | None = None
+    oauth_tenant: str | None = None
+    oauth_token_url: str | None = None
+    oauth_device_url: str | None = None
+    oauth_auth_url: str | None = None
+    oauth_scopes: tuple[str, ...] = ()
+    oauth_token_file: str | None = None
 
     GROUP_ONLY = (
         "teams",
@@ -315,13 +388,42 @@ class AccountChanges:
         "group_folder",
     )
 
+    OAUTH = (
+        "oauth_provider",
+        "oauth_client_id",
+        "oauth_client_secret_env",
+        "oauth_client_secret_cmd",
+        "oauth_tenant",
+        "oauth_token_url",
+        "oauth_device_url",
+        "oauth_auth_url",
+        "oauth_scopes",
+        "oauth_token_file",
+    )
+    PASSWORDS = (
+        "password_cmd",
+        "password_env",
+        "password_stdin",
+        "smtp_password_cmd",
+        "smtp_password_env",
+        "smtp_password_stdin",
+    )
+
     @classmethod
     def from_options(cls, options: Mapping[str, Any]) -> AccountChanges:
         """From keyword options (the CLI's); an unknown name is a TypeError (a bug, not input)."""
         values = dict(options)
-        for many in ("folders", "teams"):
+        for many in ("folders", "teams", "oauth_scopes", "folder_map"):
             values[many] = tuple(values.get(many) or ())
         return cls(**values)
+
+    def given_oauth_options(self) -> list[str]:
+        """The ``--oauth-*`` options that were given."""
+        return [name for name in self.OAUTH if getattr(self, name) not in (None, ())]
+
+    def given_password_options(self) -> list[str]:
+        """The ``--password-*``/``--smtp-password-*`` options that were given."""
+        return [name for name in self.PASSWORDS if getattr(self, name) is not None]
 
     def given_group_options(self) -> list[str]:
         """The group-only options that were given (refused for a personal account)."""

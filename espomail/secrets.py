@@ -8,31 +8,46 @@ failing command's first stderr line is quoted with anything secret-looking scrub
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from espomail.errors import InvalidInput, SecretError
 
 SERVICE = "espomail"
+log = logging.getLogger("espomail.secrets")
 
 
 @dataclass(frozen=True)
 class SecretRef:
     method: str  # keyring | cmd | env
     value: str  # keyring entry name | command line | variable name
+    # "admin" when an administrator set this command or variable; None when not recorded
+    # (set before espomail recorded it). Who may run what: policy.access.may_run_secret_source.
+    set_by: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps({"method": self.method, "value": self.value})
+        data = {"method": self.method, "value": self.value}
+        if self.set_by:
+            data["set_by"] = self.set_by
+        return json.dumps(data)
 
     @classmethod
     def from_json(cls, text: str | None) -> SecretRef | None:
         if not text:
             return None
         data = json.loads(text)
-        return cls(data["method"], data["value"])
+        return cls(data["method"], data["value"], data.get("set_by"))
+
+    @property
+    def runs_something(self) -> bool:
+        """A command to run or a variable to read in the process that needs the secret."""
+        return self.method in ("cmd", "env")
 
     def describe(self) -> str:
         """Safe to show: says where the secret comes from, never the secret."""
@@ -75,6 +90,65 @@ def store_in_keyring(ref: SecretRef, secret: str) -> None:
             f"could not store the password in the system keyring ({type(exc).__name__}); "
             "on a server without a keyring use --password-cmd (e.g. 'cat /etc/espomail/support.pass') "
             "or --password-env"
+        ) from None
+
+
+class KeyringWrites:
+    """Keyring entries a command will write, written as its last step and undone when the
+    command fails after all (SPEC 11: a rejected command changes nothing anywhere).
+
+    ``add`` only records; ``write`` reads each entry's current secret, then writes the new
+    one; ``undo`` puts the old secrets back (or deletes entries that did not exist).
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[SecretRef, str]] = []
+        self._written: list[tuple[SecretRef, str | None]] = []  # (entry, the secret it held before)
+
+    def add(self, ref: SecretRef, secret: str) -> None:
+        self._pending.append((ref, secret))
+
+    def write(self) -> None:
+        pending, self._pending = self._pending, []
+        for ref, secret in pending:
+            before = _current_secret(ref)
+            store_in_keyring(ref, secret)
+            self._written.append((ref, before))
+
+    def undo(self) -> None:
+        written, self._written = self._written, []
+        for ref, before in reversed(written):
+            try:
+                if before is None:
+                    _keyring().delete_password(SERVICE, ref.value)
+                else:
+                    _keyring().set_password(SERVICE, ref.value, before)
+            except Exception as exc:  # noqa: BLE001 - every backend raises its own errors
+                log.error("could not restore the keyring entry %s/%s (%s)", SERVICE, ref.value, type(exc).__name__)
+
+
+@contextlib.contextmanager
+def keyring_writes() -> Iterator[KeyringWrites]:
+    """``with keyring_writes() as writes, store.atomic():`` ... ``writes.write()`` as the last
+    step inside the transaction: if the commit (or anything after the write) fails, the
+    keyring gets its old secrets back."""
+    writes = KeyringWrites()
+    try:
+        yield writes
+    except BaseException:
+        writes.undo()
+        raise
+
+
+def _current_secret(ref: SecretRef) -> str | None:
+    try:
+        return _keyring().get_password(SERVICE, ref.value)
+    except SecretError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise SecretError(
+            f"cannot read the system keyring ({type(exc).__name__}), so the password was not changed; "
+            "on a server without a keyring use --password-cmd or --password-env"
         ) from None
 
 

@@ -108,6 +108,8 @@ COMMANDS = {
     "fetch": "fetch",
     "status": "fetch",
     "cron": "fetch",
+    "watch": "watch",
+    "systemd": "systemd",
     "email": "emails",
     "filter": "filters",
     "notification": "notifications",
@@ -139,6 +141,12 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
         if os.environ.get("ESPOMAIL_TRACEBACK"):
             raise
+        from espomail.failures import translate
+
+        known = translate(exc, app.settings_loaded.db_path if app.settings_loaded else None)
+        if known is not None:  # the disk, the store's lock ...: what to do, not a bug report
+            logging.getLogger("espomail").error("%s", known.message)
+            sys.exit(_fail(known.message, known.code, known.exit_code, app, args))
         logging.getLogger("espomail").exception("unexpected error")
         text = f"unexpected {type(exc).__name__}: {exc}; rerun with ESPOMAIL_TRACEBACK=1 and report it"
         code = _fail(text, "internal_error", 1, app, args)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from espomail.cli import logtargets
 from espomail.config import Settings, load_settings
 from espomail.store.db import Store, open_store
 
@@ -40,6 +41,11 @@ class App:
             overrides = {"db_path": self.db_path, "db_password_cmd": self.db_password_cmd}
             self._settings = load_settings(self.config_path, overrides=overrides)
             setup_logging(self._settings, self.verbose)
+        return self._settings
+
+    @property
+    def settings_loaded(self) -> Settings | None:
+        """The settings if a command loaded them (never loads them itself)."""
         return self._settings
 
     @property
@@ -89,11 +95,44 @@ class CleanFormatter(logging.Formatter):
 
 
 def setup_logging(settings: Settings, verbose: int) -> None:
-    """Log to the configured file (never stdout); ``-v`` also logs to stderr."""
+    """Log to the configured target (never stdout); ``-v`` also logs to stderr.
+
+    A handler that cannot write (a full disk, syslog gone) drops the line quietly:
+    logging never prints its own tracebacks, and a failing log never fails a command.
+    """
+    logging.raiseExceptions = False
     root = logging.getLogger("espomail")
     root.handlers.clear()
     root.propagate = False
     root.setLevel(logging.DEBUG if verbose > 1 else getattr(logging, settings.log_level.upper()))
+    handler = _target_handler(settings)
+    root.addHandler(handler)
+    if verbose and not _is_stderr(handler):
+        console = logging.StreamHandler(sys.stderr)
+        console.setFormatter(CleanFormatter("%(levelname)s: %(message)s"))
+        root.addHandler(console)
+
+
+def _is_stderr(handler: logging.Handler) -> bool:
+    return isinstance(handler, logging.StreamHandler) and getattr(handler, "stream", None) is sys.stderr
+
+
+def _target_handler(settings: Settings) -> logging.Handler:
+    if settings.log_target == "syslog":
+        handler = logtargets.syslog_handler()
+    elif settings.log_target == "journald":
+        handler = logtargets.journald_handler()
+    else:
+        handler = None
+    if handler is None:  # file, or no syslog/journal on this machine
+        return _file_handler(settings)
+    # The daemon stamps the time; the journal has the level as PRIORITY and the logger as LOGGER.
+    journal = settings.log_target == "journald" and not isinstance(handler, logging.StreamHandler)
+    handler.setFormatter(CleanFormatter("%(message)s" if journal else "%(levelname)s %(name)s: %(message)s"))
+    return handler
+
+
+def _file_handler(settings: Settings) -> logging.Handler:
     fmt = CleanFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     if settings.log_file == "-":
         handler: logging.Handler = logging.StreamHandler(sys.stderr)
@@ -109,8 +148,4 @@ def setup_logging(settings: Settings, verbose: int) -> None:
         except OSError:
             handler = logging.NullHandler()
     handler.setFormatter(fmt)
-    root.addHandler(handler)
-    if verbose and settings.log_file != "-":
-        console = logging.StreamHandler(sys.stderr)
-        console.setFormatter(CleanFormatter("%(levelname)s: %(message)s"))
-        root.addHandler(console)
+    return handler

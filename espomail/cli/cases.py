@@ -6,6 +6,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, date, emit, json_option, key, paging_options, short, show_list, text
+from espomail.cli.types import ID
 from espomail.services import cases
 
 COLUMNS = [
@@ -54,7 +55,7 @@ def list_(status: str | None, assignee: str | None, assigned: str | None, paging
 
 
 @case.command("show")
-@click.argument("number", metavar="N", type=int)
+@click.argument("number", metavar="N", type=ID)
 @json_option
 def show(number: int) -> None:
     """Show a case with its emails, attachments and stream.
@@ -68,7 +69,7 @@ def show(number: int) -> None:
 
 
 @case.command("update")
-@click.argument("number", metavar="N", type=int)
+@click.argument("number", metavar="N", type=ID)
 @click.option("--status", type=STATUS, help="New status.")
 @click.option("--assignee", metavar="U", help="Assign to this user ('' to unassign).")
 @click.option("--assign", metavar="U", hidden=True, help="Old spelling of --assignee.")

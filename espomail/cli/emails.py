@@ -7,9 +7,11 @@ from pathlib import Path
 
 import click
 
+from espomail import validate
 from espomail.cli.app import get_app
 from espomail.cli.output import (
     Paging,
+    confirm,
     date,
     emit,
     json_option,
@@ -21,6 +23,7 @@ from espomail.cli.output import (
     show_list,
     text,
 )
+from espomail.cli.types import ID, NonEmptyPath
 from espomail.errors import InvalidInput
 from espomail.services import emails
 
@@ -82,7 +85,7 @@ def list_(folder, parent, account, state, bodies, paging: Paging) -> None:
 
 
 @email.command("show")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--raw", is_flag=True, help="Print the exact stored source bytes.")
 @json_option
 def show(email_id: int, raw: bool) -> None:
@@ -103,7 +106,7 @@ def show(email_id: int, raw: bool) -> None:
 
 
 @email.command("explain")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @json_option
 def explain(email_id: int) -> None:
     """Why an email was filtered, linked, given to these users, turned into a case.
@@ -133,31 +136,43 @@ def explain(email_id: int) -> None:
 
 
 @email.command("import")
-@click.argument("path", metavar="FILE.eml|MBOX|MAILDIR", type=click.Path(path_type=Path))
+@click.argument("path", metavar="FILE.eml|MBOX|MAILDIR", type=NonEmptyPath(path_type=Path))
 @click.option("--account", metavar="A", help="Import as if fetched by this account (its teams, filters).")
+@click.option("--send-auto-replies", is_flag=True, help="Send the account's auto-replies to recent mail (default: no).")
+@click.option("--create-cases", is_flag=True, help="Open new cases as the account would (default: no).")
 @json_option
-def import_(path: Path, account: str | None) -> None:
+def import_(path: Path, account: str | None, send_auto_replies: bool, create_cases: bool) -> None:
     """Import messages from a file, an mbox, a Maildir or a directory of .eml files.
 
-    The same pipeline as fetch (de-duplication, filters, linking, cases); messages already
-    stored are recognised. For migrations from other systems.
+    The same pipeline as fetch (de-duplication, filters, linking), for migrations from
+    other systems; messages already stored are recognised. It sends nothing and opens no
+    case unless asked (--send-auto-replies, --create-cases); mail older than
+    side_effects_max_age_days gets no auto-reply or notification in any case. Files of a
+    directory that do not look like mail are skipped and listed.
 
     \b
     Examples:
       espomail email import old-system.mbox --account support
       espomail email import ~/Maildir
+      espomail email import today.mbox --account support --create-cases --send-auto-replies
     """
     from espomail.services import importing
+    from espomail.services.ingest import SideEffects
 
     app = get_app()
-    result = importing.import_path(app.store, app.actor, app.settings, path, account)
+    side_effects = SideEffects(auto_replies=send_auto_replies, cases=create_cases)
+    result = importing.import_path(app.store, app.actor, app.settings, path, account, side_effects)
     emit(result)
+    skipped = result["skipped"]
+    if skipped and not app.json:
+        names = ", ".join(skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        message(f"skipped {len(skipped)} file(s) that do not look like mail: {names}")
     if result["failed"]:
         click.get_current_context().exit(1)
 
 
 @email.command("reprocess")
-@click.argument("email_id", metavar="ID", type=int, required=False)
+@click.argument("email_id", metavar="ID", type=ID, required=False)
 @click.option("--failed", is_flag=True, help="Retry every failed import.")
 @json_option
 def reprocess(email_id: int | None, failed: bool) -> None:
@@ -203,7 +218,7 @@ def _state_command(action: str, doc: str):
     """
 
     @email.command(action, help=help_text)
-    @click.argument("email_id", metavar="ID", type=int)
+    @click.argument("email_id", metavar="ID", type=ID)
     @json_option
     def command(email_id: int) -> None:
         from espomail.services import email_actions
@@ -226,7 +241,7 @@ for _action, _doc in (
 
 
 @email.command("move")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--folder", required=True, metavar="F", help="One of your folders, or inbox.")
 @json_option
 def move(email_id: int, folder: str) -> None:
@@ -244,7 +259,7 @@ def move(email_id: int, folder: str) -> None:
 
 
 @email.command("link")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--parent", required=True, metavar="TYPE:ID", help="The record, e.g. account:3 or case:12.")
 @json_option
 def link(email_id: int, parent: str) -> None:
@@ -261,7 +276,7 @@ def link(email_id: int, parent: str) -> None:
 
 
 @email.command("update")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--assignee", metavar="U", help="The assigned user ('' for nobody).")
 @click.option("--assign", metavar="U", hidden=True, help="Old spelling of --assignee.")
 @click.option("--add-team", multiple=True, metavar="T", help="Add a team.")
@@ -284,7 +299,7 @@ def update(
 
 
 @email.command("delete")
-@click.argument("email_id", metavar="ID", type=int)
+@click.argument("email_id", metavar="ID", type=ID)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
 def delete(email_id: int, yes: bool) -> None:
@@ -297,10 +312,9 @@ def delete(email_id: int, yes: bool) -> None:
       espomail email delete 42 --yes
     """
     app = get_app()
-    if not yes:
-        if not sys.stdin.isatty():
-            raise InvalidInput("deleting removes the email for every user; confirm with --yes")
-        click.confirm(f"Delete email {email_id} for every user?", abort=True, err=True)
+    confirm(
+        f"Delete email {email_id} for every user?", yes, "deleting removes the email for every user; confirm with --yes"
+    )
     from espomail.services import email_actions
 
     _done(email_actions.delete(app.store, app.actor, email_id), f"Deleted email {email_id} for every user")
@@ -312,11 +326,11 @@ def delete(email_id: int, yes: bool) -> None:
 @click.option("--cc", multiple=True, metavar="ADDR", help="A copy recipient (repeatable).")
 @click.option("--subject", required=True, help="The subject ([#N] is added for a case parent).")
 @click.option("--body", help="The body text.")
-@click.option("--body-file", type=click.Path(path_type=Path), help="Read the body from a file ('-': stdin).")
+@click.option("--body-file", type=NonEmptyPath(path_type=Path), help="Read the body from a file ('-': stdin).")
 @click.option("--html", is_flag=True, help="The body is HTML.")
 @click.option("--parent", metavar="TYPE:ID", help="Link to a record; with case:N replies return to the group mailbox.")
-@click.option("--reply-to-email", type=int, metavar="ID", help="Reply to this email (In-Reply-To, References).")
-@click.option("--attach", multiple=True, type=click.Path(path_type=Path), help="Attach a file (repeatable).")
+@click.option("--reply-to-email", type=ID, metavar="ID", help="Reply to this email (In-Reply-To, References).")
+@click.option("--attach", multiple=True, type=NonEmptyPath(path_type=Path), help="Attach a file (repeatable).")
 @json_option
 def send(sender, to, cc, subject, body, body_file, html, parent, reply_to_email, attach) -> None:
     """Send an email through the right SMTP and store it (status Sent).
@@ -328,6 +342,7 @@ def send(sender, to, cc, subject, body, body_file, html, parent, reply_to_email,
     """
     from espomail.services import sending
 
+    validate.single_line(subject, "--subject")  # before anything else: a bad subject is bad input (exit 2)
     if (body is None) == (body_file is None):
         raise InvalidInput("give exactly one of --body and --body-file")
     if body_file is not None:
@@ -335,6 +350,31 @@ def send(sender, to, cc, subject, body, body_file, html, parent, reply_to_email,
     app = get_app()
     draft = sending.Draft(sender, list(to), list(cc), subject, body, html, parent, reply_to_email, attach)
     emit(sending.send(app.store, app.actor, app.settings, draft))
+
+
+@email.command("resend")
+@click.argument("email_id", metavar="ID", type=int)
+@json_option
+def resend(email_id: int) -> None:
+    """Send a Failed outgoing email again, now (the same message, the same Message-ID).
+
+    An outgoing email (an auto-reply, an 'email send') is tried up to send_retries times
+    by later fetches, then stays Failed; this starts a new series of attempts, the first at
+    once. Administrators, or the user who sent it (with email create).
+
+    \b
+    Example:
+      espomail email resend 42
+    """
+    from espomail.services import outbox, sending
+
+    app = get_app()
+    attempt = outbox.resend(app.store, app.actor, app.settings, email_id)
+    if attempt.outcome != outbox.Outcome.SENT:
+        raise sending.SendFailed(sending.failure_message(attempt, app.settings))
+    result = sending.sent_result(app.store, app.actor, attempt)
+    line = f"Sent email {email_id} to {', '.join(result['to'] + result['cc'])}"
+    _done(result, line + (f" ({result['refused']})" if result.get("refused") else ""))
 
 
 def _read_text(path: Path) -> str:

@@ -8,6 +8,8 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, paging_options, say, short, show_list, text
+from espomail.cli.removing import run_removal
+from espomail.cli.types import NonEmptyPath
 from espomail.errors import InvalidInput
 from espomail.services import filters
 
@@ -75,7 +77,8 @@ def add(name: str, is_global: bool, account: str | None, user: str | None, skip_
         raise InvalidInput("give exactly one of --global, --account A, --user U")
     app = get_app()
     rule["skip_notification"] = rule["skip_notification"] or skip_notification_old
-    emit(filters.add_filter(app.store, app.actor, name, scopes[0], account, user, **rule))
+    limit = app.settings.max_filter_pattern_length
+    emit(filters.add_filter(app.store, app.actor, name, scopes[0], account, user, **rule, max_pattern_length=limit))
 
 
 @filter_.command("list")
@@ -109,20 +112,28 @@ def show(ref: str) -> None:
 
 @filter_.command("remove")
 @click.argument("ref", metavar="F")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (needed when not on a terminal).")
 @json_option
-def remove(ref: str) -> None:
-    """Remove a filter (by id or name).
+def remove(ref: str, yes: bool) -> None:
+    """Remove a filter (by id or name); asks on a terminal, needs --yes otherwise.
 
     \b
     Example:
-      espomail filter remove spam
+      espomail filter remove spam --yes
     """
+    from espomail.services import removals
+
     app = get_app()
-    emit(filters.remove_filter(app.store, app.actor, ref))
+    run_removal(
+        lambda: removals.plan_filter(app.store, app.actor, ref),
+        lambda: removals.remove_filter(app.store, app.actor, ref),
+        False,
+        yes,
+    )
 
 
 @filter_.command("test")
-@click.argument("path", metavar="FILE.eml", type=click.Path(path_type=Path))
+@click.argument("path", metavar="FILE.eml", type=NonEmptyPath(path_type=Path))
 @click.option("--account", metavar="A", help="Test as if this account fetched it.")
 @click.option("--user", metavar="U", help="Also test this user's filters.")
 @json_option

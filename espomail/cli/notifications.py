@@ -6,6 +6,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, date, emit, json_option, key, message, paging_options, short, show_list, text
+from espomail.cli.types import ID
 from espomail.services import notifications
 
 COLUMNS = [
@@ -53,17 +54,21 @@ def list_(unread: bool, user: str | None, paging: Paging) -> None:
 
 
 @notification.command("read")
-@click.argument("notification_id", metavar="ID", type=int, required=False)
-@click.option("--all", "all_", is_flag=True, help="Mark all of them read.")
-@click.option("--user", metavar="U", help="(administrators) For this user.")
+@click.argument("notification_id", metavar="ID", type=ID, required=False)
+@click.option("--all", "all_", is_flag=True, help="Mark all of your notifications read (of --user U's).")
+@click.option("--user", metavar="U", help="(administrators) Another user's notifications.")
 @json_option
 def read(notification_id: int | None, all_: bool, user: str | None) -> None:
-    """Mark a notification (or --all) read.
+    """Mark a notification (or all of yours with --all) read.
+
+    --all marks only the acting user's notifications read; administrators give --user U
+    for another user's (without --as there are none of one's own: --all needs --user).
 
     \b
     Examples:
       espomail --as alice notification read 7
       espomail --as alice notification read --all
+      espomail notification read --all --user alice
     """
     app = get_app()
     result = notifications.mark_read(app.store, app.actor, notification_id, all_, user)

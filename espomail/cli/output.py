@@ -24,6 +24,9 @@ import click
 from rich.cells import cell_len
 
 from espomail.cli.app import get_app
+from espomail.cli.types import COUNT
+from espomail.errors import InvalidInput
+from espomail.model import Page
 
 # -- untrusted text --------------------------------------------------------------------
 
@@ -68,6 +71,17 @@ def message(text: str) -> None:
 def say(text: str) -> None:
     """A human line on stdout (not JSON), escaped like every other output."""
     click.echo(clean(text))
+
+
+def confirm(question: str, yes: bool, refusal: str) -> None:
+    """Go on when ``yes`` (--yes) or when the person at the terminal answers yes (else click
+    aborts: exit 1, nothing changed); off a terminal without --yes, refuse with ``refusal``
+    (exit 2): a script must say it means it."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise InvalidInput(refusal)
+    click.confirm(clean(question), abort=True, err=True)
 
 
 # -- options ---------------------------------------------------------------------------
@@ -116,12 +130,12 @@ def paging_options(func: Callable) -> Callable:
 
     @click.option(
         "--limit",
-        type=click.IntRange(0),
+        type=COUNT,
         default=DEFAULT_LIMIT,
         show_default=True,
         help="At most this many rows (0: no limit, like --all).",
     )
-    @click.option("--offset", type=click.IntRange(0), default=0, help="Skip this many rows first.")
+    @click.option("--offset", type=COUNT, default=0, help="Skip this many rows first.")
     @click.option("--all", "all_rows", is_flag=True, help="Every row (no limit).")
     @click.option("--nl", is_flag=True, help="One JSON object per line, streamed (for big exports).")
     @functools.wraps(func)
@@ -131,8 +145,6 @@ def paging_options(func: Callable) -> Callable:
             if app.json:
                 raise click.UsageError("give one of --json (one array) and --nl (one object per line)")
             app.json = True  # errors come as JSON objects on stderr too
-        if max(limit, offset) > MAX_INT:
-            raise click.UsageError(f"--limit and --offset take at most {MAX_INT}")
         everything = all_rows or limit == 0
         return func(*args, paging=Paging(None if everything else limit, offset, nl), **kwargs)
 
@@ -142,15 +154,8 @@ def paging_options(func: Callable) -> Callable:
 # -- lists -----------------------------------------------------------------------------
 
 
-@dataclasses.dataclass
-class Page:
-    """Rows of a list, and how many there are in all when the service knows (else None)."""
-
-    items: list
-    total: int | None = None
-
-
-# A list source: (limit, offset) -> the rows (or a Page with the total).
+# A list source: (limit, offset) -> the rows, or a Page (model.Page: the rows, the list's
+# total, and maybe a keyset cursor to the rows that follow).
 Fetch = Callable[[int, int], "list | Page"]
 
 
@@ -168,21 +173,22 @@ class _Reader:
     shown: int = 0
     cut: bool = False
     total: int | None = None
+    exact: bool = True
 
     def rows(self) -> Iterator[dict]:
         limit, offset = self.paging.limit, self.paging.offset
         if limit is not None:
             # One row more than asked tells whether there are more (services give no count).
             page = _as_page(self.fetch(min(limit + 1, MAX_INT), offset))
-            self.total = page.total
+            self.total, self.exact = page.total, page.exact
             self.cut = len(page.items) > limit
             rows = page.items[:limit]
             self.shown = len(rows)
             yield from rows
             return
         previous: set = set()
+        page = _as_page(self.fetch(CHUNK, offset))
         while True:
-            page = _as_page(self.fetch(CHUNK, offset))
             # Rows added at the top while we read shift the next chunk: skip what was just shown.
             keys = set()
             for row in page.items:
@@ -193,7 +199,11 @@ class _Reader:
                     yield row
             if len(page.items) < CHUNK:
                 return
-            previous, offset = keys, offset + CHUNK
+            if page.next is not None:  # a keyset cursor: on after the last row, nothing shifts
+                previous, page = set(), _as_page(page.next(CHUNK))
+            else:
+                previous, offset = keys, offset + CHUNK
+                page = _as_page(self.fetch(CHUNK, offset))
 
     def notice(self) -> str | None:
         """The stderr line of a list cut by its limit, else None."""
@@ -202,7 +212,8 @@ class _Reader:
         first, last = self.paging.offset + 1, self.paging.offset + self.shown
         where = f"{self.shown:,}" if first == 1 else f"{first:,}-{last:,}"
         if self.total is not None:
-            return f"showing {where} of {self.total:,}; use --limit/--offset or --all"
+            total = f"{self.total:,}" if self.exact else f"more than {self.total:,}"
+            return f"showing {where} of {total}; use --limit/--offset or --all"
         if first == 1:
             return f"showing the first {self.shown:,}; use --limit/--offset or --all"
         return f"showing {where}, more follow; use --limit/--offset or --all"

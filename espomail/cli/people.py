@@ -6,6 +6,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, paging_options, short, show_list, text
+from espomail.cli.removing import removal_options, run_removal
 from espomail.services import people
 
 TEAM_COLUMNS = [
@@ -123,16 +124,30 @@ def team_update(name: str, add_position: tuple[str, ...], remove_position: tuple
 
 @team.command("remove")
 @click.argument("name")
+@removal_options
 @json_option
-def team_remove(name: str) -> None:
+def team_remove(name: str, force: bool, yes: bool) -> None:
     """Remove a team (its members stay, without the team).
 
+    Refused while the team is in use (a mail account's team or target team, a group
+    folder's team, members, shared emails or cases), naming each use, unless --force:
+    then an account that distributed its cases to the team gets distribution none. Asks
+    for confirmation on a terminal; needs --yes otherwise.
+
     \b
-    Example:
+    Examples:
       espomail team remove sales
+      espomail team remove support --force --yes
     """
+    from espomail.services import removals
+
     app = get_app()
-    emit(people.remove_team(app.store, app.actor, name))
+    run_removal(
+        lambda: removals.plan_team(app.store, app.actor, name),
+        lambda: removals.remove_team(app.store, app.actor, name, force),
+        force,
+        yes,
+    )
 
 
 # -- user ------------------------------------------------------------------------------
@@ -250,16 +265,30 @@ def user_update(
 
 @user.command("remove")
 @click.argument("username")
+@removal_options
 @json_option
-def user_remove(username: str) -> None:
-    """Remove a user (their per-user email state goes with them; emails stay).
+def user_remove(username: str, force: bool, yes: bool) -> None:
+    """Remove a user (their per-user email state, folders and filters go with them; emails stay).
+
+    Refused while the user owns personal mail accounts, is an account's assign-to user or
+    has open cases, unless --force: then their personal accounts go too, direct
+    distribution to them becomes none and their cases are unassigned. Asks for
+    confirmation on a terminal; needs --yes otherwise.
 
     \b
-    Example:
+    Examples:
       espomail user remove bob
+      espomail user remove bob --force --yes
     """
+    from espomail.services import removals
+
     app = get_app()
-    emit(people.remove_user(app.store, app.actor, username))
+    run_removal(
+        lambda: removals.plan_user(app.store, app.actor, username),
+        lambda: removals.remove_user(app.store, app.actor, username, force),
+        force,
+        yes,
+    )
 
 
 # -- role ------------------------------------------------------------------------------
@@ -363,16 +392,26 @@ def role_show(name: str) -> None:
 
 @role.command("remove")
 @click.argument("name")
+@removal_options
 @json_option
-def role_remove(name: str) -> None:
-    """Remove a role (users lose what it granted).
+def role_remove(name: str, force: bool, yes: bool) -> None:
+    """Remove a role; refused while users have it, unless --force (they lose what it granted).
+
+    Asks for confirmation on a terminal; needs --yes otherwise.
 
     \b
     Example:
-      espomail role remove agent
+      espomail role remove agent --yes
     """
+    from espomail.services import removals
+
     app = get_app()
-    emit(people.remove_role(app.store, app.actor, name))
+    run_removal(
+        lambda: removals.plan_role(app.store, app.actor, name),
+        lambda: removals.remove_role(app.store, app.actor, name, force),
+        force,
+        yes,
+    )
 
 
 COMMANDS = [team, user, role]

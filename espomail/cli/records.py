@@ -6,8 +6,10 @@ from pathlib import Path
 
 import click
 
+from espomail import validate
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, short, show_list, text
+from espomail.cli.types import NonEmptyPath
 from espomail.errors import InvalidInput
 from espomail.services import records
 
@@ -26,9 +28,9 @@ COLUMNS = [
 def _record_id(kind: str, ref: str) -> int:
     """The id of a record given by id or by name (a case by its number)."""
     if kind.lower() == "case":
-        if not ref.strip().isdigit():
+        if not validate.is_whole_number(ref.strip()):
             raise InvalidInput(f"a case is given by its number, not '{ref}'; see 'espomail case list'")
-        return int(ref)
+        return validate.whole_number(ref, "the case number")
     return records.resolve_record(get_app().store, kind, ref)["id"]
 
 
@@ -97,20 +99,25 @@ def record_show(kind: str, ref: str) -> None:
 
 @record.command("import")
 @click.argument("kind", metavar="TYPE", type=TYPES)
-@click.argument("path", metavar="FILE.csv", type=click.Path(path_type=Path))
+@click.argument("path", metavar="FILE.csv", type=NonEmptyPath(path_type=Path))
 @json_option
 def record_import(kind: str, path: Path) -> None:
-    """Import records from a CSV file (all rows or none).
+    """Import records from a CSV file (all rows or none); running it again changes nothing.
 
     The header row names the columns: name (required), email (several separated by ';'),
-    account (name or id, for contacts and opportunities).
+    account (name or id, for contacts and opportunities). A row whose address belongs to a
+    record of TYPE updates it (name, account, new addresses); a row without an address
+    updates the record of that exact name; other rows add records. The records are printed
+    (--json: each with "imported": added, updated or unchanged), the counts on stderr.
 
     \b
     Example:
       espomail record import contact contacts.csv
     """
     app = get_app()
-    emit(records.import_records(app.store, app.actor, kind, path), COLUMNS)
+    imported = records.import_records(app.store, app.actor, kind, path)
+    emit(imported.records, [*COLUMNS, short("imported", priority=7)])
+    message(imported.summary())
 
 
 @record.command("follow")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import re
 
 from espomail.mail.parse import ParsedEmail
 
@@ -48,14 +47,64 @@ class Criteria:
         )
 
 
+MAX_PATTERN_LENGTH = 1_000  # default of the config key max_filter_pattern_length
+
+
+@dataclasses.dataclass(frozen=True)
+class Glob:
+    """A ``*`` pattern split at its stars: the value must start with ``head``, end with
+    ``tail`` and hold the ``middle`` pieces in order between them (``exact`` without a star)."""
+
+    head: str
+    middle: tuple[str, ...]
+    tail: str
+    exact: bool
+
+    def matches(self, value: str) -> bool:
+        """Greedy leftmost search of each middle piece: linear in the value (``str.find``),
+        and correct for ``*``-only globs (taking a piece as early as possible never hurts
+        the pieces after it)."""
+        if self.exact:
+            return value == self.head
+        if len(value) < len(self.head) + len(self.tail) or not value.startswith(self.head):
+            return False
+        if not value.endswith(self.tail):
+            return False
+        position, stop = len(self.head), len(value) - len(self.tail)
+        for piece in self.middle:
+            found = value.find(piece, position, stop)
+            if found < 0:
+                return False
+            position = found + len(piece)
+        return True
+
+
 @functools.lru_cache(maxsize=4096)
-def compile_pattern(pattern: str) -> re.Pattern:
-    parts = [re.escape(part) for part in pattern.strip().lower().split("*")]
-    return re.compile(".*".join(parts), re.DOTALL)
+def compile_pattern(pattern: str) -> Glob:
+    """The pattern as it is matched: stripped, lower-case, split at ``*`` (runs of stars
+    count as one)."""
+    pieces = pattern.strip().lower().split("*")
+    if len(pieces) == 1:
+        return Glob(pieces[0], (), "", exact=True)
+    return Glob(pieces[0], tuple(piece for piece in pieces[1:-1] if piece), pieces[-1], exact=False)
 
 
 def wildcard(pattern: str, value: str | None) -> bool:
-    return value is not None and compile_pattern(pattern).fullmatch(value.strip().lower()) is not None
+    """Whether ``value`` (stripped, case-insensitive) matches ``pattern`` as a whole;
+    O(len(value) + len(pattern)) whatever either holds."""
+    return value is not None and compile_pattern(pattern).matches(value.strip().lower())
+
+
+def check_pattern(pattern: str, max_length: int = MAX_PATTERN_LENGTH) -> str | None:
+    """Why ``pattern`` cannot be saved as a filter pattern, or None when it can."""
+    if len(pattern) > max_length:
+        return (
+            f"the pattern is {len(pattern):,} characters long; at most {max_length:,} are allowed "
+            "(config key max_filter_pattern_length)"
+        )
+    if any(char in pattern for char in "\r\n\x00"):
+        return "the pattern holds a line break or NUL character"
+    return None
 
 
 def match(criteria: Criteria, parsed: ParsedEmail) -> tuple[bool, list[str]]:

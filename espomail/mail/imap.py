@@ -69,6 +69,10 @@ def describe_error(exc: BaseException, host: str, port: int) -> str:
         )
     if isinstance(exc, ssl.SSLError):
         return f"TLS handshake with {where} failed ({exc.reason}): check --security (ssl/starttls/none) and --port"
+    if connection_lost(exc):
+        command = re.search(r"command: (\w+)", str(exc))
+        during = f" during {command.group(1)}" if command else ""
+        return f"the connection to {where} was lost{during}: check the network and the server; the next run resumes"
     if isinstance(exc, LoginError):
         return f"login refused by {where} (bad credentials?): check --username and the password"
     if isinstance(exc, OSError):
@@ -77,6 +81,14 @@ def describe_error(exc: BaseException, host: str, port: int) -> str:
     if isinstance(exc, bytes | bytearray):
         text = exc.decode("utf-8", "replace")
     return f"IMAP error from {where}: {text[:200]}"
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The connection broke (imaplib's abort; a LOGIN whose answer never came is reported by
+    imapclient as a LoginError quoting the socket error): not the server saying no."""
+    if isinstance(exc, imaplib.IMAP4.abort):
+        return True
+    return isinstance(exc, LoginError) and ("socket error" in str(exc) or "EOF" in str(exc))
 
 
 class ImapSession:
@@ -281,8 +293,9 @@ class _Guard:
         if exc is None or isinstance(exc, MailServerError | GeneratorExit):
             return False
         if isinstance(exc, OSError | IMAPClientError | imaplib.IMAP4.error | imaplib.IMAP4.abort):
+            lost = connection_lost(exc)
             reason = describe_error(exc, self.session.host, self.session.port)
-            if "folder" in self.what and isinstance(exc, IMAPClientError | imaplib.IMAP4.error):
+            if "folder" in self.what and isinstance(exc, IMAPClientError | imaplib.IMAP4.error) and not lost:
                 reason = f"{self.what} failed: the server says {str(exc)[:150]}"
             raise MailServerError(reason) from None
         return False

@@ -8,29 +8,56 @@ X-Autoreply, X-Auto-Response-Suppress, Precedence, list headers, bounces), our o
 
 from __future__ import annotations
 
+import re
+
 from espomail.mail import msgid
 from espomail.mail.parse import ParsedEmail
 
 BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
 SUPPRESS = {"all", "autoreply", "oof"}
+_TOKENS = re.compile(r"[^\s,;()]+")
+_MAX_VALUE = 1_000  # characters of a header value read: the token that decides comes first
 
 
-def _first(parsed: ParsedEmail, name: str) -> str | None:
-    values = parsed.headers.get(name)
-    return values[0].strip() if values else None
+def _values(parsed: ParsedEmail, *names: str) -> list[str]:
+    """Every value of the named headers (a message may carry a header twice: each counts)."""
+    return [value.strip() for name in names for value in parsed.headers.get(name) or ()]
+
+
+def _first_token(value: str) -> str:
+    """The keyword of a header value: ``auto-replied`` of ``Auto-Replied; owner=x (comment)``."""
+    found = _TOKENS.search(value[:_MAX_VALUE])
+    return found.group().lower() if found else ""
+
+
+def auto_submitted(parsed: ParsedEmail) -> str | None:
+    """The first Auto-Submitted value other than ``no`` (in any copy of the header)."""
+    for value in _values(parsed, "auto-submitted"):
+        if _first_token(value) not in ("", "no"):
+            return value
+    return None
+
+
+def suppressed(parsed: ParsedEmail) -> str | None:
+    """The X-Auto-Response-Suppress value asking for no auto-reply (All, AutoReply or OOF;
+    a list separated by commas, semicolons or spaces, in any copy of the header)."""
+    for value in _values(parsed, "x-auto-response-suppress"):
+        if {token.lower() for token in _TOKENS.findall(value[:_MAX_VALUE])} & SUPPRESS:
+            return value
+    return None
 
 
 def automated_reason(parsed: ParsedEmail) -> str | None:
     """Why this message is machine-made (no case, no auto-reply), or None."""
-    auto_submitted = _first(parsed, "auto-submitted")
-    if auto_submitted and auto_submitted.lower() != "no":
-        return f"Auto-Submitted: {auto_submitted}"
+    submitted = auto_submitted(parsed)
+    if submitted:
+        return f"Auto-Submitted: {submitted[:200]}"
     for name in ("x-autoreply", "x-autorespond"):
         if name in parsed.headers:
             return f"{name.title()} header"
-    precedence = (_first(parsed, "precedence") or _first(parsed, "x-precedence") or "").lower()
-    if precedence in BULK_PRECEDENCE:
-        return f"Precedence: {precedence}"
+    for value in _values(parsed, "precedence", "x-precedence"):
+        if _first_token(value) in BULK_PRECEDENCE:
+            return f"Precedence: {_first_token(value)}"
     if parsed.is_bounce:
         return "a bounce (delivery report, mailer-daemon/postmaster sender or empty Return-Path)"
     return None
@@ -43,9 +70,9 @@ def auto_reply_blocker(
     reason = automated_reason(parsed)
     if reason:
         return reason
-    suppress = {part.strip().lower() for part in (_first(parsed, "x-auto-response-suppress") or "").split(",")}
-    if suppress & SUPPRESS:
-        return f"X-Auto-Response-Suppress: {_first(parsed, 'x-auto-response-suppress')}"
+    suppress = suppressed(parsed)
+    if suppress:
+        return f"X-Auto-Response-Suppress: {suppress[:200]}"
     for name in ("list-id", "list-unsubscribe"):
         if name in parsed.headers:
             return f"{name.title()} header: mailing-list mail"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 
 from espomail.errors import InvalidInput
+from espomail.mail.addresses import header_text
 
 PLACEHOLDERS = {
     "case_number": "the case number (empty without a case)",
@@ -39,3 +40,9 @@ def render(template: str, values: dict[str, object]) -> str:
     full = {key: "" for key in PLACEHOLDERS}
     full.update({k: "" if v is None else v for k, v in values.items()})
     return template.format_map(full)
+
+
+def render_line(template: str, values: dict[str, object]) -> str:
+    """``render`` for a header (the subject): one line, control and line-separator
+    characters of the values (a customer's subject, a decoded display name) as spaces."""
+    return header_text(render(template, values))

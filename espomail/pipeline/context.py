@@ -59,12 +59,13 @@ class Context:
     def complete(self) -> ParsedEmail:
         """The full parse (bodies, every header), when ``parsed`` is only a summary."""
         if self.parsed is None or not self.parsed.complete:
-            from espomail.mail.parse import TRUNCATED_NOTE, parse_message
+            from espomail.mail.limits import ParseLimits
+            from espomail.mail.parse import parse_stored
             from espomail.store import emails as emails_q
 
             raw = self.raw or emails_q.raw_of(self.store, self.email_id)
-            truncated = bool(self.email["truncated"])
-            self.parsed = parse_message(raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
+            limits = ParseLimits.from_settings(self.settings)
+            self.parsed = parse_stored(raw, bool(self.email["truncated"]), limits)
         return self.parsed
 
     def stop(self, how: DeliveryState) -> None:
@@ -79,3 +80,20 @@ class Context:
 
     def count(self, name: str, amount: int = 1) -> None:
         self.counters[name] = self.counters.get(name, 0) + amount
+
+    def allows(self, side_effect: str) -> bool:
+        """Whether this delivery may cause ``side_effect`` ('auto_reply' or 'case'):
+        ``email import`` stores its deliveries without either unless asked."""
+        return self.delivery is None or bool(self.delivery[f"allow_{side_effect}"])
+
+    def old_mail(self) -> str | None:
+        """Why this email is too old for auto-replies and notifications (SPEC 11), or None."""
+        from espomail import timeutil
+        from espomail.policy.side_effects import too_old
+
+        date = self.parsed.date if self.parsed is not None else None
+        if date is None and self.email["date_sent"]:
+            date = timeutil.parse_iso(self.email["date_sent"])
+        arrived = self.delivery["arrived_at"] if self.delivery is not None else None
+        arrived_at = timeutil.parse_iso(arrived) if arrived else None
+        return too_old(date, arrived_at, self.settings.side_effects_max_age_days)

@@ -8,22 +8,41 @@ Services and pipeline steps describe what is at stake with a small *facts* objec
 ``no < own < team < all``; several roles merge to the most permissive; nothing granted
 means no; administrators (and the system administrator, who runs commands without
 ``--as``) pass every check. A denial raises PermissionDenied naming the missing
-permission (exit 4) and is written to the log.
+permission (exit 4) and is written to the log. The reasons behind each rule are in
+docs/access.md.
 
 | action          | facts          | rule                                                        |
 |-----------------|----------------|-------------------------------------------------------------|
 | admin           | -              | administrators only                                         |
 | email.read      | EmailFacts     | read level: own = among its users; team = or a shared team  |
-| email.edit      | EmailFacts     | edit level, the same reach as reading                       |
-| email.delete    | EmailFacts     | delete level: own = its assigned user or its sender         |
+| email.edit      | EmailFacts     | edit level, the same reach as reading; and email.read       |
+| email.delete    | EmailFacts     | delete level: own = its assigned user or its sender; and    |
+|                 |                | email.read (one may change only what one may read)          |
 | email.create    | -              | email create: yes                                           |
+| email.resend    | EmailFacts     | email create: yes, and the user created (sent) the email    |
 | account.manage  | AccountFacts   | group: admin; personal: its owner with personal accounts    |
+| account.address | AddressFacts   | a personal account's address is one of its owner's (admin:  |
+|                 |                | any; a group account's address is refused to everyone)      |
 | account.send    | AccountFacts   | group send: all, or team with a shared team                 |
+| secret.command  | SecretFacts    | administrators only: an option naming a command, a variable |
+|                 |                | or a file that cron (the administrator) runs, reads or      |
+|                 |                | writes later (--password-cmd/-env, --smtp-password-cmd/-env,|
+|                 |                | --oauth-client-secret-cmd/-env, --oauth-token-file, hooks); |
+|                 |                | users give secrets with --password-stdin (the keyring)      |
 | filter.manage   | FilterFacts    | global/group account: admin; own inbox or own personal acct |
 | user.self       | OwnerFacts     | oneself (folders, follows, notifications of a user)         |
 | case.access     | CaseFacts      | its assignee, a case team, or email read level all          |
+| record.create   | -              | admin, or email edit level all (a record's addresses decide |
+|                 |                | the parent of every future email from or to them)           |
+| record.follow   | FollowFacts    | oneself, and a record one may see (a case: case.access)     |
 | email.list      | -              | read level other than no                                    |
 | email.from      | SenderFacts    | one's own address or the system address (groups: send)      |
+
+Composite checks made by the services: ``email link --parent case:N`` and ``email send
+--parent case:N`` need case.access as well as email.edit / email.create; every email shown
+inside another object (record and case streams, a case's email ids, notifications) is
+shown only when email.read allows it (``services.emails.readable_ids``). A secret command
+or variable runs only when an administrator set it (``may_run_secret_source``).
 """
 
 from __future__ import annotations
@@ -124,6 +143,19 @@ class CaseFacts(NamedTuple):
     team_ids: frozenset[int]
 
 
+class AddressFacts(NamedTuple):
+    owners: bool  # the address is one of the account owner's user addresses
+
+
+class SecretFacts(NamedTuple):
+    option: str  # the option naming a command, a variable or a file, e.g. "--password-cmd"
+
+
+class FollowFacts(NamedTuple):
+    user_id: int  # who would follow
+    case: CaseFacts | None = None  # the case followed, if it is one
+
+
 # -- the rules ------------------------------------------------------------------------------------
 
 
@@ -134,23 +166,33 @@ def level(actor: Actor, field: str) -> str:
     return getattr(actor.permissions, field)
 
 
-def _email_rule(field: str, delete: bool = False) -> Callable[[Actor, EmailFacts], tuple[bool, str]]:
+def _email_rule(
+    field: str, delete: bool = False, readable: bool = False
+) -> Callable[[Actor, EmailFacts], tuple[bool, str]]:
     def rule(actor: Actor, facts: EmailFacts) -> tuple[bool, str]:
-        lvl = level(actor, field)
-        missing = f"{field.replace('_', ' ')} (your level: {lvl})"
-        if lvl == AccessLevel.ALL:
-            return True, missing
-        if lvl == AccessLevel.NO or actor.user_id is None:
-            return False, missing
-        if delete:
-            owns = actor.user_id in (facts.assigned_user_id, facts.created_by_id)
-        else:
-            owns = actor.user_id in facts.user_ids
-        if lvl == AccessLevel.OWN:
-            return owns, missing
-        return owns or bool(actor.team_ids & facts.team_ids), missing
+        ok, missing = _reach(actor, facts, field, delete)
+        if ok and readable:
+            return _reach(actor, facts, "email_read")
+        return ok, missing
 
     return rule
+
+
+def _reach(actor: Actor, facts: EmailFacts, field: str, delete: bool = False) -> tuple[bool, str]:
+    """Whether the actor's level of ``field`` reaches the email, and what is missing if not."""
+    lvl = level(actor, field)
+    missing = f"{field.replace('_', ' ')} (your level: {lvl})"
+    if lvl == AccessLevel.ALL:
+        return True, missing
+    if lvl == AccessLevel.NO or actor.user_id is None:
+        return False, missing
+    if delete:
+        owns = actor.user_id in (facts.assigned_user_id, facts.created_by_id)
+    else:
+        owns = actor.user_id in facts.user_ids
+    if lvl == AccessLevel.OWN:
+        return owns, missing
+    return owns or bool(actor.team_ids & facts.team_ids), missing
 
 
 def _email_list(actor: Actor, _facts: object) -> tuple[bool, str]:
@@ -173,6 +215,12 @@ def _admin(actor: Actor, _facts: object) -> tuple[bool, str]:
 
 def _email_create(actor: Actor, _facts: object) -> tuple[bool, str]:
     return level(actor, "email_create") == Grant.YES, "email create"
+
+
+def _email_resend(actor: Actor, facts: EmailFacts) -> tuple[bool, str]:
+    if level(actor, "email_create") != Grant.YES:
+        return False, "email create"
+    return facts.created_by_id == actor.user_id, "administrator (resending another user's email)"
 
 
 def _account_manage(actor: Actor, facts: AccountFacts) -> tuple[bool, str]:
@@ -212,19 +260,58 @@ def _case_access(actor: Actor, facts: CaseFacts) -> tuple[bool, str]:
     return ok, "case access (its assignee, a case team, or email read all)"
 
 
+def _account_address(actor: Actor, facts: AddressFacts) -> tuple[bool, str]:
+    return facts.owners, "administrator (an address that is not one of the account owner's user addresses)"
+
+
+def _secret_command(actor: Actor, facts: SecretFacts) -> tuple[bool, str]:
+    return actor.is_admin, (
+        f"administrator ({facts.option}: a command, variable or file the administrator's fetch runs or reads; "
+        "give a password with --password-stdin instead)"
+    )
+
+
+def _record_create(actor: Actor, _facts: object) -> tuple[bool, str]:
+    lvl = level(actor, "email_edit")
+    return lvl == AccessLevel.ALL, f"email edit all (your level: {lvl}): a record's addresses link future email"
+
+
+def _record_follow(actor: Actor, facts: FollowFacts) -> tuple[bool, str]:
+    if facts.user_id != actor.user_id:
+        return False, "administrator (another user's follows)"
+    if facts.case is not None:
+        return _case_access(actor, facts.case)
+    return True, ""
+
+
+def may_run_secret_source(method: str, set_by: str | None, kind: AccountKind) -> bool:
+    """Whether the administrator's process (cron fetch, sending) may run this secret command or
+    read this variable: only when an administrator set it. A reference stored before espomail
+    recorded who set it (``set_by`` None) runs on group accounts only, which only
+    administrators could ever change. Keyring entries hold a secret, not a command: always."""
+    if method not in ("cmd", "env"):
+        return True
+    return set_by == "admin" or (set_by is None and kind == AccountKind.GROUP)
+
+
 RULES: dict[str, Callable[[Actor, object], tuple[bool, str]]] = {
     "admin": _admin,
     "email.read": _email_rule("email_read"),
-    "email.edit": _email_rule("email_edit"),
-    "email.delete": _email_rule("email_delete", delete=True),
+    "email.edit": _email_rule("email_edit", readable=True),
+    "email.delete": _email_rule("email_delete", delete=True, readable=True),
     "email.create": _email_create,
+    "email.resend": _email_resend,
     "email.list": _email_list,
     "email.from": _email_from,
     "account.manage": _account_manage,
+    "account.address": _account_address,
     "account.send": _account_send,
+    "secret.command": _secret_command,
     "filter.manage": _filter_manage,
     "user.self": _user_self,
     "case.access": _case_access,
+    "record.create": _record_create,
+    "record.follow": _record_follow,
 }
 
 

@@ -20,7 +20,7 @@ from espomail.model import Distribution, MailAccount
 from espomail.store import cases as cases_q
 from espomail.store.db import Store
 
-SUBJECT_NUMBER = re.compile(r"\[#(\d+)[^\]\d]*\]")
+SUBJECT_NUMBER = re.compile(r"\[#(\d{1,18})[^\]\d]*\]")  # 19 digits and more: not one of ours (2^63)
 
 
 def number_in_subject(subject: str) -> int | None:

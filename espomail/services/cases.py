@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from espomail import validate
 from espomail.errors import NotFound
-from espomail.model import CasePriority, CaseStatus
+from espomail.model import CasePriority, CaseStatus, Page
 from espomail.policy import access
 from espomail.policy.access import Actor
+from espomail.services.emails import readable_ids
 from espomail.services.people import get_user
 from espomail.store import accounts as accounts_q
 from espomail.store import cases as q
@@ -19,51 +20,58 @@ STATUSES = tuple(status.value for status in CaseStatus)
 PRIORITIES = tuple(priority.value for priority in CasePriority)
 
 
-def case_dict(store: Store, case: Row, full: bool = True) -> dict:
-    def username(user_id):  # noqa: ANN001, ANN202
-        return people_q.user_by_id(store, user_id)["username"] if user_id else None
-
-    inbound = accounts_q.account_name(store, case["inbound_account_id"])
+def case_dict(store: Store, case: Row, actor: Actor, full: bool = True) -> dict:
+    """A case as ``actor`` may see it (docs/access.md, "Cases"): its own fields; of its
+    emails (ids, stream notes) only those ``actor`` may read (email.read); and its
+    description and attachments, copied from the email that opened it, only when ``actor``
+    may read that email."""
+    email_ids = q.email_ids(store, case["id"])
+    notes = notes_q.stream_of(store, "case", case["id"]) if full else []
+    readable = readable_ids(store, actor, [*email_ids, *(n["email_id"] for n in notes)])
     result = {
         "number": case["number"],
         "name": case["name"],
         "status": case["status"],
         "priority": case["priority"],
         "type": case["type"],
-        "assigned_user": username(case["assigned_user_id"]),
+        "assigned_user": people_q.username(store, case["assigned_user_id"]),
         "teams": people_q.team_names(store, q.team_ids(store, case["id"])),
         "account_id": case["account_id"],
         "contact_id": case["contact_id"],
         "lead_id": case["lead_id"],
-        "inbound_account": inbound,
-        "email_ids": q.email_ids(store, case["id"]),
+        "inbound_account": accounts_q.account_name(store, case["inbound_account_id"]),
+        "email_ids": [i for i in email_ids if i in readable],
         "created_at": case["created_at"],
         "updated_at": case["updated_at"],
     }
     if full:
-        result["description"] = case["description"]
-        result["attachments"] = [
-            {
-                "filename": a["filename"],
-                "content_type": a["content_type"],
-                "size": a["size"],
-                "inline": bool(a["is_inline"]),
-                "email_id": a["source_email_id"],
-            }
-            for a in q.attachments_of(store, case["id"])
-        ]
+        source = next((n["email_id"] for n in notes if n["is_initial"]), email_ids[0] if email_ids else None)
+        shown = source is None or source in readable
+        result["description"] = case["description"] if shown else None
+        result["attachments"] = [_attachment(a) for a in q.attachments_of(store, case["id"])] if shown else []
         result["followers"] = records_q.follower_names(store, "case", case["id"])
-        result["stream"] = [
-            {
-                "type": n["type"],
-                "email_id": n["email_id"],
-                "body": n["body"],
-                "is_initial": bool(n["is_initial"]),
-                "created_at": n["created_at"],
-            }
-            for n in notes_q.stream_of(store, "case", case["id"])
-        ]
+        result["stream"] = [_note(n) for n in notes if n["email_id"] is None or n["email_id"] in readable]
     return result
+
+
+def _attachment(row: Row) -> dict:
+    return {
+        "filename": row["filename"],
+        "content_type": row["content_type"],
+        "size": row["size"],
+        "inline": bool(row["is_inline"]),
+        "email_id": row["source_email_id"],
+    }
+
+
+def _note(row: Row) -> dict:
+    return {
+        "type": row["type"],
+        "email_id": row["email_id"],
+        "body": row["body"],
+        "is_initial": bool(row["is_initial"]),
+        "created_at": row["created_at"],
+    }
 
 
 def get_case(store: Store, number: int) -> Row:
@@ -73,8 +81,16 @@ def get_case(store: Store, number: int) -> Row:
     return case
 
 
-def _facts(store: Store, case: Row) -> access.CaseFacts:
+def case_facts(store: Store, case: Row) -> access.CaseFacts:
     return access.CaseFacts(case["assigned_user_id"], frozenset(q.team_ids(store, case["id"])))
+
+
+def require_case_access(store: Store, actor: Actor, case_id: int, what: str) -> None:
+    """case.access on the case with internal id ``case_id`` (linking or sending into it)."""
+    case = q.case_by_id(store, case_id)
+    if case is None:
+        raise NotFound(f"no case with id {case_id}")
+    access.require(actor, "case.access", case_facts(store, case), f"{what} case {case['number']}")
 
 
 def list_cases(
@@ -84,7 +100,8 @@ def list_cases(
     assigned: str | None = None,
     limit: int = 100,
     offset: int = 0,
-) -> list[dict]:
+) -> Page:
+    """A page of the cases ``actor`` may see, newest first, and how many there are in all."""
     if status:
         validate.choice(status, STATUSES, "--status")
     assigned_id = get_user(store, assigned)["id"] if assigned else None
@@ -92,13 +109,14 @@ def list_cases(
     if access.case_scope(actor) == "mine":
         visible = (actor.user_id, sorted(actor.team_ids))
     rows = q.list_cases(store, status, assigned_id, limit, offset, visible)
-    return [case_dict(store, r, full=False) for r in rows]
+    total = q.count_cases(store, status, assigned_id, visible)
+    return Page([case_dict(store, r, actor, full=False) for r in rows], total)
 
 
 def show_case(store: Store, actor: Actor, number: int) -> dict:
     case = get_case(store, number)
-    access.require(actor, "case.access", _facts(store, case), f"see case {number}")
-    return case_dict(store, case)
+    access.require(actor, "case.access", case_facts(store, case), f"see case {number}")
+    return case_dict(store, case, actor)
 
 
 def update_case(
@@ -111,7 +129,7 @@ def update_case(
 ) -> dict:
     with store.atomic():
         case = get_case(store, number)
-        access.require(actor, "case.access", _facts(store, case), f"change case {number}")
+        access.require(actor, "case.access", case_facts(store, case), f"change case {number}")
         values: dict = {}
         if status:
             values["status"] = validate.choice(status, STATUSES, "--status")
@@ -122,4 +140,4 @@ def update_case(
             if assign and not status and case["status"] == CaseStatus.NEW:
                 values["status"] = CaseStatus.ASSIGNED
         q.update_case(store, case["id"], values)
-        return case_dict(store, q.case_by_id(store, case["id"]))
+        return case_dict(store, q.case_by_id(store, case["id"]), actor)

@@ -14,6 +14,7 @@ from espomail.model import UserState
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.policy.parents import crm_account_of, record_exists
+from espomail.services.cases import require_case_access
 from espomail.services.emails import email_dict, facts, get_email, readable_email
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
@@ -64,7 +65,8 @@ def _target_folder(store: Store, user_id: int, folder: str | None) -> int | None
 
 
 def link(store: Store, actor: Actor, email_id: int, parent: str) -> dict:
-    """Set the parent record by hand (needs the edit level)."""
+    """Set the parent record by hand: needs the edit level on the email and, for a case,
+    access to the case (policy.access)."""
     kind, number = validate.record_ref(parent)
     with store.atomic():
         email = get_email(store, email_id)
@@ -74,6 +76,8 @@ def link(store: Store, actor: Actor, email_id: int, parent: str) -> dict:
             record_id = cases_q.case_id_by_number(store, number)
         if record_id is None or not record_exists(store, kind, record_id):
             raise NotFound(f"no {kind} {number}")
+        if kind == "case":
+            require_case_access(store, actor, record_id, f"link email {email_id} into")
         emails_q.save_parsed(
             store,
             email_id,

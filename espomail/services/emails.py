@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterable
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.model import ProcessingState
+from espomail.mail import copies
+from espomail.model import AccessLevel, Page, ProcessingState, counted_up_to
 from espomail.policy import access
 from espomail.policy.access import Actor, EmailFacts
 from espomail.services.accounts import get_account
@@ -16,7 +19,7 @@ from espomail.store import emails as q
 from espomail.store import folders as folders_q
 from espomail.store import people as people_q
 from espomail.store.db import Row, Store
-from espomail.store.mailbox import SPECIAL_FOLDERS, Query, list_emails
+from espomail.store.mailbox import SPECIAL_FOLDERS, Query, count_emails, list_emails
 
 # The --state choices, in the order help shows them.
 STATES = tuple(
@@ -39,6 +42,20 @@ def facts(store: Store, email: Row) -> EmailFacts:
         assigned_user_id=email["assigned_user_id"],
         created_by_id=email["created_by_id"],
     )
+
+
+def readable_ids(store: Store, actor: Actor, email_ids: Iterable[int | None]) -> set[int]:
+    """Of ``email_ids``, those ``actor`` may read: the one read check (email.read) for every
+    email shown inside something else (streams, cases, notifications)."""
+    ids = {i for i in email_ids if i is not None}
+    if not ids or actor.is_admin or access.read_scope(actor) == AccessLevel.ALL:
+        return ids
+    readers = q.readers_of(store, sorted(ids))
+    return {
+        i
+        for i, (users, teams) in readers.items()
+        if access.allowed(actor, "email.read", EmailFacts(frozenset(users), frozenset(teams)))
+    }
 
 
 def readable_email(store: Store, actor: Actor, email_id: int, what: str = "read") -> Row:
@@ -69,7 +86,7 @@ def _one(store: Store, email: Row, related: dict, user_id: int | None, full: boo
     eid = email["id"]
     result = {
         "id": eid,
-        "message_id": email["message_id"] if email["has_message_id"] else None,
+        "message_id": copies.base_key(email["message_id"]) if email["has_message_id"] else None,
         "subject": email["subject"],
         "from": email["from_address"],
         "from_name": email["from_name"],
@@ -107,17 +124,15 @@ def _one(store: Store, email: Row, related: dict, user_id: int | None, full: boo
 
 
 def _bodies(store: Store, email: Row) -> dict:
-    from espomail.mail.parse import TRUNCATED_NOTE, parse_message  # loaded only to show a body
+    from espomail.mail.parse import parse_stored  # loaded only to show a body
 
-    truncated = bool(email["truncated"])
-    parsed = parse_message(
-        q.raw_of(store, email["id"]), headers_only=truncated, note=TRUNCATED_NOTE if truncated else None
-    )
+    parsed = parse_stored(q.raw_of(store, email["id"]), bool(email["truncated"]))
     return {
         "body_text": parsed.body_text,
         "body_html": parsed.body_html,
         "bcc": json.loads(email["bcc_list"]),
         "last_error": email["last_error"],
+        "send_attempts": email["send_attempts"],
     }
 
 
@@ -150,9 +165,10 @@ def list_for(
     limit: int = 50,
     offset: int = 0,
     bodies: bool = False,
-) -> list[dict]:
-    """A page of emails. ``body_text``/``body_html`` are null unless ``bodies`` (each body
-    is parsed from the raw source: 100 of them cost tens of milliseconds)."""
+) -> Page:
+    """A page of emails, the list's total and a keyset cursor to the next page.
+    ``body_text``/``body_html`` are null unless ``bodies`` (each body is parsed from the raw
+    source: 100 of them cost tens of milliseconds)."""
     query = Query(limit=limit, offset=offset, state=validate.choice(state, STATES, "--state"))
     if actor.user_id is not None:
         access.require(actor, "email.list", None, "list emails")
@@ -165,7 +181,26 @@ def list_for(
         query.parent = _parent_ref(store, parent)
     if account:
         query.account_id = get_account(store, account).id
-    return email_dicts(store, list_emails(store, query), actor, full=bodies, list_item=True)
+    return _email_page(store, actor, query, bodies)
+
+
+def _email_page(store: Store, actor: Actor, query: Query, bodies: bool) -> Page:
+    rows = list_emails(store, query)
+    if len(rows) < query.limit and (rows or query.offset == 0) and query.after is None:
+        total, exact = query.offset + len(rows), True  # the list ends on this page: nothing to count
+    elif query.after is None:
+        total, exact = count_emails(store, query, counted_up_to(query.offset, query.limit))
+    else:
+        total, exact = None, True  # a continuation (--all) shows no total
+    items = email_dicts(store, rows, actor, full=bodies, list_item=True)
+    if not rows:
+        return Page(items, total, exact)
+    after = (rows[-1]["sort_key"], rows[-1]["id"])
+
+    def following(n: int) -> Page:
+        return _email_page(store, actor, dataclasses.replace(query, limit=n, offset=0, after=after), bodies)
+
+    return Page(items, total, exact, following)
 
 
 def _apply_folder(store: Store, actor: Actor, query: Query, folder: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from espomail import validate
 from espomail.errors import InvalidInput, NotFound
-from espomail.mail.filters import Criteria
+from espomail.mail.filters import MAX_PATTERN_LENGTH, Criteria, check_pattern
 from espomail.mail.parse import parse_message
 from espomail.model import FilterAction, FilterScope, MailAccount
 from espomail.policy import access
@@ -68,6 +68,15 @@ def _require_manage(store: Store, actor: Actor, scope: str, account: MailAccount
     )
 
 
+def _check_patterns(max_length: int, **given: str | Sequence[str] | None) -> None:
+    """Refuse a pattern or phrase that is too long or holds a line break (exit 2)."""
+    for option, values in given.items():
+        for value in [values] if isinstance(values, str) else values or ():
+            reason = check_pattern(value, max_length)
+            if reason:
+                raise InvalidInput(f"--{option.rstrip('_')}: {reason}")
+
+
 def add_filter(
     store: Store,
     actor: Actor,
@@ -84,9 +93,12 @@ def add_filter(
     folder: str | None = None,
     mark_read: bool = False,
     skip_notification: bool = False,
+    max_pattern_length: int = MAX_PATTERN_LENGTH,
 ) -> dict:
     name = validate.name(name, "filter name", 100)
     action = validate.choice(action, ACTIONS, "--action")
+    _check_patterns(max_pattern_length, from_=from_, to=to, subject=subject)
+    _check_patterns(max_pattern_length, **{"body-contains": body_contains, "body-contains-all": body_contains_all})
     with store.atomic():
         account_row = get_account(store, account) if scope == FilterScope.ACCOUNT else None
         user_row = get_user(store, user) if scope == FilterScope.USER else None
@@ -139,8 +151,8 @@ def _folder(store: Store, action: str, folder: str | None, user: Row | None) -> 
 
 
 def get_filter(store: Store, ref: str) -> Row:
-    if ref.isdigit():
-        row = q.filter_by_id(store, int(ref))
+    if (filter_id := validate.as_id(ref)) is not None:
+        row = q.filter_by_id(store, filter_id)
         if row is not None:
             return row
     rows = q.filters_by_name(store, ref)
@@ -169,12 +181,18 @@ def show_filter(store: Store, actor: Actor, ref: str) -> dict:
     return filter_dict(store, row)
 
 
+def filter_to_change(store: Store, actor: Actor, ref: str) -> Row:
+    """The filter ``ref`` names, when ``actor`` may manage it."""
+    row = get_filter(store, ref)
+    account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
+    user = people_q.user_by_id(store, row["user_id"]) if row["user_id"] else None
+    _require_manage(store, actor, row["scope"], account, user)
+    return row
+
+
 def remove_filter(store: Store, actor: Actor, ref: str) -> dict:
     with store.atomic():
-        row = get_filter(store, ref)
-        account = accounts_q.account_by_id(store, row["account_id"]) if row["account_id"] else None
-        user = people_q.user_by_id(store, row["user_id"]) if row["user_id"] else None
-        _require_manage(store, actor, row["scope"], account, user)
+        row = filter_to_change(store, actor, ref)
         result = filter_dict(store, row)
         q.delete_filter(store, row["id"])
         return result
@@ -204,6 +222,9 @@ def test_file(store: Store, actor: Actor, path: Path, account: str | None, user:
     user_row = get_user(store, user) if user else None
     if user_row is not None:
         access.require(actor, "user.self", access.OwnerFacts(user_row["id"]), f"test the filters of user '{user}'")
+    if account_row is not None:
+        facts = _facts(store, FilterScope.ACCOUNT, account_row, None)
+        access.require(actor, "filter.manage", facts, f"test the filters of account '{account_row.name}'")
     result: dict = {"subject": parsed.subject, "from": parsed.from_.address if parsed.from_ else None}
     account_id = account_row.id if account_row else None
     hit = first_match(_candidates(store, account_id), parsed)

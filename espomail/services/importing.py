@@ -1,86 +1,105 @@
 """``email import`` (files, mbox, Maildir: migrations from other systems) and ``email reprocess``.
 
-Import runs the same store-first pipeline as fetch, without IMAP.
+Import runs the same store-first pipeline as fetch, without IMAP, and by default without
+side effects on the outside world (SPEC 11): no auto-replies unless
+``--send-auto-replies``, no new cases unless ``--create-cases`` (mail is still linked to
+existing cases); notifications only for recent mail. The deliveries remember this, so a
+later retry of a failed one keeps to it. Files of a directory that are not mail are
+skipped and listed.
 """
 
 from __future__ import annotations
 
-import mailbox
-from collections.abc import Iterator
+import dataclasses
 from pathlib import Path
 
 from espomail.config import Settings
-from espomail.errors import InvalidInput, NotFound
+from espomail.errors import InvalidInput
+from espomail.mail.limits import ParseLimits
 from espomail.mail.parse import parse_message
+from espomail.mail.sources import Source, read_source
 from espomail.model import UNFINISHED, ProcessingState
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.services import outbox
 from espomail.services.accounts import get_account
 from espomail.services.emails import get_email
-from espomail.services.ingest import Incoming, Processed, process, store_messages
+from espomail.services.ingest import Incoming, Processed, SideEffects, process, store_messages
 from espomail.store import emails as emails_q
 from espomail.store.db import Store
 
-
-def read_source(path: Path) -> Iterator[tuple[str, bytes]]:
-    """(name, raw bytes) of every message in a file, an mbox, a Maildir or a directory."""
-    if not path.exists():
-        raise NotFound(f"no file or directory {path}")
-    if path.is_dir():
-        if (path / "cur").is_dir() or (path / "new").is_dir():
-            box = mailbox.Maildir(str(path), factory=None, create=False)
-            for key in sorted(box.keys()):
-                yield f"{path.name}/{key}", box.get_bytes(key)
-            return
-        for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
-            yield str(file.relative_to(path)), file.read_bytes()
-        return
-    with path.open("rb") as handle:
-        start = handle.read(5)
-    if start == b"From ":
-        box = mailbox.mbox(str(path), create=False)
-        for key in box.keys():
-            yield f"{path.name}#{key}", box.get_bytes(key)
-        return
-    yield path.name, path.read_bytes()
+SHOWN_SKIPPED = 10  # names an error message lists before "and N more"
+SILENT = SideEffects(auto_replies=False, cases=False)  # the default of 'email import'
 
 
-def import_path(store: Store, actor: Actor, settings: Settings, path: Path, account: str | None = None) -> dict:
+@dataclasses.dataclass
+class _Run:
+    store: Store
+    settings: Settings
+    account_id: int | None
+    folder: str
+    side_effects: SideEffects
+    total: Processed = dataclasses.field(default_factory=Processed)
+    count: int = 0
+    already: int = 0
+    skipped: list[Source] = dataclasses.field(default_factory=list)
+
+
+def import_path(
+    store: Store,
+    actor: Actor,
+    settings: Settings,
+    path: Path,
+    account: str | None = None,
+    side_effects: SideEffects = SILENT,
+) -> dict:
     access.require(actor, "admin", None, "import mail")
     account_row = get_account(store, account) if account else None
-    account_id = account_row.id if account_row else None
-    total = Processed()
-    count = already = 0
+    run = _Run(store, settings, account_row.id if account_row else None, f"import:{path.name}", side_effects)
     batch: list[Incoming] = []
-    for _name, raw in read_source(path):
-        batch.append(Incoming(raw))
-        count += 1
+    for source in read_source(path):
+        if source.skipped:
+            run.skipped.append(source)
+            continue
+        batch.append(Incoming(source.raw))
+        run.count += 1
         if len(batch) >= settings.batch_size:
-            already += _import_batch(store, settings, account_id, path, batch, total)
+            _import_batch(run, batch)
             batch = []
     if batch:
-        already += _import_batch(store, settings, account_id, path, batch, total)
-    if count == 0:
-        raise InvalidInput(f"{path} holds no messages")
+        _import_batch(run, batch)
+    if run.count == 0:
+        raise InvalidInput(_no_messages(path, run.skipped))
+    total = run.total
     return {
-        "messages": count,
+        "messages": run.count,
         "new": total.new,
-        "duplicates": total.duplicates + already,
+        "duplicates": total.duplicates + run.already,
         "filtered": total.filtered,
         "failed": total.failed,
         "cases_created": total.cases_created,
         "auto_replies": total.auto_replies,
+        "auto_replies_failed": total.auto_replies_failed,
+        "skipped": [source.name for source in run.skipped],
     }
 
 
-def _import_batch(store, settings, account_id, path, batch, total) -> int:  # noqa: ANN001
-    with store.atomic():
-        stored = store_messages(store, account_id, f"import:{path.name}", batch)
-    processed = process(store, settings, stored.delivery_ids, stored.prepared)
-    outbox.deliver(store, settings, processed.outbox)
-    total.add(processed)
-    return stored.already
+def _no_messages(path: Path, skipped: list[Source]) -> str:
+    if not skipped:
+        return f"{path} holds no messages"
+    names = ", ".join(f"{s.name} ({s.skipped})" for s in skipped[:SHOWN_SKIPPED])
+    more = f" and {len(skipped) - SHOWN_SKIPPED} more" if len(skipped) > SHOWN_SKIPPED else ""
+    return f"{path} holds no mail: skipped {len(skipped)} file(s) that do not look like mail: {names}{more}"
+
+
+def _import_batch(run: _Run, batch: list[Incoming]) -> None:
+    limits = ParseLimits.from_settings(run.settings)
+    with run.store.atomic():
+        stored = store_messages(run.store, run.account_id, run.folder, batch, limits, run.side_effects)
+    processed = process(run.store, run.settings, stored.delivery_ids, stored.prepared)
+    processed.settle(outbox.deliver(run.store, run.settings, processed.outbox))
+    run.total.add(processed)
+    run.already += stored.already
 
 
 def reprocess(store: Store, actor: Actor, settings: Settings, email_id: int | None, failed: bool) -> dict:

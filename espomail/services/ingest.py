@@ -14,7 +14,9 @@ from collections.abc import Iterable
 
 from espomail import timeutil
 from espomail.config import Settings
-from espomail.mail.parse import TRUNCATED_NOTE, ParsedEmail, key_for, parse_message
+from espomail.mail import copies
+from espomail.mail.limits import DEFAULT, ParseLimits
+from espomail.mail.parse import ParsedEmail, key_for, parse_stored
 from espomail.model import UNFINISHED
 from espomail.pipeline.lookups import Lookups
 from espomail.pipeline.runner import process_delivery
@@ -37,12 +39,23 @@ class Incoming:
     key: str = ""  # the de-duplication key: the Message-ID, or a fingerprint
     has_id: bool = True
     size: int = 0
+    arrived_at: str | None = None  # the server's INTERNALDATE (ISO), for the side-effects age rule
 
 
-def prepare(raw: bytes, uid: int | None = None, truncated: bool = False) -> Incoming:
+@dataclasses.dataclass(frozen=True)
+class SideEffects:
+    """What the deliveries of one store may cause (``email import`` without its flags: neither)."""
+
+    auto_replies: bool = True
+    cases: bool = True
+
+
+FETCHED = SideEffects()
+
+
+def prepare(raw: bytes, uid: int | None = None, truncated: bool = False, limits: ParseLimits = DEFAULT) -> Incoming:
     """Parse, hash and key a message before it is stored (see services.preparing)."""
-    note = TRUNCATED_NOTE if truncated else None
-    parsed = parse_message(raw, headers_only=truncated, note=note)
+    parsed = parse_stored(raw, truncated, limits)
     key, has_id = key_for(parsed, raw)
     return Incoming(raw, uid, truncated, parsed, blobs.digest(raw), None, key, has_id, len(raw))
 
@@ -62,11 +75,21 @@ class Stored:
     prepared: dict[int, tuple[bytes, ParsedEmail]] = dataclasses.field(default_factory=dict)
 
 
-def store_messages(store: Store, account_id: int | None, folder: str | None, messages: Iterable[Incoming]) -> Stored:
+def store_messages(
+    store: Store,
+    account_id: int | None,
+    folder: str | None,
+    messages: Iterable[Incoming],
+    limits: ParseLimits = DEFAULT,
+    side_effects: SideEffects = FETCHED,
+) -> Stored:
     """Insert the raw messages and their deliveries. The caller owns the transaction."""
     result = Stored()
-    items = [item if item.parsed is not None else prepare(item.raw, item.uid, item.truncated) for item in messages]
+    items = [
+        item if item.parsed is not None else prepare(item.raw, item.uid, item.truncated, limits) for item in messages
+    ]
     write_raw(store.raw.writer, items)
+    separate = _key_other_content(store, items)
     known = emails_q.ids_by_message_ids(store, [item.key for item in items])
     fresh = {}
     for item in items:  # the first of several copies with one key is the one stored
@@ -87,14 +110,75 @@ def store_messages(store: Store, account_id: int | None, folder: str | None, mes
     delivery_ids = emails_q.insert_deliveries(
         store,
         [
-            (email_id, account_id, folder, item.uid, item.location.pack, item.location.offset, item.location.size)
+            (
+                email_id,
+                account_id,
+                folder,
+                item.uid,
+                item.location.pack,
+                item.location.offset,
+                item.location.size,
+                item.arrived_at,
+                int(side_effects.auto_replies),
+                int(side_effects.cases),
+            )
             for email_id, item in wanted
         ],
     )
-    for delivery_id, (_email_id, item) in zip(delivery_ids, wanted, strict=True):
+    for delivery_id, (email_id, item) in zip(delivery_ids, wanted, strict=True):
         result.delivery_ids.append(delivery_id)
         result.prepared[delivery_id] = (item.raw, item.parsed)
+        if id(item) in separate:
+            emails_q.insert_events(store, email_id, delivery_id, [SEPARATE_EVENT])
     return result
+
+
+SEPARATE_EVENT = (
+    "store",
+    "separate email",
+    "another email has this Message-ID but other content: this copy is stored on its own (docs/access.md)",
+)
+
+
+def _key_other_content(store: Store, items: list[Incoming]) -> set[int]:
+    """A copy may share the email stored under its Message-ID (or the first copy of this
+    batch with it) only when its content is the same (mail/copies.py); any other copy gets a
+    variant key of its own. Returns the ``id()`` of the copies so keyed."""
+    stored = emails_q.stored_under(store, [item.key for item in items])
+    first: dict[str, Incoming] = {}
+    digests = _Digests(store)
+    separate = set()
+    for item in items:
+        row = stored.get(item.key)
+        if row is not None:
+            same = row["raw_sha256"] == item.sha256 or digests.of_email(row) == digests.of(item)
+        else:
+            other = first.setdefault(item.key, item)
+            same = other is item or other.sha256 == item.sha256 or digests.of(other) == digests.of(item)
+        if not same:
+            item.key = copies.variant_key(item.key, digests.of(item))
+            separate.add(id(item))
+    return separate
+
+
+class _Digests:
+    """Content digests of incoming copies and stored emails, each computed once."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.items: dict[int, str] = {}
+        self.emails: dict[int, str] = {}
+
+    def of(self, item: Incoming) -> str:
+        if id(item) not in self.items:
+            self.items[id(item)] = copies.content_digest(item.raw or self.store.raw.read(item.location))
+        return self.items[id(item)]
+
+    def of_email(self, row: Row) -> str:
+        if row["id"] not in self.emails:
+            place = (row["raw_pack"], row["raw_offset"], row["raw_size"])
+            self.emails[row["id"]] = copies.content_digest(self.store.raw.read(place) if row["raw_pack"] else b"")
+        return self.emails[row["id"]]
 
 
 def _first_fields(parsed: ParsedEmail, key: str, has_id: bool, item: Incoming) -> tuple:
@@ -130,7 +214,7 @@ def _addresses(items) -> str:  # noqa: ANN001
 
 
 # The counters of Processed, which a fetch's per-account result sums too.
-COUNTS = ("new", "duplicates", "filtered", "failed", "cases_created", "auto_replies")
+COUNTS = ("new", "duplicates", "filtered", "failed", "cases_created", "auto_replies", "auto_replies_failed")
 
 
 @dataclasses.dataclass
@@ -140,13 +224,21 @@ class Processed:
     filtered: int = 0
     failed: int = 0
     cases_created: int = 0
-    auto_replies: int = 0
+    auto_replies: int = 0  # queued; once delivered (``settle``): accepted by the server
+    auto_replies_failed: int = 0  # not built, or not sent (Failed, retried later within send_retries)
     outbox: list[int] = dataclasses.field(default_factory=list)
 
     def add(self, other: Processed) -> None:
         for field in COUNTS:
             setattr(self, field, getattr(self, field) + getattr(other, field))
         self.outbox.extend(other.outbox)
+
+    def settle(self, delivered) -> None:  # noqa: ANN001 - services.outbox.Delivered
+        """After the outbox tried this batch's auto-replies: those not sent move from
+        ``auto_replies`` to ``auto_replies_failed``."""
+        not_sent = min(self.auto_replies, delivered.not_sent)
+        self.auto_replies -= not_sent
+        self.auto_replies_failed += not_sent
 
 
 def process(
@@ -186,7 +278,7 @@ def _count(result: Processed, ctx) -> None:  # noqa: ANN001 - a Context or None
     if ctx is None:
         result.failed += 1
         return
-    for field in ("new", "duplicates", "filtered", "cases_created", "auto_replies"):
+    for field in COUNTS:
         setattr(result, field, getattr(result, field) + ctx.counters.get(field, 0))
     if ctx.auto_reply_id:
         result.outbox.append(ctx.auto_reply_id)

@@ -64,7 +64,7 @@ class AccountLock:
             self.holder = accounts_q.lease_holder(store, _process_id())
             with store.atomic():
                 taken = accounts_q.take_lease(store, self.account_id, self.holder, self.lease_s, self.host)
-        except BaseException:
+        except BaseException:  # the store locked or full: do not keep the file lock (a long-lived process)
             self._unlock()
             raise
         if not taken:

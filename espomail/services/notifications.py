@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from espomail.errors import InvalidInput, NotFound
+from espomail.model import Page, counted_up_to
 from espomail.policy import access
 from espomail.policy.access import Actor
+from espomail.services.emails import readable_ids
 from espomail.services.people import get_user
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
@@ -43,15 +45,30 @@ def _whose(store: Store, actor: Actor, user: str | None) -> int | None:
 
 def list_notifications(
     store: Store, actor: Actor, user: str | None = None, unread: bool = False, limit: int = 100, offset: int = 0
-) -> list[dict]:
+) -> Page:
+    """A user's notifications, newest first, and how many there are; one about an email
+    ``actor`` may not read (now: a role may have changed since) is left out (docs/access.md),
+    though counted in the total."""
     user_id = _whose(store, actor, user)
-    return [notification_dict(store, r) for r in q.list_for_user(store, user_id, unread, limit, offset)]
+    rows = q.list_for_user(store, user_id, unread, limit, offset)
+    readable = readable_ids(store, actor, (r["email_id"] for r in rows))
+    items = [notification_dict(store, r) for r in rows if r["email_id"] is None or r["email_id"] in readable]
+    if len(rows) < limit and (rows or offset == 0):
+        return Page(items, offset + len(rows))
+    return Page(items, *q.count_for_user(store, user_id, unread, counted_up_to(offset, limit)))
 
 
 def mark_read(store: Store, actor: Actor, notification_id: int | None, all_: bool, user: str | None = None) -> dict:
+    """Mark one notification read, or ``all_`` of one user's: the acting user's, or (``user``)
+    another's for an administrator. The system administrator (no ``--as``) has none of its
+    own, so ``--all`` needs ``--user`` there (docs/cli.md)."""
     if (notification_id is None) == (not all_):
         raise InvalidInput("give a notification ID or --all")
     user_id = _whose(store, actor, user)
+    if all_ and user_id is None:
+        raise InvalidInput(
+            "notifications belong to users: give --user U (or run as the user with --as U) to mark theirs read"
+        )
     with store.atomic():
         if notification_id is not None:
             row = q.notification(store, notification_id)

@@ -29,7 +29,7 @@ def set_outbound(store: Store, actor: Actor, address: str, name: str | None, sha
     with store.atomic():
         settings_q.put(store, "outbound_address", address)
         if name is not None:
-            settings_q.put(store, "outbound_name", name or None)
+            settings_q.put(store, "outbound_name", validate.display_name(name, "--name"))
         if shared is not None:
             settings_q.put(store, "outbound_shared", "1" if shared else "0")
         if system_account(store) is None:

@@ -1,4 +1,5 @@
-"""Teams, users and roles: administration use cases (SPEC 2, 8).
+"""Teams, users and roles: administration use cases (SPEC 2, 8); removing them is
+services/removals.py.
 
 Every function takes the store and the acting user, checks permissions through
 ``access``, validates input, and returns plain dicts with the JSON keys of SPEC 2.
@@ -96,15 +97,6 @@ def update_team(store: Store, actor: Actor, name: str, add: Sequence[str], remov
         return team_dict(store, q.team_by_id(store, team["id"]))
 
 
-def remove_team(store: Store, actor: Actor, name: str) -> dict:
-    access.require(actor, "admin", None, "remove teams")
-    with store.atomic():
-        team = get_team(store, name)
-        result = team_dict(store, team)
-        q.delete_team(store, team["id"])
-        return result
-
-
 # -- roles ------------------------------------------------------------------------------
 
 
@@ -151,15 +143,6 @@ def list_roles(store: Store, actor: Actor) -> list[dict]:
 
 def show_role(store: Store, actor: Actor, name: str) -> dict:
     return role_dict(store, get_role(store, name))
-
-
-def remove_role(store: Store, actor: Actor, name: str) -> dict:
-    access.require(actor, "admin", None, "remove roles")
-    with store.atomic():
-        role = get_role(store, name)
-        result = role_dict(store, role)
-        q.delete_role(store, role["id"])
-        return result
 
 
 # -- users ------------------------------------------------------------------------------
@@ -224,6 +207,7 @@ def add_user(
         raise InvalidInput(f"username '{username}' must not contain spaces or ':'")
     if not emails:
         raise InvalidInput("a user needs at least one --email address")
+    name = validate.display_name(name, "--name")
     with store.atomic():
         if q.user_by_username(store, username):
             raise Duplicate(f"a user named '{username}' exists already; pick another username")
@@ -253,6 +237,8 @@ def update_user(store: Store, actor: Actor, username: str, changes: dict) -> dic
         user = get_user(store, username)
         uid = user["id"]
         fields = {k: changes[k] for k in ("name", "is_admin", "is_active") if changes.get(k) is not None}
+        if "name" in fields:
+            fields["name"] = validate.display_name(fields["name"], "--name") or username
         q.update_user(store, uid, fields)
         _add_addresses(store, uid, changes.get("add_emails") or (), primary_first=False)
         for address in changes.get("remove_emails") or ():
@@ -271,15 +257,6 @@ def update_user(store: Store, actor: Actor, username: str, changes: dict) -> dic
         for role_name in changes.get("remove_roles") or ():
             q.remove_user_role(store, uid, get_role(store, role_name)["id"])
         return user_dict(store, q.user_by_id(store, uid))
-
-
-def remove_user(store: Store, actor: Actor, username: str) -> dict:
-    access.require(actor, "admin", None, "remove users")
-    with store.atomic():
-        user = get_user(store, username)
-        result = user_dict(store, user)
-        q.delete_user(store, user["id"])
-        return result
 
 
 def _unique(items: list[str]) -> list[str]:

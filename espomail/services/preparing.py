@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from espomail.mail import parse_worker
+from espomail.mail.limits import DEFAULT, ParseLimits
 from espomail.services.ingest import Incoming, prepare
 from espomail.store.blobs import Location, PackWriter, digest
 
@@ -31,9 +32,9 @@ Downloaded = Iterable[tuple[bytes, int | None, bool]]  # (raw, uid, truncated), 
 class ParseWorker:
     """The worker process: work frames in on stdin, results out on stdout, in order."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, limits: ParseLimits) -> None:
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "espomail.mail.parse_worker", str(directory)],
+            [sys.executable, "-m", "espomail.mail.parse_worker", str(directory), parse_worker.limits_argument(limits)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -70,9 +71,10 @@ class Preparer:
     ``submit`` runs on the download thread and returns a callable that yields the items.
     """
 
-    def __init__(self, directory: Path, use_worker: bool) -> None:
+    def __init__(self, directory: Path, use_worker: bool, limits: ParseLimits = DEFAULT) -> None:
         self._writer = PackWriter(directory)
-        self._worker = ParseWorker(directory) if use_worker else None
+        self._limits = limits
+        self._worker = ParseWorker(directory, limits) if use_worker else None
 
     def submit(self, batch: Downloaded) -> Callable[[], list[Incoming]]:
         if self._worker is not None:
@@ -82,7 +84,7 @@ class Preparer:
         locations = self._writer.append(zip(shas, (raw for raw, _uid, _truncated in batch), strict=True))
         parsed = []
         for raw, uid, truncated in batch:
-            item = prepare(raw, uid, truncated)
+            item = prepare(raw, uid, truncated, self._limits)
             parsed.append((item.parsed, item.key, item.has_id))
         meta = [(uid, truncated, len(raw)) for raw, uid, truncated in batch]
         return lambda: _items(meta, shas, locations, parsed)

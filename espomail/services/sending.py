@@ -22,14 +22,15 @@ from pathlib import Path
 from espomail import timeutil, validate
 from espomail.config import Settings
 from espomail.errors import EspomailError, InvalidInput, NotFound
-from espomail.mail import compose, msgid, smtp
+from espomail.mail import compose, copies, msgid
 from espomail.mail.parse import ParsedEmail, parse_message
 from espomail.model import AccountKind, EmailStatus, MailAccount, ProcessingState, UserState
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.policy.cases import with_number
 from espomail.policy.parents import Parent, crm_account_of, record_exists
-from espomail.services.accounts import open_imap, smtp_config
+from espomail.services import outbox
+from espomail.services.cases import require_case_access
 from espomail.services.emails import email_dict, readable_email
 from espomail.store import accounts as accounts_q
 from espomail.store import cases as cases_q
@@ -55,8 +56,7 @@ class Draft:
     attachments: Sequence[Path] = ()
 
 
-class SendFailed(EspomailError):
-    """SMTP refused the message; it is stored as Failed."""
+SendFailed = outbox.SendFailed
 
 
 def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
@@ -67,7 +67,7 @@ def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
     if not recipients:
         raise InvalidInput("give at least one --to address")
     replied = readable_email(store, actor, draft.reply_to_email, "reply to") if draft.reply_to_email else None
-    parent = _parent(store, draft.parent, replied)
+    parent = _parent(store, actor, draft.parent, replied)
     account = choose_account(store, actor, sender)
     subject, reply_to = _case_rules(store, parent, validate.name(draft.subject, "--subject", 998))
     files = [(p.name, _read(p)) for p in draft.attachments]
@@ -82,19 +82,40 @@ def send(store: Store, actor: Actor, settings: Settings, draft: Draft) -> dict:
         cc=cc,
         html=draft.html,
         reply_to=reply_to,
-        in_reply_to=replied["message_id"] if replied else None,
+        in_reply_to=copies.base_key(replied["message_id"]) if replied else None,
         references=references,
         attachments=files,
     )
     with store.atomic():
         email_id = _store(store, actor, settings, raw, account, parent, replied)
-    error = _deliver(settings, account, sender, recipients + cc, raw)
-    with store.atomic():
-        _finish(store, email_id, error)
-    if error:
-        raise SendFailed(f"{error}; the email is stored as Failed (id {email_id})")
-    result = email_dict(store, emails_q.email_by_id(store, email_id), actor)
-    result["stored_in_sent_folder"] = _append_sent(settings, account, raw)
+        outbox.queue(store, email_id)
+    attempt = outbox.send_now(store, settings, email_id)
+    if attempt.outcome != outbox.Outcome.SENT:
+        raise SendFailed(failure_message(attempt, settings))
+    return sent_result(store, actor, attempt)
+
+
+def failure_message(attempt: outbox.Attempt, settings: Settings) -> str:
+    """The one line of a send that did not go out: why, and what happens next."""
+    email_id = attempt.email_id
+    if attempt.outcome == outbox.Outcome.FAILED:
+        then = (
+            f"later fetches try again ({attempt.attempts} of {settings.send_retries} attempts made; "
+            f"next after {attempt.next_attempt_at}), or 'espomail email resend {email_id}'"
+        )
+    elif attempt.outcome == outbox.Outcome.GAVE_UP:
+        then = f"no automatic retry; 'espomail email resend {email_id}' tries again"
+    else:
+        then = f"another run is sending it; see 'espomail email show {email_id}'"
+    return f"{attempt.error or 'not sent'}; the email is stored as Failed (id {email_id}): {then}"
+
+
+def sent_result(store: Store, actor: Actor, attempt: outbox.Attempt) -> dict:
+    result = email_dict(store, emails_q.email_by_id(store, attempt.email_id), actor)
+    result["send_attempts"] = attempt.attempts
+    result["stored_in_sent_folder"] = attempt.stored_in_sent_folder
+    if attempt.error:  # sent, but the server refused some recipients
+        result["refused"] = attempt.error
     return result
 
 
@@ -140,16 +161,12 @@ def _facts(store: Store, account: MailAccount) -> access.AccountFacts:
 
 
 def _system_if_shared(store: Store) -> MailAccount | None:
-    from espomail.services.outbox import system_account
-
     shared = settings_q.get(store, "outbound_shared")
-    return system_account(store) if shared == "1" else None
+    return outbox.system_account(store) if shared == "1" else None
 
 
 def _system_or_fail(store: Store, sender: str, why: str) -> MailAccount:
-    from espomail.services.outbox import system_account
-
-    system = system_account(store)
+    system = outbox.system_account(store)
     address = settings_q.get(store, "outbound_address") or ""
     if system is not None and sender.lower() == address.lower():
         return system
@@ -159,12 +176,14 @@ def _system_or_fail(store: Store, sender: str, why: str) -> MailAccount:
 # -- parent, case rules, references ---------------------------------------------------------------
 
 
-def _parent(store: Store, ref: str | None, replied: Row | None) -> Parent | None:
+def _parent(store: Store, actor: Actor, ref: str | None, replied: Row | None) -> Parent | None:
     if ref:
         kind, number = validate.record_ref(ref)
         record_id = cases_q.case_id_by_number(store, number) if kind == "case" else number
         if record_id is None or not record_exists(store, kind, record_id):
             raise NotFound(f"no {kind} {number}")
+        if kind == "case":
+            require_case_access(store, actor, record_id, "send into")
         return kind, record_id
     if replied is not None and replied["parent_type"]:
         return replied["parent_type"], replied["parent_id"]
@@ -186,7 +205,7 @@ def _case_rules(store: Store, parent: Parent | None, subject: str) -> tuple[str,
 def _references(replied: Row | None) -> list[str]:
     if replied is None or not replied["has_message_id"]:
         return []
-    return [*json.loads(replied["references_list"]), replied["message_id"]][-20:]
+    return [*json.loads(replied["references_list"]), copies.base_key(replied["message_id"])][-20:]
 
 
 def _from_name(store: Store, actor: Actor, account: MailAccount) -> str | None:
@@ -282,30 +301,3 @@ def _relations(
     )
     if parent:
         notes_q.insert_note(store, parent[0], parent[1], "email-sent", email_id, (parsed.body_text or "")[:500])
-
-
-def _deliver(settings: Settings, account: MailAccount, sender: str, recipients: list[str], raw: bytes) -> str | None:
-    try:
-        smtp.send(smtp_config(account), settings.timeout_s, sender, recipients, raw)
-    except EspomailError as exc:
-        return exc.message
-    return None
-
-
-def _finish(store: Store, email_id: int, error: str | None) -> None:
-    status = EmailStatus.FAILED if error else EmailStatus.SENT
-    emails_q.finish_send(store, email_id, status, error)
-    emails_q.insert_events(store, email_id, None, [("send", status.lower(), error)])
-
-
-def _append_sent(settings: Settings, account: MailAccount, raw: bytes) -> bool | None:
-    """IMAP-APPEND to the account's sent folder when it has one; a failure is only logged."""
-    if not account.store_sent or not account.host:
-        return None
-    try:
-        with open_imap(account, settings) as session:
-            session.append(account.store_sent, raw)
-        return True
-    except EspomailError as exc:
-        log.warning("storing sent mail in %s of account %s failed: %s", account.store_sent, account.name, exc.message)
-        return False

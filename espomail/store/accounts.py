@@ -78,6 +78,22 @@ def delete_account(store: Store, account_id: int) -> None:
     store.execute("DELETE FROM mail_accounts WHERE id = ?", [account_id])
 
 
+def oauth_configs(store: Store) -> dict[str, str]:
+    """Account name -> OAuthConfig JSON of every OAuth2 account."""
+    rows = store.rows("SELECT name, oauth_config FROM mail_accounts WHERE auth = 'oauth2' ORDER BY id")
+    return {row["name"]: row["oauth_config"] for row in rows}
+
+
+def clear_error(store: Store, account_id: int, errors: Iterable[str]) -> None:
+    """Forget the account's last error when it is one of ``errors`` (after a new authorization)."""
+    errors = list(errors)
+    marks = ", ".join("?" for _ in errors)
+    store.execute(
+        f"UPDATE mail_accounts SET last_error = NULL, last_error_at = NULL WHERE id = ? AND last_error IN ({marks})",
+        [account_id, *errors],
+    )
+
+
 def team_ids(store: Store, account_id: int) -> list[int]:
     return store.column("SELECT team_id FROM account_teams WHERE account_id = ? ORDER BY team_id", [account_id])
 

@@ -19,6 +19,9 @@ On PostgreSQL the sources live in the database (``store/postgres.py``, table
 worker use them as here, and the rows that name a spooled source move its bytes into the
 database in their own transaction. Spool packs are not synced, hold one batch each and are
 deleted once that batch is stored.
+
+Reads are checked: a missing pack, a source cut short or bytes that no longer match the
+stored SHA-256 raise RawSourceError (saying what to do), never return damaged content.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
+
+from espomail.errors import EspomailError
 
 PACK_LIMIT = 1 << 30  # start a new pack after 1 GiB
 DATABASE = "db"  # the "pack" of a source kept in the database (PostgreSQL): its offset is the row id
@@ -59,6 +64,12 @@ class Location:
 _counter = itertools.count(1)
 
 
+class RawSourceError(EspomailError):
+    """A raw source cannot be read back intact (exit 1)."""
+
+    code = "raw_source_error"
+
+
 class PackWriter:
     """Appends raw sources to pack files of its own; ``append`` returns when they are durable."""
 
@@ -70,6 +81,14 @@ class PackWriter:
 
     def append(self, items: Iterable[tuple[str, bytes]]) -> list[Location]:
         """Write ``items`` as they come (an iterator keeps one message in memory at a time)."""
+        try:
+            return self._append(items)
+        except OSError as exc:
+            if exc.filename is None:  # a write or sync error names no file: say which pack
+                raise OSError(exc.errno, exc.strerror, str(self.directory / self._name)) from exc
+            raise
+
+    def _append(self, items: Iterable[tuple[str, bytes]]) -> list[Location]:
         handle = None
         locations = []
         for sha, raw in items:
@@ -129,12 +148,35 @@ class RawStore:
         return [place[:3] for place in places]
 
     def read(self, location: Location | tuple) -> bytes:
-        pack, offset, size = (
-            (location.pack, location.offset, location.size) if isinstance(location, Location) else location
-        )
-        with open(self.directory / pack, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(size)
+        """The bytes at a Location, or at ``(pack, offset, size[, sha256])``; checked against
+        the SHA-256 when it is known. RawSourceError when they cannot be read back intact."""
+        if isinstance(location, Location):
+            pack, offset, size, sha = location.pack, location.offset, location.size, location.sha256
+        else:
+            pack, offset, size, sha = (*location, None)[:4]
+        path = self.directory / pack
+        try:
+            with open(path, "rb") as handle:
+                handle.seek(offset)
+                data = handle.read(size)
+        except FileNotFoundError:
+            raise RawSourceError(
+                f"its raw source is missing: the pack file {path} does not exist (deleted or moved?); "
+                "restore the espomail-raw directory from a backup"
+            ) from None
+        except OSError as exc:
+            raise RawSourceError(f"cannot read its raw source from {path}: {exc.strerror or exc}") from None
+        if len(data) != size:
+            raise RawSourceError(
+                f"its raw source is cut off: {path} holds {len(data)} of its {size} bytes at offset {offset} "
+                "(the pack was truncated); restore the pack from a backup"
+            )
+        if sha and digest(data) != sha:
+            raise RawSourceError(
+                f"its raw source is damaged: the bytes at offset {offset} of {path} no longer match their "
+                "SHA-256; restore the pack from a backup"
+            )
+        return data
 
     def zero(self, locations: Iterable[tuple[str, int, int]]) -> None:
         """Overwrite deleted sources with zeros, so deleted mail does not stay on disk."""

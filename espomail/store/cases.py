@@ -131,6 +131,21 @@ def list_cases(
     offset: int,
     visible_to: tuple[int, Sequence[int]] | None = None,
 ) -> list[Row]:
+    where, params = _case_filter(status, assigned_user_id, visible_to)
+    return store.rows(f"SELECT * FROM cases{where} ORDER BY number DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+
+
+def count_cases(
+    store: Store, status: str | None, assigned_user_id: int | None, visible_to: tuple[int, Sequence[int]] | None = None
+) -> int:
+    """How many cases ``list_cases`` lists in all (cases_by_status, cases_by_assignee)."""
+    where, params = _case_filter(status, assigned_user_id, visible_to)
+    return store.value(f"SELECT COUNT(*) FROM cases{where}", params)
+
+
+def _case_filter(
+    status: str | None, assigned_user_id: int | None, visible_to: tuple[int, Sequence[int]] | None
+) -> tuple[str, list]:
     where, params = [], []
     if status:
         where.append("status = ?")
@@ -147,5 +162,4 @@ def list_cases(
             clause += f" OR id IN (SELECT case_id FROM case_teams WHERE team_id IN ({marks}))"
             params.extend(teams)
         where.append(f"({clause})")
-    sql = "SELECT * FROM cases" + (f" WHERE {' AND '.join(where)}" if where else "")
-    return store.rows(sql + " ORDER BY number DESC LIMIT ? OFFSET ?", [*params, limit, offset])
+    return (f" WHERE {' AND '.join(where)}" if where else ""), params

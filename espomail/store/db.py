@@ -313,9 +313,12 @@ def _adapt(value: Any) -> Any:
     return value
 
 
+BUSY_TIMEOUT_S = 30.0  # how long a command waits for another writer before giving up
+
+
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA busy_timeout = 30000")
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+    conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
     # 4 KiB pages (SQLite's default): rows are small (raw sources live in packs), and the
     # random-key indexes (Message-ID, SHA-256) dirty one page per insert, so a smaller page
     # means less to write to the WAL.

@@ -36,11 +36,31 @@ def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, in
     return found
 
 
+def stored_under(store: Store, keys: Sequence[str]) -> dict[str, Row]:
+    """key -> the email stored under it (id, raw_sha256 and where its raw source is)."""
+    found: dict[str, Row] = {}
+    unique = list(dict.fromkeys(keys))
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(
+            "SELECT id, message_id, raw_sha256, raw_pack, raw_offset, raw_size FROM emails "
+            f"WHERE message_id IN ({marks})",
+            chunk,
+        ):
+            found[row["message_id"]] = row
+    return found
+
+
 def raw_of(store: Store, email_id: int) -> bytes:
-    row = store.row("SELECT raw_pack, raw_offset, raw_size FROM emails WHERE id = ?", [email_id])
+    """The raw source, checked against its SHA-256 (RawSourceError naming the email if not intact)."""
+    row = store.row("SELECT raw_pack, raw_offset, raw_size, raw_sha256 FROM emails WHERE id = ?", [email_id])
     if row is None or row["raw_pack"] is None:
         return b""
-    return store.raw.read((row["raw_pack"], row["raw_offset"], row["raw_size"]))
+    try:
+        return store.raw.read((row["raw_pack"], row["raw_offset"], row["raw_size"], row["raw_sha256"]))
+    except blobs.RawSourceError as exc:
+        raise blobs.RawSourceError(f"email {email_id}: {exc.message}") from None
 
 
 def raw_places(store: Store, email_id: int) -> list[tuple[str, int, int]]:
@@ -208,20 +228,24 @@ def _with_raw_adopted(store: Store, rows: list[tuple]) -> list[tuple]:
 
 
 _INSERT_DELIVERIES = """INSERT INTO email_deliveries (email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size,
-    state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?)"""
+    arrived_at, allow_auto_reply, allow_case, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"""
 
 
 def insert_deliveries(store: Store, rows: list[tuple]) -> list[int]:
-    """(email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size) rows -> their new
-    ids, in order (see above; PostgreSQL returns them)."""
+    """(email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size, arrived_at,
+    allow_auto_reply, allow_case) rows -> their new ids, in order (see above; PostgreSQL
+    returns them)."""
     if not rows:
         return []
     stamp = now_iso()
     places = store.raw.adopt([(r[4], r[5], r[6], None) for r in rows])
-    rows = [(*row[:4], *place, stamp) for row, place in zip(rows, places, strict=True)]
+    rows = [(*row[:4], *place, *row[7:], stamp) for row, place in zip(rows, places, strict=True)]
     if store.engine == "postgresql":
         ids = store.next_ids("email_deliveries", len(rows))
-        columns = ("id", "email_id", "account_id", "folder", "uid", "raw_pack", "raw_offset", "raw_size", "created_at")
+        columns = (
+            "id", "email_id", "account_id", "folder", "uid", "raw_pack", "raw_offset", "raw_size", "arrived_at",
+            "allow_auto_reply", "allow_case", "created_at",
+        )  # fmt: skip
         store.copy_rows("email_deliveries", columns, [(i, *row) for i, row in zip(ids, rows, strict=True)])
         return ids
     store.executemany(_INSERT_DELIVERIES, rows)
@@ -334,37 +358,30 @@ def erase_raw(store: Store, places: Iterable[tuple[str, int, int]]) -> None:
 # -- sending ---------------------------------------------------------------------------------
 
 
-def finish_send(store: Store, email_id: int, status: str, error: str | None) -> None:
-    """A user's send attempt: Sent, or Failed with the error."""
+def record_send(store: Store, email_id: int, status: str, error: str | None, account_id: int | None = None) -> None:
+    """The outcome of a send attempt (the attempt was counted when it was claimed, see
+    store.outbox.claim): Sent (``error`` may note recipients refused) or Failed."""
     store.execute(
-        "UPDATE emails SET status = ?, last_error = ?, send_attempts = send_attempts + 1 WHERE id = ?",
-        [status, error, email_id],
-    )
-
-
-def mark_sent(store: Store, email_id: int, account_id: int | None) -> None:
-    store.execute(
-        """UPDATE emails SET status = 'Sent', last_error = NULL, send_attempts = send_attempts + 1,
-           sent_account_id = COALESCE(?, sent_account_id), updated_at = ? WHERE id = ?""",
-        [account_id, now_iso(), email_id],
-    )
-
-
-def mark_send_failed(store: Store, email_id: int, error: str) -> None:
-    store.execute(
-        """UPDATE emails SET status = 'Failed', last_error = ?, send_attempts = send_attempts + 1,
+        """UPDATE emails SET status = ?, last_error = ?, sent_account_id = COALESCE(?, sent_account_id),
            updated_at = ? WHERE id = ?""",
-        [error, now_iso(), email_id],
+        [status, error[:2000] if error else None, account_id, now_iso(), email_id],
     )
 
 
-def unsent_system_ids(store: Store, max_attempts: int) -> list[int]:
-    """System mail left Failed (or Sending by a crash) tried fewer than ``max_attempts`` times."""
-    return store.column(
-        """SELECT id FROM emails WHERE status IN ('Failed', 'Sending') AND is_system = 1
-           AND send_attempts < ? ORDER BY id""",
-        [max_attempts],
+def reset_send_attempts(store: Store, email_id: int) -> None:
+    """``email resend``: the count starts again."""
+    store.execute("UPDATE emails SET send_attempts = 0, updated_at = ? WHERE id = ?", [now_iso(), email_id])
+
+
+def claim_unsent(store: Store, email_id: int, stale_before: str) -> bool:
+    """Take one unsent system email for another try (Sending, stamped now), unless another
+    run took it first: two runs never send it both."""
+    changed = store.execute(
+        """UPDATE emails SET status = 'Sending', updated_at = ? WHERE id = ? AND is_system = 1
+           AND (status = 'Failed' OR (status = 'Sending' AND updated_at < ?))""",
+        [now_iso(), email_id, stale_before],
     )
+    return changed == 1
 
 
 def count_system_sends(store: Store, address: str, since: str) -> int:
@@ -412,6 +429,20 @@ def team_ids_by_email(store: Store, email_ids: Iterable[int]) -> dict[int, set[i
         marks = ", ".join("?" for _ in chunk)
         for row in store.rows(f"SELECT email_id, team_id FROM email_teams WHERE email_id IN ({marks})", chunk):
             found.setdefault(row["email_id"], set()).add(row["team_id"])
+    return found
+
+
+def readers_of(store: Store, email_ids: Sequence[int]) -> dict[int, tuple[set[int], set[int]]]:
+    """email id -> (its user ids, its team ids): what the read check needs, for many emails."""
+    found: dict[int, tuple[set[int], set[int]]] = {i: (set(), set()) for i in email_ids}
+    ids = list(found)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(f"SELECT email_id, user_id FROM email_users WHERE email_id IN ({marks})", chunk):
+            found[row["email_id"]][0].add(row["user_id"])
+        for row in store.rows(f"SELECT email_id, team_id FROM email_teams WHERE email_id IN ({marks})", chunk):
+            found[row["email_id"]][1].add(row["team_id"])
     return found
 
 

@@ -367,9 +367,86 @@ M001_INITIAL = [
 ]
 
 
+# Outgoing mail (SPEC 11, docs/field-safety.md): one outbox row per email owed a send (an
+# auto-reply, an 'email send', a resend) until it is Sent. A sender claims a row in a
+# transaction before sending (claim_holder HOST:PID:TOKEN, claimed_at; a claim older than the
+# stale timeout, or of a dead process on this host, may be taken over), so overlapping runs
+# never send one email twice; the attempt is counted on the email when claimed.
+# next_attempt_at is the backoff (1, 2, 4 ... minutes); NULL once given up (gave_up_at):
+# after send_retries tries or a permanent refusal the email stays Failed until 'email resend'.
+# Deliveries carry the server's arrival time (INTERNALDATE) for the side-effects age rule,
+# and whether they may auto-reply or create a case ('email import' without the flags: no).
+M002_OUTBOX = [
+    """CREATE TABLE outbox (
+        email_id INTEGER PRIMARY KEY REFERENCES emails(id) ON DELETE CASCADE,
+        next_attempt_at TEXT,
+        claim_holder TEXT,
+        claimed_at TEXT,
+        gave_up_at TEXT,
+        created_at TEXT NOT NULL)""",
+    "CREATE INDEX outbox_due ON outbox (next_attempt_at)",
+    # System mail left unsent by an earlier version keeps its retries (3, the default); a
+    # user's failed 'email send' was never retried before: it waits for 'email resend'.
+    """INSERT INTO outbox (email_id, next_attempt_at, gave_up_at, created_at)
+        SELECT id,
+            CASE WHEN is_system = 1 AND send_attempts < 3 THEN updated_at END,
+            CASE WHEN is_system = 1 AND send_attempts < 3 THEN NULL ELSE updated_at END,
+            created_at
+        FROM emails WHERE status IN ('Sending', 'Failed')""",
+    "ALTER TABLE email_deliveries ADD COLUMN arrived_at TEXT",
+    "ALTER TABLE email_deliveries ADD COLUMN allow_auto_reply INTEGER NOT NULL DEFAULT 1",
+    "ALTER TABLE email_deliveries ADD COLUMN allow_case INTEGER NOT NULL DEFAULT 1",
+    # The run log counts auto-replies not sent apart from those sent.
+    "ALTER TABLE fetch_runs ADD COLUMN auto_replies_failed INTEGER NOT NULL DEFAULT 0",
+]
+
+
+# Health of fetching (SPEC 11): a row per failing account (consecutive failures, when the
+# next automatic attempt is due, the error last printed); see store/health.py.
+M003_HEALTH = [
+    """CREATE TABLE account_health (
+        account_id INTEGER PRIMARY KEY REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        error_shown TEXT,
+        updated_at TEXT NOT NULL)""",
+]
+
+
+# espomail watch: one heartbeat row per watched account folder and watch process (holder:
+# host:pid). A row whose expires_at has passed belongs to a watcher that died.
+M004_WATCH = [
+    """CREATE TABLE watch_heartbeats (
+        account_id INTEGER NOT NULL REFERENCES mail_accounts(id) ON DELETE CASCADE,
+        folder TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        since TEXT,
+        seen_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        PRIMARY KEY (account_id, folder, holder))""",
+    "CREATE INDEX watch_heartbeats_by_holder ON watch_heartbeats (holder)",
+]
+
+
+# OAuth2 accounts (SPEC 12): how the account logs in, and its OAuthConfig as JSON (provider,
+# client id, endpoints, where the client secret is read and where the tokens are kept; never a
+# token or a client secret).
+M005_OAUTH = [
+    "ALTER TABLE mail_accounts ADD COLUMN auth TEXT NOT NULL DEFAULT 'password'",
+    "ALTER TABLE mail_accounts ADD COLUMN oauth_config TEXT",
+]
+
+
 # The numbered migrations, in order, each a list of SQL statements. Append; never edit a
 # released one.
-MIGRATIONS: list[tuple[str, list[str]]] = [("m001_initial", M001_INITIAL)]
+MIGRATIONS: list[tuple[str, list[str]]] = [
+    ("m001_initial", M001_INITIAL),
+    ("m002_outbox", M002_OUTBOX),
+    ("m003_health", M003_HEALTH),
+    ("m004_watch", M004_WATCH),
+    ("m005_oauth", M005_OAUTH),
+]
 SET_NAME = "espomail"
 
 
@@ -595,16 +672,33 @@ def check_schema(store: Store) -> None:
     if store.value("PRAGMA user_version") == stamp:
         return
     stored = {row["name"]: row["sql"] for row in store.rows("SELECT name, sql FROM sqlite_master")}
+    for name, sql in expected_schema().items():
+        if stored.get(name) != sql:
+            raise EspomailError(
+                f"the store {store.path} was made by another build of espomail: its "
+                f"'{name}' differs from this version's schema; move it aside and run "
+                "'espomail init', or use the build that made it"
+            )
+    store.conn.execute(f"PRAGMA user_version = {stamp}")
+
+
+def expected_schema() -> dict[str, str]:
+    """Table and index name -> the SQL that SQLite keeps for it after every migration: the
+    CREATE statement, with each later ``ALTER TABLE t ADD COLUMN def`` appended the way
+    SQLite records it (``, def`` before the closing parenthesis)."""
+    expected: dict[str, str] = {}
     for _, statements in MIGRATIONS:
         for statement in statements:
             name = _created_name(statement)
-            if name and stored.get(name) != statement:
-                raise EspomailError(
-                    f"the store {store.path} was made by another build of espomail: its "
-                    f"'{name}' differs from this version's schema; move it aside and run "
-                    "'espomail init', or use the build that made it"
-                )
-    store.conn.execute(f"PRAGMA user_version = {stamp}")
+            if name:
+                expected[name] = statement
+                continue
+            added = re.match(r"\s*ALTER\s+TABLE\s+(\w+)\s+ADD\s+COLUMN\s+(.+?)\s*$", statement, re.S | re.I)
+            if added and added.group(1) in expected:
+                created = expected[added.group(1)]
+                end = created.rindex(")")
+                expected[added.group(1)] = f"{created[:end]}, {added.group(2)}{created[end:]}"
+    return expected
 
 
 def _created_name(statement: str) -> str | None:

@@ -78,16 +78,34 @@ def followers_of(store: Store, records: Iterable[tuple[str, int]]) -> dict[int, 
 
 
 def list_for_user(store: Store, user_id: int | None, unread: bool, limit: int, offset: int) -> list[Row]:
+    clause, params = _user_filter(user_id, unread)
+    return store.rows(
+        f"SELECT * FROM notifications {clause} ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset]
+    )
+
+
+def count_for_user(store: Store, user_id: int | None, unread: bool, at_most: int) -> tuple[int, bool]:
+    """How many notifications ``list_for_user`` lists in all: exactly (notifications_by_user,
+    covering), or with ``unread`` up to ``at_most`` (newest first, where unread ones are):
+    ``(at_most, False)`` when there are more."""
+    clause, params = _user_filter(user_id, unread)
+    if not unread:
+        return store.value(f"SELECT COUNT(*) FROM notifications {clause}", params), True
+    counted = store.value(
+        f"SELECT COUNT(*) FROM (SELECT 1 FROM notifications {clause} ORDER BY id DESC LIMIT ?) AS page",
+        [*params, at_most + 1],
+    )
+    return (counted, True) if counted <= at_most else (at_most, False)
+
+
+def _user_filter(user_id: int | None, unread: bool) -> tuple[str, list]:
     where, params = [], []
     if user_id is not None:
         where.append("user_id = ?")
         params.append(user_id)
     if unread:
         where.append("is_read = 0")
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
-    return store.rows(
-        f"SELECT * FROM notifications {clause} ORDER BY id DESC LIMIT ? OFFSET ?", [*params, limit, offset]
-    )
+    return (f"WHERE {' AND '.join(where)}" if where else ""), params
 
 
 def notification(store: Store, notification_id: int) -> Row | None:

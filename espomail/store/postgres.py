@@ -528,18 +528,21 @@ class DatabaseRaw:
         self._spooled = set()
 
     def read(self, location: blobs.Location | tuple) -> bytes:
-        pack, offset, _size = (
-            (location.pack, location.offset, location.size) if isinstance(location, blobs.Location) else location
+        pack, offset, size = (
+            (location.pack, location.offset, location.size) if isinstance(location, blobs.Location) else location[:3]
         )
         if pack != blobs.DATABASE:
-            return self._read_spool(pack, offset, _size)
+            return self._read_spool(pack, offset, size)
         row = self.store.row("SELECT sha256, data FROM raw_sources WHERE id = ?", [offset])
         if row is None:
-            return b""
+            raise blobs.RawSourceError(
+                f"its raw source is missing: row {offset} of raw_sources does not exist; "
+                "restore the store from a backup"
+            )
         data = bytes(row["data"])
         if hashlib.sha256(data).hexdigest() != row["sha256"]:
-            raise EspomailError(
-                f"the raw source {offset} in the database does not match its SHA-256 (damaged); "
+            raise blobs.RawSourceError(
+                f"its raw source is damaged: row {offset} of raw_sources no longer matches its SHA-256; "
                 "restore the store from a backup"
             )
         return data

@@ -24,11 +24,21 @@ def records(store: Store, kind: str, limit: int, offset: int) -> list[Row]:
     return store.rows("SELECT * FROM records WHERE type = ? ORDER BY id LIMIT ? OFFSET ?", [kind, limit, offset])
 
 
+def count_records(store: Store, kind: str) -> int:
+    return store.value("SELECT COUNT(*) FROM records WHERE type = ?", [kind])
+
+
 def insert_record(store: Store, kind: str, name: str, account_id: int | None) -> int:
     return store.insert(
         "records",
         {"type": kind, "name": name, "account_id": account_id, "created_at": now_iso()},
     )
+
+
+def update_record(store: Store, record_id: int, values: dict) -> None:
+    """Change a record's name and/or account_id (the columns in ``values``)."""
+    if values:
+        store.update("records", record_id, values)
 
 
 def followers(store: Store, kind: str, record_id: int) -> list[Row]:

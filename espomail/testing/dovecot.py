@@ -20,7 +20,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -110,6 +110,19 @@ class Dovecot:
         self._wait_listening()
 
     def stop(self) -> None:
+        self._stop_daemon()
+        if self._own_base:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+    def restart(self, while_down: Callable[[], object] | None = None) -> None:
+        """Stop the server and start it again on the same port, mail kept: every client's
+        connection drops, as in a server restart. ``while_down`` runs in between."""
+        self._stop_daemon()
+        if while_down is not None:
+            while_down()
+        self.start()
+
+    def _stop_daemon(self) -> None:
         if self._pid:
             try:
                 os.kill(self._pid, signal.SIGTERM)
@@ -117,8 +130,7 @@ class Dovecot:
             except ProcessLookupError:
                 pass
             self._pid = None
-        if self._own_base:
-            shutil.rmtree(self.base, ignore_errors=True)
+        (self.base / "run" / "master.pid").unlink(missing_ok=True)
 
     def add_user(self, name: str, password: str = PASSWORD) -> None:
         """Add a login. Any name logs in with PASSWORD anyway; this records other passwords."""

@@ -76,7 +76,7 @@ def world(espomail, tmp_path):
     for label, to, account in plan:
         path = tmp_path / f"{label}.eml"
         path.write_bytes(build_message(from_="customer@outside.example", to=to, subject=label))
-        run("email", "import", path, *(["--account", account] if account else []))
+        run("email", "import", path, *(["--account", account, "--create-cases"] if account else []))
         ids[label] = run("email", "list", "--json").json[0]["id"]
     run("email", "update", ids["E4"], "--assign", "cat")
     return ids
@@ -112,6 +112,7 @@ def test_read_level_decides_lists_shows_and_explains(espomail, world, db, level)
 @pytest.mark.parametrize("level", ["no", "own", "team", "all"])
 def test_edit_level_decides_who_links_an_email(espomail, world, db, level):
     set_level(espomail, "edit", level)
+    set_level(espomail, "read", level)
     for user in USERS:
         for label in EMAILS:
             before = dump(db)
@@ -156,16 +157,38 @@ def test_trash_is_per_user_and_delete_removes_for_everyone(espomail, world, db):
         assert db.value(f"SELECT COUNT(*) FROM {table} WHERE email_id = ?", [e2]) == 0
 
 
+@pytest.mark.parametrize("read", ["own", "team"])
+def test_edit_beyond_read_reaches_only_what_one_reads(espomail, world, db_path, read):
+    """An edit (or delete) level above the read level is capped by reading: one may change
+    only an email one may read (and so never sees the body of another)."""
+    set_level(espomail, "edit", "all")
+    set_level(espomail, "delete", "all")
+    set_level(espomail, "read", read)
+    for user in USERS:
+        for label in EMAILS:
+            if label in READ[read][user]:
+                continue
+            before = dump(db_path)
+            linked = espomail("--as", user, "email", "link", world[label], "--parent", "account:1", "--json")
+            updated = espomail("--as", user, "email", "update", world[label], "--add-team", "red", "--json")
+            deleted = espomail("--as", user, "email", "delete", world[label], "--yes", "--json")
+            for result in (linked, updated, deleted):
+                assert result.exit_code == 4 and "missing permission 'email read" in result.stderr, (user, label)
+                assert result.stdout == ""
+            assert dump(db_path) == before
+
+
 def test_personal_accounts_permission_limit_and_ownership(espomail, world):
-    args = ("--address", "x@example.com", "--host", "h", "--username", "u", "--password-env", "X")
-    denied = espomail("--as", "ann", "account", "add-personal", "ann1", "--user", "ann", *args)
+    args = ("--address", "ann@example.com", "--host", "h", "--username", "u", "--password-stdin")
+    denied = espomail("--as", "ann", "account", "add-personal", "ann1", "--user", "ann", *args, input="pw\n")
     assert denied.exit_code == 4 and "personal email accounts" in denied.stderr
     espomail("role", "update", "tested", "--personal-accounts", "yes")
     for name in ("ann1", "ann2"):
-        assert espomail("--as", "ann", "account", "add-personal", name, "--user", "ann", *args).exit_code == 0
-    third = espomail("--as", "ann", "account", "add-personal", "ann3", "--user", "ann", *args)
+        added = espomail("--as", "ann", "account", "add-personal", name, "--user", "ann", *args, input="pw\n")
+        assert added.exit_code == 0, added
+    third = espomail("--as", "ann", "account", "add-personal", "ann3", "--user", "ann", *args, input="pw\n")
     assert third.exit_code == 4 and "max_personal_accounts" in third.stderr
-    assert espomail("--as", "ben", "account", "add-personal", "x", "--user", "ann", *args).exit_code == 4
+    assert espomail("--as", "ben", "account", "add-personal", "x", "--user", "ann", *args, input="pw\n").exit_code == 4
     assert espomail("--as", "ben", "account", "update", "ann1", "--inactive").exit_code == 4
     assert espomail("--as", "ben", "account", "remove", "ann1").exit_code == 4
     assert espomail("--as", "ben", "account", "show", "ann1").exit_code == 4
@@ -185,13 +208,13 @@ def test_filters_users_own_only_and_no_global(espomail, world):
         "--user",
         "ann",
         "--address",
-        "x@example.com",
+        "ann@example.com",
         "--host",
         "h",
         "--username",
         "u",
-        "--password-env",
-        "X",
+        "--password-stdin",
+        input="pw\n",
     )
     assert espomail("--as", "ann", "filter", "add", "g", "--global", "--from", "*@x.example").exit_code == 4
     assert espomail("--as", "ann", "filter", "add", "r", "--account", "redbox", "--from", "a*").exit_code == 4

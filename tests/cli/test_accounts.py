@@ -174,7 +174,7 @@ def test_password_stdin_goes_to_the_keyring_never_the_database(espomail, dovecot
     assert list(keyring.values()) == ["secret"]
     assert "secret" not in str(db.dump()).replace("secret_ref", "")
     assert espomail("account", "test", "support").exit_code == 0
-    espomail("account", "remove", "support")
+    espomail("account", "remove", "support", "--yes")
     assert json.loads((isolated / "keyring.json").read_text()) == {}
 
 
@@ -291,7 +291,7 @@ def test_update_remove_and_unknown(espomail, admin_setup):
     updated = espomail("account", "update", "support", "--inactive", "--team", "support", "--json").json
     assert updated["active"] is False and updated["teams"] == ["support"]
     assert espomail("account", "update", "ghost", "--inactive").exit_code == 3
-    assert espomail("account", "remove", "support").exit_code == 0
+    assert espomail("account", "remove", "support", "--yes").exit_code == 0
     assert espomail("account", "show", "support").exit_code == 3
 
 

@@ -1,5 +1,7 @@
 """Email-to-Case, distribution and loop-safe auto-replies, end to end (Dovecot + SMTP)."""
 
+import sqlite3
+
 import pytest
 
 from espomail.testing.messages import build_message
@@ -268,18 +270,23 @@ def test_reopen_closed_cases(espomail, dovecot, case_account, monkeypatch):
     assert cases(espomail)[0]["status"] == "Assigned"
 
 
-def test_auto_reply_smtp_failure_is_stored_failed_and_retried(espomail, dovecot, case_account, smtp):
+def test_auto_reply_smtp_failure_is_stored_failed_and_retried(espomail, dovecot, case_account, smtp, db_path):
     box = case_account("--auto-reply", "--reply-subject", "ack", "--reply-body-file", case_account.body)
     port = smtp.port
     smtp.stop()
     dovecot.append(box, build_message(from_="jane@customer.example"))
-    assert fetch(espomail)["accounts"][0]["auto_replies"] == 1
+    summary = fetch(espomail)["accounts"][0]
+    assert (summary["auto_replies"], summary["auto_replies_failed"]) == (0, 1)
     failed = [e for e in espomail("email", "list", "--parent", "case:1", "--json").json if e["status"] == "Failed"]
     assert len(failed) == 1
     explained = espomail("email", "explain", failed[0]["id"], "--json").json
     assert "refused" in explained["last_error"]
     smtp.port = port
     smtp.start()
+    fetch(espomail)
+    assert smtp.messages == []  # backoff: the second attempt is due a minute after the first
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z'")
     fetch(espomail)
     assert len(smtp.messages) == 1
     statuses = {e["status"] for e in espomail("email", "list", "--parent", "case:1", "--json").json}

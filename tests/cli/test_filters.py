@@ -222,5 +222,22 @@ def test_personal_account_filters_may_only_skip(espomail, team):
 def test_filter_show_and_remove(espomail, team):
     espomail("filter", "add", "spam", "--global", "--from", "*@spam.example")
     assert espomail("filter", "show", "spam", "--json").json["from"] == "*@spam.example"
-    assert espomail("filter", "remove", "spam").exit_code == 0
+    assert espomail("filter", "remove", "spam", "--yes").exit_code == 0
     assert espomail("filter", "show", "spam").exit_code == 3
+
+
+@pytest.mark.parametrize(
+    "option, value",
+    [
+        ("--subject", "*a" * 600 + "*b"),
+        ("--from", "x" * 1001),
+        ("--to", "*" * 2000),
+        ("--subject", "line\nbreak*"),
+        ("--body-contains", "y" * 1500),
+    ],
+)
+def test_a_too_long_or_multi_line_pattern_is_refused_and_nothing_is_saved(espomail, option, value):
+    result = espomail("filter", "add", "hostile", "--global", option, value)
+    assert result.exit_code == 2, result
+    assert result.stderr.startswith("Error: --"), result
+    assert espomail("filter", "list", "--json").json == []

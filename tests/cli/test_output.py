@@ -279,9 +279,9 @@ def test_sql_lists_ask_one_row_more(espomail, monkeypatch):
         espomail("record", "add", "contact", "--name", f"c{number}", "--email", f"c{number}@example.com")
     first = espomail("record", "list", "contact", "--limit", "2", "--json")
     assert [r["name"] for r in first.json] == ["c0", "c1"]
-    assert first.stderr == "showing the first 2; use --limit/--offset or --all\n"
+    assert first.stderr == "showing 2 of 5; use --limit/--offset or --all\n"  # record lists count (test_totals)
     later = espomail("record", "list", "contact", "--limit", "2", "--offset", "2", "--json")
-    assert later.stderr == "showing 3-4, more follow; use --limit/--offset or --all\n"
+    assert later.stderr == "showing 3-4 of 5; use --limit/--offset or --all\n"
     assert espomail("record", "list", "contact", "--limit", "5").stderr == ""
     monkeypatch.setattr(output, "CHUNK", 2)  # --all reads in chunks
     every = espomail("record", "list", "contact", "--all", "--nl")

@@ -1,5 +1,7 @@
 """``espomail email send`` end to end: SMTP choice, From checks, case rules, answers link back."""
 
+import sqlite3
+
 import pytest
 
 from espomail.testing.messages import build_message
@@ -11,6 +13,7 @@ def shop(espomail, group_account, dovecot, smtp):
     espomail("team", "add", "sales")
     for role, level in (("send-no", "no"), ("send-team", "team"), ("send-all", "all")):
         espomail("role", "add", role, "--email-create", "yes", "--email-read", "own", "--group-send", level)
+    espomail("role", "update", "send-all", "--email-read", "all")  # sending into case 1 needs access to it
     espomail("user", "add", "nina", "--email", "nina@example.com", "--team", "support", "--role", "send-no")
     espomail("user", "add", "tom", "--email", "tom@example.com", "--team", "support", "--role", "send-team")
     espomail("user", "add", "tess", "--email", "tess@example.com", "--team", "sales", "--role", "send-team")
@@ -20,6 +23,8 @@ def shop(espomail, group_account, dovecot, smtp):
         "--team",
         "support",
         "--create-case",
+        "--target-team",
+        "support",
         "--smtp-host",
         smtp.host,
         "--smtp-port",
@@ -181,3 +186,105 @@ def test_attachments_and_permission_to_create(espomail, shop, smtp, tmp_path):
     assert result.exit_code == 0, result
     assert [a["filename"] for a in result.json["attachments"]] == ["report.pdf"]
     assert smtp.messages[0].message.get_payload()[1].get_filename() == "report.pdf"
+
+
+# -- the outbox: every send is counted; a failed one is retried or resent by hand (issue 12) -------
+
+
+def outbox_row(db_path, email_id):
+    with sqlite3.connect(db_path) as conn:
+        conn.row_factory = sqlite3.Row
+        row = conn.execute(
+            """SELECT e.status, e.send_attempts, o.next_attempt_at, o.gave_up_at FROM emails e
+               LEFT JOIN outbox o ON o.email_id = e.id WHERE e.id = ?""",
+            [email_id],
+        ).fetchone()
+        return dict(row)
+
+
+def failed_id(espomail):
+    [failed] = [e for e in espomail("email", "list", "--parent", "case:1", "--json").json if e["status"] == "Failed"]
+    return failed["id"]
+
+
+def test_a_send_to_a_server_that_is_down_is_retried_by_a_later_fetch_once(espomail, shop, smtp, db_path):
+    port = smtp.port
+    smtp.stop()
+    result = send(espomail, "ada")
+    assert result.exit_code == 1
+    email_id = failed_id(espomail)
+    assert f"stored as Failed (id {email_id}): later fetches try again (1 of 3 attempts made" in result.stderr
+    assert outbox_row(db_path, email_id)["send_attempts"] == 1
+    shown = espomail("email", "show", email_id, "--json").json
+    assert (shown["status"], shown["send_attempts"]) == ("Failed", 1) and "refused" in shown["last_error"]
+    smtp.port = port
+    smtp.start()
+    assert espomail("fetch").exit_code == 0
+    assert smtp.messages == []  # not before its next attempt is due
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z'")
+    assert espomail("fetch").exit_code == 0
+    assert espomail("fetch").exit_code == 0
+    assert len(smtp.messages) == 1
+    assert outbox_row(db_path, email_id) == {
+        "status": "Sent",
+        "send_attempts": 2,
+        "next_attempt_at": None,
+        "gave_up_at": None,
+    }
+
+
+def test_resend_by_its_sender_or_an_admin_only(espomail, shop, smtp, db_path):
+    smtp.refuse.add("jane@customer.example")
+    assert send(espomail, "ada").exit_code == 1
+    email_id = failed_id(espomail)
+    assert outbox_row(db_path, email_id)["gave_up_at"]  # 550: permanent, no automatic retry
+    espomail("role", "update", "send-team", "--email-read", "all")
+    denied = espomail("--as", "tom", "email", "resend", email_id)
+    assert denied.exit_code == 4 and "resend email" in denied.stderr
+    still = espomail("--as", "ada", "email", "resend", email_id)
+    assert still.exit_code == 1 and "550" in still.stderr and "no automatic retry" in still.stderr
+    smtp.refuse.clear()
+    espomail("role", "update", "send-all", "--email-create", "no")
+    assert espomail("--as", "ada", "email", "resend", email_id).exit_code == 4
+    espomail("role", "update", "send-all", "--email-create", "yes")
+    result = espomail("--as", "ada", "email", "resend", email_id, "--json")
+    assert result.exit_code == 0, result
+    assert result.json["status"] == "Sent" and result.json["send_attempts"] == 1
+    assert result.json["stored_in_sent_folder"] is True
+    [sent] = smtp.messages
+    assert sent.message["Subject"] == "[#1] Your printer"
+    again = espomail("email", "resend", email_id)
+    assert again.exit_code == 2 and "was sent already" in again.stderr
+
+
+def test_resend_refuses_what_is_not_a_failed_outgoing_email(espomail, shop, smtp):
+    [incoming] = [e for e in espomail("email", "list", "--json").json if e["status"] == "Archived"]
+    result = espomail("email", "resend", incoming["id"])
+    assert result.exit_code == 2 and "not an outgoing email" in result.stderr
+    assert espomail("email", "resend", "999").exit_code == 3
+    assert smtp.messages == []
+
+
+def test_an_admin_resends_anyones_email_and_a_failure_says_what_next(espomail, shop, smtp):
+    port = smtp.port
+    smtp.stop()
+    assert send(espomail, "ada").exit_code == 1
+    email_id = failed_id(espomail)
+    failed = espomail("email", "resend", email_id)
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith("Error: SMTP: ") and f"'espomail email resend {email_id}'" in failed.stderr
+    smtp.port = port
+    smtp.start()
+    done = espomail("email", "resend", email_id)
+    assert done.exit_code == 0 and done.stderr.strip() == f"Sent email {email_id} to jane@customer.example"
+
+
+def test_recipients_refused_by_some_only_is_sent_to_the_others(espomail, shop, smtp):
+    smtp.refuse.add("gone@customer.example")
+    result = send(espomail, "ada", "--cc", "gone@customer.example")
+    assert result.exit_code == 0, result
+    assert result.json["status"] == "Sent" and "gone@customer.example (550" in result.json["refused"]
+    [sent] = smtp.messages
+    assert sent.rcpt_tos == ["jane@customer.example"]
+    assert espomail("fetch").exit_code == 0 and len(smtp.messages) == 1  # never sent again

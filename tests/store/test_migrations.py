@@ -2,8 +2,9 @@
 
 import stat
 
+from espomail.store import migrations
 from espomail.store.db import open_store
-from espomail.store.migrations import apply_migrations, check_schema, schema_stamp
+from espomail.store.migrations import MIGRATIONS, apply_migrations, check_schema, schema_stamp
 
 EXPECTED_TABLES = {
     "teams",
@@ -99,7 +100,34 @@ def test_second_migration_run_changes_nothing(tmp_path):
     before = schema(store)
     assert apply_migrations(store) == []
     assert schema(store) == before
-    assert store.value("SELECT COUNT(*) FROM _sqlite_migrations") == 1
+    assert store.value("SELECT COUNT(*) FROM _sqlite_migrations") == len(MIGRATIONS)
+
+
+def test_a_store_of_an_earlier_version_is_upgraded_by_alter_table(tmp_path, monkeypatch):
+    """m005_oauth adds columns to mail_accounts; the upgraded schema passes the check, old rows get defaults."""
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS[:1])
+    old = open_store(tmp_path / "old.db")
+    old.insert(
+        "mail_accounts",
+        {
+            "name": "support",
+            "kind": "group",
+            "address": "s@example.com",
+            "address_lower": "s@example.com",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+        },
+    )
+    old.close()
+    monkeypatch.setattr(migrations, "MIGRATIONS", MIGRATIONS)
+    store = open_store(tmp_path / "old.db")
+    row = store.row("SELECT auth, oauth_config FROM mail_accounts")
+    assert (row["auth"], row["oauth_config"]) == ("password", None)
+    fresh = open_store(tmp_path / "new.db")
+    tables = {name: sql for name, sql in schema(store).items() if not name.startswith("sqlite_stat")}
+    assert tables == schema(fresh)
+    store.conn.execute("PRAGMA user_version = 0")
+    check_schema(store)  # compares the altered CREATE TABLE text statement by statement
 
 
 def test_store_is_wal_and_owner_only(tmp_path):

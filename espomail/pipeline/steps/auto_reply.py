@@ -3,13 +3,17 @@
 In case mode only a newly created case is acknowledged; otherwise every newly imported
 email. Never for duplicates, machine-made mail, lists, bounces, no-reply senders, our own
 addresses or Message-IDs, nor beyond ``auto_reply_limit`` system messages to one address
-per ``auto_reply_period``. The reply is stored here (status Sending) in the same
-transaction and sent after it commits (see services.outbox).
+per ``auto_reply_period``; nor for old mail (SPEC 11, ``side_effects_max_age_days``), nor
+for ``email import`` without ``--send-auto-replies``. The reply is stored here (status
+Sending, with its outbox row) in the same transaction and sent after it commits (see
+services.outbox). A reply that cannot be built is recorded as a failed auto-reply on the
+incoming email, which is processed as usual.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from espomail import timeutil
 from espomail.mail import compose, msgid, templates
@@ -19,29 +23,46 @@ from espomail.pipeline.context import Context
 from espomail.policy.cases import with_number
 from espomail.store import cases as cases_q
 from espomail.store import emails as emails_q
+from espomail.store import outbox as outbox_q
 from espomail.store import people as people_q
 
 NAME = "auto-reply"
+log = logging.getLogger("espomail.pipeline")
 
 
 def run(ctx: Context) -> None:
     account = ctx.account
     if not ctx.is_new or account is None or account.kind != AccountKind.GROUP or not account.auto_reply:
         return
-    if account.create_case and not ctx.case_created:
-        ctx.decide(NAME, "not sent", "case mode: only a new case is acknowledged")
-        return
-    parsed = ctx.parsed
-    domain = ctx.settings.message_id_domain
-    blocker = auto_reply_blocker(parsed, ctx.settings.no_reply_pattern, set(ctx.lookups.own_addresses), domain)
-    if blocker is None:
-        blocker = _rate_limited(ctx, parsed.from_.lower)
+    blocker = _blocker(ctx)
     if blocker:
         ctx.decide(NAME, "not sent", blocker)
         return
-    ctx.auto_reply_id = _queue(ctx)
+    try:
+        with ctx.store.savepoint():
+            ctx.auto_reply_id = _queue(ctx)
+    except Exception as exc:  # noqa: BLE001 - a reply that cannot be built fails alone
+        log.warning("auto-reply to email %s could not be built: %s: %s", ctx.email_id, type(exc).__name__, exc)
+        ctx.count("auto_replies_failed")
+        ctx.decide(NAME, "failed", f"the auto-reply could not be built: {type(exc).__name__}: {exc}")
+        return
     ctx.count("auto_replies")
-    ctx.decide(NAME, "queued", {"to": parsed.from_.address, "email_id": ctx.auto_reply_id})
+    ctx.decide(NAME, "queued", {"to": ctx.parsed.from_.address, "email_id": ctx.auto_reply_id})
+
+
+def _blocker(ctx: Context) -> str | None:
+    """Why no auto-reply goes out for this email, or None."""
+    if not ctx.allows("auto_reply"):
+        return "imported without --send-auto-replies"
+    if ctx.account.create_case and not ctx.case_created:
+        return "case mode: only a new case is acknowledged"
+    old = ctx.old_mail()
+    if old:
+        return old
+    parsed, settings = ctx.parsed, ctx.settings
+    own = set(ctx.lookups.own_addresses)
+    blocker = auto_reply_blocker(parsed, settings.no_reply_pattern, own, settings.message_id_domain)
+    return blocker or _rate_limited(ctx, parsed.from_.lower)
 
 
 def _rate_limited(ctx: Context, address: str) -> str | None:
@@ -74,7 +95,7 @@ def _values(ctx: Context) -> dict:
 def _queue(ctx: Context) -> int:
     account, parsed = ctx.account, ctx.parsed
     values = _values(ctx)
-    subject = templates.render(account.reply_subject, values)
+    subject = templates.render_line(account.reply_subject, values)
     if ctx.case_created:
         subject = with_number(subject, values["case_number"])
     body = templates.render(account.reply_body, values)
@@ -124,4 +145,5 @@ def store_outgoing(ctx: Context, raw: bytes, message_id: str, subject: str, body
     emails_q.add_teams(ctx.store, email_id, ctx.teams)
     emails_q.record_system_send(ctx.store, ctx.parsed.from_.lower, email_id, stamp)
     emails_q.insert_events(ctx.store, email_id, None, [("auto-reply", "queued", f"to email {ctx.email_id}")])
+    outbox_q.enqueue(ctx.store, email_id, stamp, stamp)
     return email_id

@@ -40,6 +40,9 @@ def run(ctx: Context) -> None:
             ctx.crm_account_id = case["account_id"] or ctx.crm_account_id
             _link(ctx, case, f"the subject holds [#{number}]")
             return
+    if not ctx.allows("case"):
+        ctx.decide(NAME, "no case", "imported without --create-cases")
+        return
     _create(ctx)
 
 

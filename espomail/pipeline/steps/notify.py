@@ -4,16 +4,14 @@ A new email with a parent gets an email-received stream note on the parent. Foll
 the parent and of its CRM account are notified of that note when their email read level
 lets them see the email (admin; all; team and a shared team or among its users; own and
 among its users). Every other newly reached user gets a plain email-received
-notification, except: the sender, mail older than ``notify_max_age_days``, mail a filter
-trashed or marked read for them, skip-notification filters and folders. A duplicate
-fetched by another account notifies only the users it newly reached.
+notification, except: the sender, mail a filter trashed or marked read for them,
+skip-notification filters and folders. A duplicate fetched by another account notifies
+only the users it newly reached. Old mail (SPEC 11: its Date or server arrival time older
+than ``side_effects_max_age_days``) notifies nobody; its stream note is still written.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-
-from espomail import timeutil
 from espomail.pipeline.context import Context
 from espomail.policy import access
 from espomail.policy.actors import actor_by_id
@@ -25,9 +23,10 @@ EXCERPT = 500
 
 
 def run(ctx: Context) -> None:
-    followers = _stream(ctx) if ctx.is_new and ctx.parent else {}
-    if _too_old(ctx):
-        ctx.decide(NAME, "no notifications", f"older than {ctx.settings.notify_max_age_days} days")
+    old = ctx.old_mail()
+    followers = _stream(ctx, notify=old is None) if ctx.is_new and ctx.parent else {}
+    if old:
+        ctx.decide(NAME, "no notifications", old)
         return
     plain, skipped = [], {}
     for user_id, state in sorted(ctx.users.items()):
@@ -43,12 +42,15 @@ def run(ctx: Context) -> None:
         ctx.decide(NAME, "email-received", {"notified": [_name(ctx, u) for u in plain], "not notified": skipped})
 
 
-def _stream(ctx: Context) -> dict[int, tuple[str, int]]:
-    """The stream note on the parent, and notifications to its followers who may read."""
+def _stream(ctx: Context, notify: bool) -> dict[int, tuple[str, int]]:
+    """The stream note on the parent, and (unless old mail) notifications to its followers who may read."""
     kind, record_id = ctx.parent
     note_id = q.insert_note(
         ctx.store, kind, record_id, "email-received", ctx.email_id, _excerpt(ctx), is_initial=ctx.case_created
     )
+    if not notify:
+        ctx.decide(NAME, "stream note", {"record": f"{kind}:{record_id}", "followers notified": []})
+        return {}
     records = [(kind, record_id)]
     if ctx.crm_account_id and (kind, record_id) != ("account", ctx.crm_account_id):
         records.append(("account", ctx.crm_account_id))
@@ -105,15 +107,6 @@ def _skip_reason(ctx: Context, user_id: int, state, followers: dict) -> str | No
         if folder is not None and folder["skip_notifications"]:
             return f"folder {folder['name']} skips notifications"
     return None
-
-
-def _too_old(ctx: Context) -> bool:
-    date = ctx.parsed.date if ctx.is_new else None
-    if date is None and ctx.email["date_sent"]:
-        date = timeutil.parse_iso(ctx.email["date_sent"])
-    if date is None:
-        return False
-    return date < timeutil.now() - dt.timedelta(days=ctx.settings.notify_max_age_days)
 
 
 def _excerpt(ctx: Context) -> str:

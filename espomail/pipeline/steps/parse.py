@@ -6,7 +6,8 @@ nothing is written before the filters have decided.
 
 from __future__ import annotations
 
-from espomail.mail.parse import TRUNCATED_NOTE, parse_message
+from espomail.mail.limits import ParseLimits
+from espomail.mail.parse import parse_stored
 from espomail.pipeline.context import Context
 
 NAME = "parse"
@@ -15,7 +16,7 @@ NAME = "parse"
 def run(ctx: Context) -> None:
     truncated = bool(ctx.email["truncated"])
     if ctx.parsed is None:  # a fetch hands over what it parsed when it stored the message
-        ctx.parsed = parse_message(ctx.raw, headers_only=truncated, note=TRUNCATED_NOTE if truncated else None)
+        ctx.parsed = parse_stored(ctx.raw, truncated, ParseLimits.from_settings(ctx.settings))
     detail: dict = {"attachments": len(ctx.parsed.attachments)}
     if ctx.parsed.defects:
         detail["repaired"] = ctx.parsed.defects[:10]

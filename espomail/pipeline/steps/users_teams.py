@@ -1,15 +1,16 @@
 """users-teams: who the email reaches and which teams it belongs to (SPEC 4.6).
 
 Users: the owners of any address in From/To/Cc/Bcc; the account's users (the owner of a
-personal account; every active member of a group account's teams when add-all-team-users
-is on; the members of its group folder's teams); the assigned user. Teams: the account's
+personal account, in the folder its folder map or personal folder names; every active
+member of a group account's teams when add-all-team-users is on; the members of its group
+folder's teams); the assigned user. Teams: the account's
 teams, its target team, its group folder's teams, and (thread step) the replied email's.
 For a duplicate only what is new is added.
 """
 
 from __future__ import annotations
 
-from espomail.model import AccountKind
+from espomail.model import AccountKind, MailAccount
 from espomail.pipeline.context import Context
 from espomail.store import emails as emails_q
 
@@ -46,8 +47,7 @@ def _by_address(ctx: Context) -> None:
 def _from_account(ctx: Context) -> None:
     account = ctx.account
     if account.kind == AccountKind.PERSONAL:
-        folder_id = _personal_folder(ctx)
-        ctx.add_user(account.owner_id, f"owner of personal account {account.name}", folder_id=folder_id)
+        _owner(ctx, account)
         return
     team_ids = ctx.lookups.account_team_ids(account.id)
     ctx.teams.update(team_ids)
@@ -72,6 +72,23 @@ def _group_folder(ctx: Context, folder_id: int) -> None:
         ctx.add_user(user_id, "member of a team of the group folder")
 
 
+def _owner(ctx: Context, account: MailAccount) -> None:
+    """The owner of a personal account gets its mail in the folder the account maps it to,
+    also when their address reached them first (the usual case: the owner's address is in To).
+    An owner the email reached before this delivery keeps their state (it is theirs)."""
+    folder_id = _personal_folder(ctx)
+    if ctx.add_user(account.owner_id, f"owner of personal account {account.name}", folder_id=folder_id):
+        return
+    state = ctx.users.get(account.owner_id)
+    if state is not None and folder_id and state.folder_id is None:
+        state.folder_id = folder_id
+        folder = ctx.lookups.folder(folder_id)
+        shown = folder["name"] if folder is not None else folder_id
+        ctx.decide(NAME, "folder", {"user": ctx.lookups.username(account.owner_id), "folder": shown})
+
+
 def _personal_folder(ctx: Context) -> int | None:
+    """The owner's folder for this delivery: the folder map's for its IMAP folder, else the
+    account's personal folder (None: the inbox)."""
     imap_folder = ctx.delivery["folder"] if ctx.delivery else None
     return ctx.account.folder_map.get(imap_folder) or ctx.account.personal_folder_id

@@ -159,10 +159,18 @@ class Database:
         finally:
             store.close()
 
-    def dump(self) -> dict[str, list[dict]]:
-        """Every row of every table (the store's tables, in a stable order)."""
+    def exists(self) -> bool:
+        """Whether the store was made (a PostgreSQL test's database always is: a template copy)."""
+        from espomail.config import load_settings
+
+        return ON_POSTGRES or Path(load_settings().database).exists()
+
+    def dump(self) -> dict[str, list[dict]] | None:
+        """Every row of every table (the store's tables, in a stable order); None before the store exists."""
         from espomail.store.migrations import table_names
 
+        if not self.exists():
+            return None
         store = self._open()
         try:
             return {

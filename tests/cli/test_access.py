@@ -158,7 +158,7 @@ def test_trash_is_per_user_and_delete_removes_for_everyone(espomail, world, db):
 
 
 @pytest.mark.parametrize("read", ["own", "team"])
-def test_edit_beyond_read_reaches_only_what_one_reads(espomail, world, db_path, read):
+def test_edit_beyond_read_reaches_only_what_one_reads(espomail, world, db, read):
     """An edit (or delete) level above the read level is capped by reading: one may change
     only an email one may read (and so never sees the body of another)."""
     set_level(espomail, "edit", "all")
@@ -168,14 +168,14 @@ def test_edit_beyond_read_reaches_only_what_one_reads(espomail, world, db_path, 
         for label in EMAILS:
             if label in READ[read][user]:
                 continue
-            before = dump(db_path)
+            before = dump(db)
             linked = espomail("--as", user, "email", "link", world[label], "--parent", "account:1", "--json")
             updated = espomail("--as", user, "email", "update", world[label], "--add-team", "red", "--json")
             deleted = espomail("--as", user, "email", "delete", world[label], "--yes", "--json")
             for result in (linked, updated, deleted):
                 assert result.exit_code == 4 and "missing permission 'email read" in result.stderr, (user, label)
                 assert result.stdout == ""
-            assert dump(db_path) == before
+            assert dump(db) == before
 
 
 def test_personal_accounts_permission_limit_and_ownership(espomail, world):

@@ -36,7 +36,7 @@ def fetch(espomail):
     return result.json
 
 
-def test_global_skip_filter_keeps_spam_out_of_every_account(espomail, dovecot, group_account, team, db_path):
+def test_global_skip_filter_keeps_spam_out_of_every_account(espomail, dovecot, group_account, team, db):
     added = espomail("filter", "add", "spam", "--global", "--from", "*@spam.example", "--json")
     assert added.exit_code == 0, added
     assert FILTER_KEYS <= set(added.json)

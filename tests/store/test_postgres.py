@@ -212,7 +212,7 @@ def test_raw_sources_live_in_the_database_and_are_checked_on_read(espomail, pg, 
         assert pack == "db"
         conn.execute("UPDATE raw_sources SET data = %s WHERE id = %s", (raw.replace(b"Gr", b"gR"), offset))
     damaged = espomail("email", "show", email["id"], "--raw")
-    assert damaged.exit_code == 1 and "does not match its SHA-256" in damaged.stderr
+    assert damaged.exit_code == 1 and "no longer matches its SHA-256" in damaged.stderr
     assert not list(Path(isolated).rglob("pack-*.dat"))  # nothing in files on this host
 
 

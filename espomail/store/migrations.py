@@ -20,8 +20,11 @@ checksum of what it ran.
 
 from __future__ import annotations
 
+import functools
 import re
 import zlib
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 
 from espomail.errors import EspomailError
 from espomail.store.db import Store
@@ -476,7 +479,7 @@ _CREATE_POSTGRES_TABLE = f"""CREATE TABLE IF NOT EXISTS {POSTGRES_TABLE} (
 MIGRATION_LOCK = 0x6573706F_6D6967  # pg_advisory_xact_lock key: one migrating session at a time
 
 
-def postgres_statement(statement: str, nullable: dict[str, set[str]] | None = None) -> str:
+def postgres_statement(statement: str, nullable: Mapping[str, AbstractSet[str]] | None = None) -> str:
     """The PostgreSQL rendering of one SQLite DDL statement.
 
     Tables: ``INTEGER PRIMARY KEY`` -> a BIGINT identity (BY DEFAULT, so ids can be kept by
@@ -543,18 +546,31 @@ def nullable_columns(statement: str) -> tuple[str, set[str]] | None:
     return match.group(1), found
 
 
-def postgres_statements(name: str, statements: list[str]) -> list[str]:
+@functools.cache
+def _nullable() -> dict[str, frozenset[str]]:
+    """Table -> the columns that may be NULL, over every migration."""
     nullable: dict[str, set[str]] = {}
     for _, earlier in MIGRATIONS:
         for statement in earlier:
             table = nullable_columns(statement)
             if table:
                 nullable.setdefault(table[0], set()).update(table[1])
+    return {table: frozenset(columns) for table, columns in nullable.items()}
+
+
+def postgres_statements(name: str, statements: list[str]) -> list[str]:
+    nullable = _nullable()
     return [postgres_statement(s, nullable) for s in statements] + POSTGRES_EXTRA.get(name, [])
 
 
 def _checksum(name: str, statements: list[str]) -> int:
     return zlib.crc32("\n".join([name, *postgres_statements(name, statements)]).encode()) & 0x7FFFFFFF
+
+
+@functools.cache
+def _known_checksums() -> dict[str, int]:
+    """Migration -> its checksum (the migrations are constants: computed once per process, not per command)."""
+    return {name: _checksum(name, statements) for name, statements in MIGRATIONS}
 
 
 def tables_with_id() -> list[str]:
@@ -617,7 +633,7 @@ def _apply_postgres(store: Store) -> list[str]:
 
 
 def _check_postgres(store: Store, applied: dict[str, int]) -> None:
-    known = {name: _checksum(name, statements) for name, statements in MIGRATIONS}
+    known = _known_checksums()
     for name, checksum in applied.items():
         if known.get(name) != checksum:
             raise EspomailError(

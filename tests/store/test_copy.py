@@ -32,10 +32,37 @@ def pg_database(postgres):
         postgres.drop_database(name)
 
 
+LATER_TABLES = ("outbox", "account_health", "watch_heartbeats")
+OAUTH_CONFIG = '{"provider": "custom", "client_id": "espomail-test", "token_url": "https://auth.example/token"}'
+
+
+def later_rows(db) -> None:
+    """Rows of the tables and columns of migrations m002-m005, as the services leave them: an
+    email waiting in the outbox, a failing account's backoff, a watcher's heartbeat, an OAuth
+    account's settings (and a delivery's arrival time)."""
+    db.execute(
+        """INSERT INTO outbox (email_id, next_attempt_at, claim_holder, claimed_at, created_at)
+           SELECT MAX(id), '2030-01-01T00:00:00Z', 'host:1:x', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z'
+           FROM emails WHERE id NOT IN (SELECT email_id FROM outbox)"""
+    )
+    db.execute(
+        """INSERT INTO account_health (account_id, failures, next_attempt_at, error_shown, updated_at)
+           VALUES (1, 2, '2030-01-01T00:00:00Z', 'connection refused', '2026-01-01T00:00:00Z')"""
+    )
+    db.execute(
+        """INSERT INTO watch_heartbeats (account_id, folder, holder, mode, since, seen_at, expires_at)
+           VALUES (1, 'INBOX', 'host:1', 'idle', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z',
+           '2026-01-01T00:01:00Z')"""
+    )
+    db.execute("UPDATE mail_accounts SET auth = 'oauth2', oauth_config = ? WHERE id = 1", [OAUTH_CONFIG])
+    db.execute("UPDATE email_deliveries SET arrived_at = '2026-01-01T00:00:00Z', allow_case = 0")
+
+
 @pytest.fixture
-def world(espomail, group_account, dovecot, smtp, tmp_path):
+def world(espomail, group_account, dovecot, smtp, tmp_path, db):
     """A store with rows in (nearly) every table: people, records, folders, filters, an
-    account with cases and auto-replies, fetched mail with attachments, per-user state."""
+    account with cases and auto-replies, fetched mail with attachments, per-user state, the
+    outbox, health, watch heartbeats and OAuth settings."""
 
     def run(*args):
         result = espomail(*args)
@@ -102,6 +129,7 @@ def world(espomail, group_account, dovecot, smtp, tmp_path):
     emails = run("email", "list", "--json").json
     run("--as", "ann", "email", "read", emails[0]["id"])
     run("--as", "ben", "email", "trash", emails[1]["id"])
+    later_rows(db)
     return emails
 
 
@@ -135,7 +163,9 @@ def test_sqlite_to_postgresql_and_back_keeps_every_row_and_byte(espomail, world,
     # A row pointing forwards in its own table (a reply to a later email) is copied too.
     db.execute("UPDATE emails SET replied_id = (SELECT MAX(id) FROM emails) WHERE id = (SELECT MIN(id) FROM emails)")
     before = dump(db_path)
-    assert sum(1 for rows in before.values() if rows) >= 24, [t for t, rows in before.items() if not rows]
+    assert sum(1 for rows in before.values() if rows) >= 27, [t for t, rows in before.items() if not rows]
+    assert all(before[table] for table in LATER_TABLES)
+    assert before["mail_accounts"][0]["oauth_config"] == OAUTH_CONFIG
     sources = raw_sources(db_path)
     assert len(sources) >= 7 and all(sources.values())
 

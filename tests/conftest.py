@@ -127,15 +127,18 @@ def isolated(tmp_path, monkeypatch, request):
 
 
 class Database:
-    """The test's store, whatever its engine: plain SQL with ``?`` placeholders."""
+    """The test's store, whatever its engine: plain SQL with ``?`` placeholders. The store is
+    the one the test started with (a test's ``monkeypatch.undo()`` does not move it)."""
 
     engine = "postgresql" if ON_POSTGRES else "sqlite"
 
+    def __init__(self, target: str) -> None:
+        self.target = target
+
     def _open(self):
-        from espomail.config import load_settings
         from espomail.store.db import open_store
 
-        return open_store(load_settings().database, migrate=False)
+        return open_store(self.target, migrate=False)
 
     def rows(self, sql: str, params=()) -> list[dict]:
         store = self._open()
@@ -161,9 +164,7 @@ class Database:
 
     def exists(self) -> bool:
         """Whether the store was made (a PostgreSQL test's database always is: a template copy)."""
-        from espomail.config import load_settings
-
-        return ON_POSTGRES or Path(load_settings().database).exists()
+        return ON_POSTGRES or Path(self.target).exists()
 
     def dump(self) -> dict[str, list[dict]] | None:
         """Every row of every table (the store's tables, in a stable order); None before the store exists."""
@@ -183,7 +184,7 @@ class Database:
 @pytest.fixture
 def db(isolated) -> Database:
     """The test's store (SQLite or PostgreSQL) for checks in SQL."""
-    return Database()
+    return Database(os.environ["ESPOMAIL_DB"])
 
 
 @pytest.fixture

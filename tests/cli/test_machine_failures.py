@@ -14,7 +14,6 @@ import pytest
 
 from espomail.testing.messages import build_message
 
-
 # The SQLite file and its packs failing (a full disk, damaged packs, another writer's lock):
 # PostgreSQL keeps raw sources in the database and has no file lock; the PostgreSQL run skips these.
 SQLITE_FILES = pytest.mark.engine_independent

@@ -93,7 +93,8 @@ def test_all_reads_on_with_a_keyset_in_list_order(espomail, mailroom, monkeypatc
     assert (every.exit_code, every.stderr) == (0, "")
     assert _ids(every) == expected
     subjects = [json.loads(line)["subject"] for line in every.stdout.splitlines()]
-    assert subjects[-3:] == ["undated 2", "undated 1", "undated 0"]  # undated mail comes last
+    # undated mail comes last (among themselves by id: the order a batch wrote them, engine's choice)
+    assert sorted(subjects[-3:]) == ["undated 0", "undated 1", "undated 2"]
     offset = espomail(*who, "email", "list", "--all", "--offset", "10", "--nl")
     assert _ids(offset) == expected[10:]
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from espomail.store.urls import shown
 from espomail.testing.dovecot import Dovecot
 from espomail.testing.messages import build_message
 
@@ -486,7 +487,8 @@ def test_systemd_prints_a_watch_service_and_a_fetch_timer(espomail, isolated):
     [exec_start] = [line for line in service.splitlines() if line.startswith("ExecStart=")]
     program, *args = exec_start[len("ExecStart=") :].split()
     assert Path(program).is_absolute() and args[-1] == "watch"
-    assert args[args.index("--db") + 1] == str(isolated / "espomail.db")
+    # the file, or on PostgreSQL the URL without its password (~/.pgpass or --db-password-cmd give it)
+    assert args[args.index("--db") + 1] == shown(os.environ["ESPOMAIL_DB"])
     for line in ("Type=simple", "Restart=on-failure", "KillSignal=SIGTERM"):
         assert line in service.splitlines()
     assert "RestartSec=" in service and "TimeoutStopSec=" in service

@@ -9,7 +9,7 @@ import datetime as dt
 from collections.abc import Iterable
 
 from espomail import timeutil
-from espomail.errors import EspomailError
+from espomail.errors import StoreError
 from espomail.model import FetchStatus, MailAccount
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
@@ -177,7 +177,7 @@ _PG_NOW = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 _PG_EXPIRES = """to_char((now() + ? * interval '1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
-class LeaseLost(EspomailError):
+class LeaseLost(StoreError):
     """Another fetch host took the account over: this host's lease had expired (exit 1)."""
 
     code = "lease_lost"

@@ -40,7 +40,7 @@ from psycopg.adapt import Dumper
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row, tuple_row
 
-from espomail.errors import EspomailError, SecretError
+from espomail.errors import SecretError, StoreError
 from espomail.store import blobs
 from espomail.store.db import Row, Store, _adapt
 from espomail.store.urls import is_postgres_url, password_in, scrub, shown
@@ -49,7 +49,7 @@ INT8_OID = 20
 _names = itertools.count(1)
 
 
-class StoreUnavailable(EspomailError):
+class StoreUnavailable(StoreError):
     """The PostgreSQL server cannot be reached, refused us, or the connection broke (exit 1)."""
 
     code = "database_error"

@@ -5,6 +5,7 @@
     .venv/bin/python -m bench.bigstore --sizes 0 100000 1000000    # import time per message per size
     .venv/bin/python -m bench.bigstore --emails 1000000 --keep     # keep the stores, then measure
     .venv/bin/python -m bench.bigstore --emails 1000000 --reuse    # again without generating (2 minutes)
+    .venv/bin/python -m bench.bigstore --emails 1000000 --postgresql   # and the same commands on PostgreSQL
 
 Method. One run builds, then measures:
 
@@ -56,6 +57,13 @@ Method. One run builds, then measures:
    should cost indexed lookups only. "SQL per command" adds up each command's reads
    (each distinct statement's time x how often the command sent it): compare it with the
    command's wall time to see whether the store or the Python around it costs the time.
+
+6. **PostgreSQL** (``--postgresql``): a private PostgreSQL (``bench.fetch.BenchPostgres``,
+   durable settings, otherwise PostgreSQL's defaults) on the work disk; the empty and the
+   big store are copied into it with the real ``espomail store copy --to URL`` (timed,
+   every table's count compared; the copy runs ANALYZE at its end), and the commands of 3.
+   are timed on both PostgreSQL stores in the same rounds as the SQLite ones (target:
+   every list under 0.3 s on the big one). The import and the plans are SQLite's only.
 
 Absolute times depend on the machine (CPU, disk, page cache, load: the machine is
 described at the top and the load average is stored); compare the ratios, measured in
@@ -135,7 +143,16 @@ def command_argv(argv: list[str], facts: dict) -> list[str]:
     return [part.format(**facts) for part in argv]
 
 
-def time_commands(stores: dict[str, Path], facts: dict, repeat: int) -> dict:
+def target_env(target: Path | str, home: Path) -> tuple[dict[str, str], Path]:
+    """The CLI's environment and working directory for a SQLite file or a PostgreSQL URL."""
+    if isinstance(target, Path):
+        return storegen.cli_env(target), target.parent
+    env = storegen.cli_env(home / "espomail.db")
+    env["ESPOMAIL_DB"] = target
+    return env, home
+
+
+def time_commands(stores: dict[str, Path | str], facts: dict, repeat: int, home: Path) -> dict:
     """Each command on each store: one warm-up, then ``repeat`` rounds, stores alternating."""
     binary = storegen.espomail_binary()
     runs: dict = {key: {label: [] for label in stores} for key, _ in COMMANDS}
@@ -146,7 +163,8 @@ def time_commands(stores: dict[str, Path], facts: dict, repeat: int) -> dict:
             for label, db in stores.items():
                 if key in STARTUP and label != next(iter(stores)):
                     continue  # --version and --help open no store: once per round is enough
-                run = Run([binary, *command_argv(argv, facts[label])], storegen.cli_env(db), db.parent)
+                env, cwd = target_env(db, home)
+                run = Run([binary, *command_argv(argv, facts[label])], env, cwd)
                 if round_ == 0:  # the warm-up: untimed
                     info[key][label] = {"exit": run.returncode, "rows": run.rows()}
                     if run.returncode not in (0, 3):
@@ -500,9 +518,15 @@ def bench_size(size: int, args: argparse.Namespace, base: Path, empty: Path, eml
     report["facts"] = facts["big"]
     report["raw_check"] = check_raw(store, facts["big"]["middle"])
     print(f"   email show {facts['big']['middle']} --raw gives the stored bytes: {report['raw_check']}", flush=True)
-    print(f"-- commands: {args.repeat} runs each, empty and {size:,} alternately", flush=True)
-    stores = {"empty": empty, "big": store}
-    report["commands"] = time_commands(stores, facts, args.repeat)
+    stores: dict[str, Path | str] = {"empty": empty, "big": store}
+    if POSTGRES is not None:
+        report["postgresql"] = {}
+        for label, source in (("empty", empty), ("big", store)):
+            url, copied = copy_to_postgres(source, work)
+            report["postgresql"][f"copy {label}"] = copied
+            stores[f"{label}-pg"], facts[f"{label}-pg"] = url, facts[label]
+    print(f"-- commands: {args.repeat} runs each, {' and '.join(stores)} alternately", flush=True)
+    report["commands"] = time_commands(stores, facts, args.repeat, work)
     report["load_average_after_commands"] = [round(x, 2) for x in os.getloadavg()]
     if args.import_repeat:
         print(f"-- import of {IMPORT_MESSAGES:,} messages: {args.import_repeat} runs each, fresh copies", flush=True)
@@ -513,7 +537,33 @@ def bench_size(size: int, args: argparse.Namespace, base: Path, empty: Path, eml
     report["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     if not args.keep:
         shutil.rmtree(store.parent, ignore_errors=True)
+    for label in ("empty-pg", "big-pg"):
+        if label in stores:
+            POSTGRES.drop(stores[label])
     return report
+
+
+POSTGRES = None  # --postgresql: a bench.fetch.BenchPostgres
+
+
+def copy_to_postgres(source: Path, work: Path) -> tuple[str, dict]:
+    """``espomail store copy`` of a SQLite store into a new database: its URL and the figures."""
+    url = POSTGRES.new_database()
+    print(f"-- store copy of {source.parent.name} into PostgreSQL", flush=True)
+    run = Run([storegen.espomail_binary(), "store", "copy", "--to", url, "--json"], storegen.cli_env(source), work)
+    figures: dict = {"seconds": round(run.seconds, 1), "exit": run.returncode, "db_mb": POSTGRES.database_mb(url)}
+    try:
+        answer = json.loads(run.stdout)
+        figures["ok"] = answer["ok"]
+        figures["rows"] = {t["table"]: t["target"] for t in answer["tables"]}
+    except (ValueError, KeyError):
+        figures["ok"], figures["error"] = False, run.error_line()
+    print(
+        f"   {run.seconds:.0f} s, counts {'equal' if figures['ok'] else 'NOT EQUAL: ' + figures.get('error', '')}, "
+        f"database {figures['db_mb'] / 1000:.2f} GB",
+        flush=True,
+    )
+    return url, figures
 
 
 # -- printing -----------------------------------------------------------------------------------
@@ -577,6 +627,8 @@ def print_report(report: dict) -> None:
             f"{ratio:6.2f}x{note}{problem}"
         )
     print(f"   ! = median over the {TARGET_S} s target; ratio = median big / median empty")
+    if report.get("postgresql"):
+        print_postgres(report)
     imp = report.get("import")
     if imp:
         empty, big = imp["empty"], imp["big"]
@@ -622,6 +674,34 @@ def print_report(report: dict) -> None:
                 print(f"       {line}")
         slowest = [s for s in statements if s.get("ms") is not None][:5]
         print("   slowest reads: " + "; ".join(f"{s['ms']:.2f} ms {s['shape'][:60]}..." for s in slowest))
+
+
+def print_postgres(report: dict) -> None:
+    size = report["emails"]
+    for label, copied in report["postgresql"].items():
+        rows = copied.get("rows", {})
+        print(
+            f"\n   PostgreSQL: store {label} {copied['seconds']:.0f} s ({rows.get('emails', 0):,} emails, "
+            f"{rows.get('raw sources', 0):,} raw sources; counts {'equal' if copied.get('ok') else 'NOT EQUAL'}), "
+            f"database {copied['db_mb'] / 1000:.2f} GB"
+        )
+    print(f"   {'command on PostgreSQL':<62} {'empty store':>15} {f'{size:,} emails':>17} {'rows':>5} {'pg/sqlite':>9}")
+    for key, row in report["commands"].items():
+        if key in STARTUP:
+            continue
+        empty, big, sqlite_big = row["stores"].get("empty-pg"), row["stores"].get("big-pg"), row["stores"].get("big")
+        if not (empty and big):
+            continue
+        text = _cmd_text(command_argv(row["argv"], {**report["facts"]}))
+        over = " !" if big["median_s"] > TARGET_S else ""
+        problem = f"  exit {big['exit']}: {big.get('error', '')}" if big.get("exit") else ""
+        versus = big["median_s"] / sqlite_big["median_s"] if sqlite_big else None
+        print(
+            f"   {text[:62]:<62} {empty['best_s']:6.3f} /{empty['median_s']:6.3f}  "
+            f"{big['best_s']:6.3f} /{big['median_s']:6.3f}{over:<2} {big.get('rows') or 0:>4} "
+            f"{(f'{versus:.2f}x' if versus else '-'):>9}{problem}"
+        )
+    print("   pg/sqlite = median on the big PostgreSQL store / median on the big SQLite store (same rounds)")
 
 
 def _runs(report: dict) -> int:
@@ -686,6 +766,9 @@ def main(argv: list[str] | None = None) -> int:
         "--reuse", action="store_true", help="reuse stores kept by --keep with the same parameters (no generation)"
     )
     parser.add_argument("--workdir", type=Path, default=OUT / "bigstore-work", help="where the stores live")
+    parser.add_argument(
+        "--postgresql", action="store_true", help="also copy each store into a private PostgreSQL and time it there"
+    )
     args = parser.parse_args(argv)
     sizes = sorted({n for n in (args.sizes or [args.emails]) if n > 0})
     if not sizes:
@@ -695,7 +778,24 @@ def main(argv: list[str] | None = None) -> int:
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    global POSTGRES
+    if args.postgresql:
+        from bench.fetch import BenchPostgres
+
+        shutil.rmtree(args.workdir / "postgres", ignore_errors=True)
+        POSTGRES = BenchPostgres(args.workdir / "postgres")
+        POSTGRES.start()
+    try:
+        return _main(args, sizes, stamp)
+    finally:
+        if POSTGRES is not None:
+            POSTGRES.stop()
+
+
+def _main(args: argparse.Namespace, sizes: list[int], stamp: str) -> int:
     info = machine(args.workdir)
+    if POSTGRES is not None:
+        info["postgresql"] = f"{POSTGRES.version} (private, durable)"
     print_machine(info)
     print(
         "NOTE: absolute times depend on this machine and its load (see the load average); compare the\n"

@@ -9,6 +9,10 @@ limit     a minimal client on a raw socket: LOGIN, SELECT INBOX, one pipelined
 mbsync    isync with its default durable settings (FSync yes), pulling into an empty Maildir.
 getmail   getmail6 (``--getmail``; slow), SimpleIMAPRetriever into a Maildir, read_all.
 espomail  the real CLI, ``espomail fetch --json``, into a fresh SQLite store.
+espomail-pg  the same into a fresh database of a private PostgreSQL (started once per run
+          on the same disk, with durable settings: fsync, synchronous_commit and
+          full_page_writes on, everything else PostgreSQL's defaults). Target: at least
+          0.6 of the SQLite speed (espomail / espomail-pg time >= 0.6).
 
 Figures are printed as ratios against the baselines measured in the same run, because
 absolute figures depend on the machine (CPU, disk, page cache, load).
@@ -42,7 +46,7 @@ USER = "bench"
 PASSWORD = "secret"
 TIMEOUT_S = 3600
 
-TOOLS = ("limit", "mbsync", "getmail", "espomail")
+TOOLS = ("limit", "mbsync", "getmail", "espomail", "espomail-pg")
 
 
 # -- the limit: a minimal raw-socket client ----------------------------------------------
@@ -347,16 +351,17 @@ def espomail_binary() -> str | None:
     return str(local) if local.exists() else shutil.which("espomail")
 
 
-def run_espomail(dovecot, n: int, work: Path, timeout: float) -> dict:
+def run_espomail(dovecot, n: int, work: Path, timeout: float, database: str | None = None) -> dict:
+    tool = "espomail-pg" if database else "espomail"
     binary = espomail_binary()
     if not binary:
-        return _result("espomail", note="not available (no espomail executable next to Python)")
+        return _result(tool, note="not available (no espomail executable next to Python)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("ESPOMAIL_")}
     # As an installed espomail starts (pip compiles it): a bytecode cache, in bench/out.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(Path(__file__).resolve().parent / "out" / "pycache")
     env.update(
-        ESPOMAIL_DB=str(work / "espomail.db"),
+        ESPOMAIL_DB=database or str(work / "espomail.db"),
         XDG_CONFIG_HOME=str(work / "config"),
         XDG_DATA_HOME=str(work / "data"),
         HOME=str(work),
@@ -379,18 +384,22 @@ def run_espomail(dovecot, n: int, work: Path, timeout: float) -> dict:
     for argv in setup:
         step = Child(argv, env, work, 300)
         if step.returncode != 0:
-            return _result("espomail", note=f"not available ({' '.join(argv[1:3])}: {step.error_line()})")
+            return _result(tool, note=f"not available ({' '.join(argv[1:3])}: {step.error_line()})")
+    db_cpu = POSTGRES.cpu() if database else None
     child = Child([binary, "fetch", "--json"], env, work, timeout)
     if child.returncode != 0:
-        return _result("espomail", note=f"not available (fetch: {child.error_line()})", wall_seconds=child.seconds)
+        return _result(tool, note=f"not available (fetch: {child.error_line()})", wall_seconds=child.seconds)
     try:
         summary = json.loads(child.stdout)
     except ValueError:
-        return _result("espomail", note=f"fetch --json printed no JSON: {child.stdout[:200]!r}")
+        return _result(tool, note=f"fetch --json printed no JSON: {child.stdout[:200]!r}")
     new = summary.get("new")
     if new is None:
         new = sum(account.get("new", 0) for account in summary.get("accounts", []))
-    result = _done("espomail", child, new, n)
+    result = _done(tool, child, new, n)
+    if database:
+        result["db_cpu_s"] = round(POSTGRES.cpu() - db_cpu, 2)
+        result["db_mb"] = POSTGRES.database_mb(database)
     result["duplicates"] = summary.get("duplicates")
     result["failed"] = summary.get("failed")
     if new != n:
@@ -426,7 +435,74 @@ def _tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
 
-RUNNERS = {"limit": run_limit, "mbsync": run_mbsync, "getmail": run_getmail, "espomail": run_espomail}
+class BenchPostgres:
+    """One private PostgreSQL for the run (espomail.testing.postgres) on the work disk, made
+    durable like a production server (the test fixture turns fsync off); a database per run."""
+
+    def __init__(self, base: Path) -> None:
+        from espomail.testing.postgres import Postgres
+
+        self.server = Postgres(base=base)
+        self.names = iter(range(1, 1_000_000))
+        self.started = False
+
+    def start(self) -> None:
+        import psycopg
+
+        self.server.start()
+        self.started = True
+        with psycopg.connect(self.server.url(), autocommit=True) as conn:
+            for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+                conn.execute(f"ALTER SYSTEM SET {setting} = on")
+            conn.execute("SELECT pg_reload_conf()")
+            self.version = conn.execute("SHOW server_version").fetchone()[0]
+        pid = int((self.server.data / "postmaster.pid").read_text().split()[0])
+        self.cpu_of = ServerCpu(pid)
+
+    def new_database(self) -> str:
+        return self.server.create_database(f"bench_{next(self.names)}")
+
+    def drop(self, url: str) -> None:
+        self.server.drop_database(url.rsplit("/", 1)[1])
+
+    def cpu(self) -> float:
+        """CPU seconds of the server's finished backends (a client's backend ends with it)."""
+        return self.cpu_of.settled() or 0.0
+
+    def database_mb(self, url: str) -> float:
+        import psycopg
+
+        with psycopg.connect(self.server.url(), autocommit=True) as conn:
+            size = conn.execute("SELECT pg_database_size(%s)", (url.rsplit("/", 1)[1],)).fetchone()[0]
+        return round(size / 1e6, 1)
+
+    def stop(self) -> None:
+        if self.started:
+            self.server.stop()
+            self.started = False
+        shutil.rmtree(self.server.base, ignore_errors=True)  # given a base, the fixture leaves it
+
+
+POSTGRES: BenchPostgres | None = None
+
+
+def run_espomail_pg(dovecot, n: int, work: Path, timeout: float) -> dict:
+    if POSTGRES is None:
+        return _result("espomail-pg", note="not available (no PostgreSQL: apt-get install -y postgresql)")
+    url = POSTGRES.new_database()
+    try:
+        return run_espomail(dovecot, n, work, timeout, database=url)
+    finally:
+        POSTGRES.drop(url)
+
+
+RUNNERS = {
+    "limit": run_limit,
+    "mbsync": run_mbsync,
+    "getmail": run_getmail,
+    "espomail": run_espomail,
+    "espomail-pg": run_espomail_pg,
+}
 
 
 # -- the machine ----------------------------------------------------------------------
@@ -479,6 +555,8 @@ def machine(work: Path) -> dict:
     import sqlite3
 
     info["sqlite"] = sqlite3.sqlite_version
+    if POSTGRES is not None:
+        info["postgresql"] = f"{POSTGRES.version} (private, durable: fsync and synchronous_commit on)"
     info["dovecot"] = _command_version([shutil.which("dovecot") or "/usr/sbin/dovecot", "--version"])
     info["mbsync"] = _command_version(["mbsync", "--version"])
     info["getmail"] = _command_version(["getmail", "--version"])
@@ -498,7 +576,7 @@ def print_machine(info: dict) -> None:
     print("Machine")
     for key in (
         "cpu", "cores", "cores_usable", "ram_gb", "ram_available_gb", "load_average", "os",
-        "virtualization", "python", "sqlite", "dovecot", "mbsync", "getmail", "espomail", "git", "disk",
+        "virtualization", "python", "sqlite", "postgresql", "dovecot", "mbsync", "getmail", "espomail", "git", "disk",
     ):  # fmt: skip
         if key in info:
             value = info[key]
@@ -549,7 +627,7 @@ def bench_size(n: int, args: argparse.Namespace, tools: list[str]) -> dict:
                     result = RUNNERS[tool](dovecot, n, target, args.timeout)
                 except Exception as exc:  # one contender's failure must not end the benchmark
                     note = f"failed: {type(exc).__name__}: {exc}"
-                    if tool == "espomail":
+                    if tool.startswith("espomail"):
                         note = f"not available ({type(exc).__name__}: {exc})"
                     result = _result(tool, note=note)
                 after = server.settled()
@@ -559,7 +637,7 @@ def bench_size(n: int, args: argparse.Namespace, tools: list[str]) -> dict:
                 result["written_mb"] = round(_tree_bytes(target) / 1e6, 1)
                 report["runs"].append(result)
                 _print_progress(result)
-                if tool == "espomail" and result["note"].startswith("not available"):
+                if tool.startswith("espomail") and result["note"].startswith("not available"):
                     unavailable[tool] = result["note"]
                 if not args.keep:
                     shutil.rmtree(target, ignore_errors=True)
@@ -592,7 +670,16 @@ def _medians(runs: list[dict], payload: int, n: int) -> dict:
             medians[tool] = {"ok": False, "note": mine[-1]["note"], "runs": len(mine)}
             continue
         row: dict = {"ok": True, "runs": len(good)}
-        for key in ("seconds", "wall_seconds", "cpu_s", "server_cpu_s", "peak_rss_mb", "written_mb"):
+        for key in (
+            "seconds",
+            "wall_seconds",
+            "cpu_s",
+            "server_cpu_s",
+            "peak_rss_mb",
+            "written_mb",
+            "db_cpu_s",
+            "db_mb",
+        ):
             values = [r[key] for r in good if r.get(key) is not None]
             row[key] = round(statistics.median(values), 3) if values else None
         row["peak_rss_exact"] = all(r.get("peak_rss_exact") for r in good)
@@ -614,11 +701,15 @@ def _ratios(medians: dict) -> dict:
     pairs = [
         ("espomail", "limit"),
         ("espomail", "mbsync"),
+        ("espomail-pg", "espomail"),
+        ("espomail-pg", "limit"),
         ("mbsync", "limit"),
         ("getmail", "limit"),
         ("espomail", "getmail"),
     ]
     ratios = {f"{a}/{b} time": ratio(a, b) for a, b in pairs}
+    # PostgreSQL's speed as a share of SQLite's (target >= 0.6): the inverse time ratio.
+    ratios["postgresql/sqlite speed"] = ratio("espomail", "espomail-pg")
     ratios["espomail/mbsync peak RSS"] = ratio("espomail", "mbsync", "peak_rss_mb")
     return {k: v for k, v in ratios.items() if v is not None}
 
@@ -633,7 +724,7 @@ def print_report(report: dict, repeat: int) -> None:
     )
     print(f"   warm-up (page cache + Dovecot's first index and fetch, untimed): {report['warmup_s']} s")
     print(
-        f"   {'tool':<9} {'seconds':>8} {'msg/s':>7} {'MB/s':>7} {'CPU s':>7} {'server CPU s':>12} "
+        f"   {'tool':<11} {'seconds':>8} {'msg/s':>7} {'MB/s':>7} {'CPU s':>7} {'server CPU s':>12} "
         f"{'peak RSS MB':>12} {'written MB':>11}"
     )
 
@@ -642,13 +733,15 @@ def print_report(report: dict, repeat: int) -> None:
 
     for tool, row in report["median"].items():
         if not row["ok"]:
-            print(f"   {tool:<9} {'-':>8}   {row['note']}")
+            print(f"   {tool:<11} {'-':>8}   {row['note']}")
             continue
         print(
-            f"   {tool:<9} {fmt(row['seconds'], '8.2f')} {fmt(row['msg_per_s'], '7.0f')} "
+            f"   {tool:<11} {fmt(row['seconds'], '8.2f')} {fmt(row['msg_per_s'], '7.0f')} "
             f"{fmt(row['mb_per_s'], '7.1f')} {fmt(row['cpu_s'], '7.2f')} {fmt(row['server_cpu_s'], '12.2f')} "
             f"{fmt(row['peak_rss_mb'], '11.1f')}{' ' if row['peak_rss_exact'] else '*'} "
-            f"{fmt(row['written_mb'], '11.0f')}" + (f"   {row['note']}" if row["note"] else "")
+            f"{fmt(row['written_mb'], '11.0f')}"
+            + (f"   PostgreSQL CPU {row['db_cpu_s']:.2f} s, database {row['db_mb']:.0f} MB" if row.get("db_mb") else "")
+            + (f"   {row['note']}" if row["note"] else "")
         )
     if any(row["ok"] and not row["peak_rss_exact"] for row in report["median"].values()):
         print("   * upper bound: includes this script's own RSS (install GNU time: apt-get install time)")
@@ -687,13 +780,28 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(raw_fetch(host, int(port), user, PASSWORD)))
         return 0
 
-    global ESPOMAIL
+    global ESPOMAIL, POSTGRES
     ESPOMAIL = args.espomail
     tools = list(args.only or [t for t in TOOLS if t != "getmail" or args.getmail])
     if "limit" not in tools:
         tools.insert(0, "limit")  # every ratio needs it
     args.workdir.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    if "espomail-pg" in tools:
+        try:
+            POSTGRES = BenchPostgres(Path(tempfile.mkdtemp(prefix="postgres-", dir=args.workdir)))
+            POSTGRES.start()
+        except Exception as exc:  # noqa: BLE001 - the other contenders still run
+            print(f"PostgreSQL not available: {exc}")
+            POSTGRES = None
+    try:
+        return _run(args, tools, stamp)
+    finally:
+        if POSTGRES is not None:
+            POSTGRES.stop()
+
+
+def _run(args: argparse.Namespace, tools: list[str], stamp: str) -> int:
     info = machine(args.workdir)
     print_machine(info)
     print(

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 
 from espomail.errors import ConfigError
 from espomail.mail import msgid
+from espomail.store.urls import is_url
 from espomail.timeutil import parse_duration
 
 
@@ -34,7 +35,12 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 # Types: int, float, bool, str, "path", "str?" (string or null), "list", "duration"
 # (seconds; "2h", "90m" or a number).
 KEYS: dict[str, Key] = {
-    "db_path": Key("path?", None, "SQLite database file; default DATA_DIR/espomail.db"),
+    "db_path": Key(
+        "path?",
+        None,
+        "SQLite database file, or a PostgreSQL URL postgresql://USER@HOST:PORT/DBNAME; default DATA_DIR/espomail.db",
+    ),
+    "db_password_cmd": Key("str?", None, "command printing the PostgreSQL password (else PGPASSWORD or ~/.pgpass)"),
     "data_dir": Key("path?", None, "data directory; default $XDG_DATA_HOME/espomail"),
     "log_file": Key("path?", None, "log file; default DATA_DIR/espomail.log; '-' for stderr"),
     "log_level": Key("str", "info", "debug, info, warning or error"),
@@ -69,7 +75,7 @@ KEYS: dict[str, Key] = {
         1_000_000,
     ),
     "notify_max_age_days": Key("int?", None, "deprecated: the old name of side_effects_max_age_days", 0, 1_000_000),
-    "lease_s": Key("int", 600, "how long a fetch holds an account before others may take it", 30, DAY),
+    "lease_s": Key("int", 300, "seconds a fetch holds an account before another host may take it over", 1, DAY),
     "stale_after_min": Key(
         "int", 30, "'status' reports an account not fetched successfully for this long", 1, 7 * 24 * 60
     ),
@@ -122,7 +128,7 @@ ENV_SPECIAL = {"ESPOMAIL_CONFIG", "ESPOMAIL_DB", "ESPOMAIL_AS"}
 
 
 class Settings(NamedTuple):
-    db_path: Path
+    db_path: Path | None  # the SQLite file; None when the store is a PostgreSQL URL (db_url)
     data_dir: Path
     log_file: str
     log_level: str
@@ -155,9 +161,16 @@ class Settings(NamedTuple):
     log_target: str = "file"
     stale_after_min: int = 30
     config_path: Path | None = None
+    db_url: str | None = None  # a URL given as db_path (--db, ESPOMAIL_DB): never taken for a file
+    db_password_cmd: str | None = None
 
     def replace(self, **changes: Any) -> Settings:
         return self._replace(**changes)
+
+    @property
+    def database(self) -> Path | str:
+        """Where the store is: the PostgreSQL URL, or the SQLite file."""
+        return self.db_url or self.db_path  # type: ignore[return-value]
 
 
 def default_config_path(env: Mapping[str, str]) -> Path:
@@ -334,10 +347,11 @@ def _as_number(raw: Any, kind: type) -> Any:
 
 def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -> Settings:
     data_dir = Path(values["data_dir"]).expanduser() if values["data_dir"] else None
-    db_path = Path(values["db_path"]).expanduser() if values["db_path"] else None
+    db_url = values["db_path"] if values["db_path"] and is_url(values["db_path"]) else None
+    db_path = Path(values["db_path"]).expanduser() if values["db_path"] and not db_url else None
     if data_dir is None:
         data_dir = db_path.parent if db_path else default_data_dir(env)
-    if db_path is None:
+    if db_path is None and not db_url:
         db_path = data_dir / "espomail.db"
     if values["log_level"].lower() not in ("debug", "info", "warning", "error"):
         raise ConfigError(
@@ -374,6 +388,8 @@ def _finish(values: dict[str, Any], path: Path | None, env: Mapping[str, str]) -
         log_target=values["log_target"].lower(),
         stale_after_min=values["stale_after_min"],
         config_path=path,
+        db_url=db_url,
+        db_password_cmd=values["db_password_cmd"],
     )
 
 

@@ -56,6 +56,14 @@ class SecretError(EspomailError):
     code = "secret_error"
 
 
+class StoreError(EspomailError):
+    """The store failed (a PostgreSQL server gone) or another fetch host holds the account:
+    nothing wrong with a mail account, so a fetch neither counts it against the account nor
+    backs off (exit 1)."""
+
+    code = "database_error"
+
+
 class MailServerError(EspomailError):
     """An IMAP or SMTP server could not be reached or refused us (exit 1)."""
 

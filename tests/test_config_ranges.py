@@ -32,7 +32,7 @@ def test_every_number_declares_a_range_that_holds_its_default():
         ("auto_reply_period: 99999999999999h", "auto_reply_period", "from 60 to 31536000 seconds"),
         ("auto_reply_period: 0", "auto_reply_period", "got 0 seconds"),
         ("auto_reply_period: -5", "auto_reply_period", "got -5 seconds"),
-        ("lease_s: 99999999999999999999999999", "lease_s", "from 30 to 86400"),
+        ("lease_s: 99999999999999999999999999", "lease_s", "from 1 to 86400"),
         ("failed_retries: 1000000000000000000000", "failed_retries", "from 0 to 100"),
         ("send_retries: -1", "send_retries", "from 0 to 100"),
         ("workers: 0", "workers", "from 1 to 64"),

@@ -49,8 +49,15 @@ class LazyGroup(click.Group):
     "--db",
     "db_path",
     envvar="ESPOMAIL_DB",
-    metavar="PATH",
-    help="SQLite database (default $XDG_DATA_HOME/espomail/espomail.db). Env: ESPOMAIL_DB.",
+    metavar="PATH|URL",
+    help="SQLite database file (default $XDG_DATA_HOME/espomail/espomail.db), or a PostgreSQL URL "
+    "postgresql://USER@HOST:PORT/DBNAME. Env: ESPOMAIL_DB.",
+)
+@click.option(
+    "--db-password-cmd",
+    envvar="ESPOMAIL_DB_PASSWORD_CMD",
+    metavar="CMD",
+    help="Command printing the PostgreSQL password (default: PGPASSWORD, ~/.pgpass). Env: ESPOMAIL_DB_PASSWORD_CMD.",
 )
 @click.option(
     "--as",
@@ -62,12 +69,13 @@ class LazyGroup(click.Group):
 @click.option("-v", "--verbose", count=True, help="Log to stderr too (-vv: debug).")
 @click.version_option(__version__, "--version", prog_name="espomail")
 @click.pass_context
-def cli(ctx: click.Context, config_path, db_path, as_user, verbose) -> None:
+def cli(ctx: click.Context, config_path, db_path, db_password_cmd, as_user, verbose) -> None:
     """espomail: the email administration engine of a CRM.
 
-    Fetches mail from IMAP group and personal mailboxes into one SQLite store (each
-    message once), filters it, links it to CRM records, turns support mail into cases,
-    sends loop-safe auto-replies and notifies the users who follow the record.
+    Fetches mail from IMAP group and personal mailboxes into one store (SQLite, or
+    PostgreSQL for several hosts; each message once), filters it, links it to CRM records,
+    turns support mail into cases, sends loop-safe auto-replies and notifies the users
+    who follow the record.
 
     \b
     Examples (first steps):
@@ -82,6 +90,7 @@ def cli(ctx: click.Context, config_path, db_path, as_user, verbose) -> None:
     """
     app = ctx.ensure_object(App)
     app.config_path, app.db_path, app.as_user, app.verbose = config_path, db_path, as_user, verbose
+    app.db_password_cmd = db_password_cmd
     ctx.call_on_close(app.close)
 
 
@@ -107,6 +116,7 @@ COMMANDS = {
     "case": "cases",
     "outbound": "outbound",
     "completion": "completion",
+    "store": "store",
 }
 
 

@@ -1,7 +1,7 @@
 """The object every command receives: settings, the open store and the acting user.
 
-Built once by the root command from ``--config``, ``--db``, ``--as`` (and their
-environment variables); opened lazily so that ``--help`` never touches the database.
+Built once by the root command from ``--config``, ``--db``, ``--db-password-cmd``, ``--as``
+(and their environment variables); opened lazily so that ``--help`` never touches the database.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # loaded with the first command that needs an actor, not for 
 class App:
     config_path: str | None = None
     db_path: str | None = None
+    db_password_cmd: str | None = None
     as_user: str | None = None
     verbose: int = 0
     json: bool = False
@@ -37,7 +38,7 @@ class App:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
-            overrides = {"db_path": self.db_path} if self.db_path else {}
+            overrides = {"db_path": self.db_path, "db_password_cmd": self.db_password_cmd}
             self._settings = load_settings(self.config_path, overrides=overrides)
             setup_logging(self._settings, self.verbose)
         return self._settings
@@ -50,7 +51,7 @@ class App:
     @property
     def store(self) -> Store:
         if self._store is None:
-            self._store = open_store(self.settings.db_path)
+            self._store = open_settings_store(self.settings)
         return self._store
 
     @property
@@ -65,6 +66,18 @@ class App:
         if self._store is not None:
             self._store.close()
             self._store = None
+
+
+def open_settings_store(settings: Settings, create: bool = True, migrate: bool = True) -> Store:
+    """The store the settings name (a SQLite file or a PostgreSQL URL)."""
+    return open_store(
+        settings.database,
+        create=create,
+        migrate=migrate,
+        password_cmd=settings.db_password_cmd,
+        timeout=settings.timeout_s,
+        stall_s=settings.lease_s,
+    )
 
 
 def get_app() -> App:

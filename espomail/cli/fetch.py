@@ -15,6 +15,7 @@ from espomail.cli.types import WholeNumber
 from espomail.model import FetchStatus
 from espomail.services import fetching
 from espomail.services import status as status_service
+from espomail.store.urls import shown
 
 SUMMARY_COLUMNS = [
     text("name", "account", priority=100, weight=2),
@@ -209,7 +210,10 @@ def command_line(app) -> list[str]:  # noqa: ANN001
     settings = app.settings
     if settings.config_path:
         parts += ["--config", str(Path(settings.config_path).resolve())]
-    parts += ["--db", str(Path(settings.db_path).resolve())]
+    # A PostgreSQL URL without its password: cron finds it in ~/.pgpass or --db-password-cmd.
+    parts += ["--db", shown(settings.db_url) if settings.db_url else str(Path(settings.db_path).resolve())]
+    if settings.db_password_cmd:
+        parts += ["--db-password-cmd", settings.db_password_cmd]
     return [*parts, "fetch"]
 
 

@@ -43,6 +43,7 @@ class Lookups:
         self._users: dict[str, int | None] = {}
         self._records: dict[str, list[Row]] = {}
         self._email_ids: dict[str, int | None] = {}
+        self._emails: dict[int, tuple[Row | None, frozenset[int]]] = {}
 
     # -- per-message lookups, asked for a whole batch at once ------------------------------
     def prefetch(self, parsed_list) -> None:  # noqa: ANN001 - ParsedEmail objects
@@ -57,7 +58,7 @@ class Lookups:
             references.update(r for r in [parsed.in_reply_to, *parsed.references] if r)
         self.users_for(addresses)
         self.records_for(candidates)
-        self.email_ids_for(references)
+        self.prefetch_emails(self.email_ids_for(references).values())
 
     def users_for(self, addresses) -> dict[str, int]:  # noqa: ANN001
         """Lower-cased address -> the active user owning it."""
@@ -87,6 +88,24 @@ class Lookups:
             found = emails_q.ids_by_message_ids(self.store, missing)
             self._email_ids.update({m: found.get(m) for m in missing})
         return {m: self._email_ids[m] for m in wanted if self._email_ids[m] is not None}
+
+    def prefetch_emails(self, ids) -> None:  # noqa: ANN001
+        """The rows and teams of the emails replied to (two queries for a batch, not two per reply)."""
+        missing = sorted({i for i in ids if i not in self._emails})
+        if missing:
+            rows = emails_q.by_ids(self.store, "emails", missing)
+            teams = emails_q.team_ids_by_email(self.store, missing)
+            self._emails.update({i: (rows.get(i), frozenset(teams.get(i, ()))) for i in missing})
+
+    def email(self, email_id: int) -> tuple[Row | None, frozenset[int]]:
+        """An email's row and teams as stored when the batch began: what this batch changes is
+        in its BatchWriter (pending_fields, pending_teams) until ``forget_emails``."""
+        self.prefetch_emails([email_id])
+        return self._emails[email_id]
+
+    def forget_emails(self) -> None:
+        """The batch wrote its rows (a flush in the middle of a batch): read them again."""
+        self._emails.clear()
 
     @_memo
     def account(self, account_id: int) -> MailAccount | None:

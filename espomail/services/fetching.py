@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from espomail import timeutil
 from espomail.config import Settings
-from espomail.errors import EspomailError, NotFound
+from espomail.errors import EspomailError, NotFound, StoreError
 from espomail.failures import MachineError, describe, translate
 from espomail.mail import msgid
 from espomail.mail.imap import FolderStatus, ImapSession, internaldate
@@ -313,12 +313,16 @@ class _AccountFetch:
         if error:
             self.result.status, self.result.error = FetchStatus.ERROR, error
             log.error("account %s: %s", self.account.name, error)
-        # The machine (a full disk, a locked store) is not the account's fault: no backoff,
-        # the next run tries again as soon as it is fixed.
-        backoff = not isinstance(translate(failure, self.writer.store.path), MachineError)
+        # The machine (a full disk, a locked store, a database server gone) is not the
+        # account's fault: no backoff, the next run tries again as soon as it is fixed. An
+        # account another host took over is that host's now: only this run's log says so.
+        backoff = not isinstance(translate(failure, self.writer.store.path), MachineError | StoreError)
         if run_id is not None:
             with self.writer() as store, store.atomic():
-                self._record(store, run_id, error, backoff)
+                if isinstance(failure, accounts_q.LeaseLost):
+                    accounts_q.finish_run(store, run_id, self.result.run_values())
+                else:
+                    self._record(store, run_id, error, backoff)
             self._log_counts(time.monotonic() - started)
 
     def _attempt(self) -> Exception | None:

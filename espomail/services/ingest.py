@@ -264,8 +264,8 @@ def process(
     delivery_ids = list(delivery_ids)
     with store.atomic():
         batch = BatchWriter(store)
-        deliveries = emails_q.by_ids(store, "email_deliveries", delivery_ids)
-        emails = emails_q.by_ids(store, "emails", {d["email_id"] for d in deliveries.values()})
+        deliveries = emails_q.claim_deliveries(store, delivery_ids)  # another host's stay theirs
+        emails = emails_q.lock_emails(store, {d["email_id"] for d in deliveries.values()})
         lookups.prefetch(parsed for _raw, parsed in (prepared or {}).values() if parsed is not None)
         for delivery_id in delivery_ids:
             delivery = deliveries.get(delivery_id)
@@ -276,6 +276,7 @@ def process(
                 # The same email twice in one batch (a retry after a crash): the second
                 # delivery must see what the first one wrote.
                 batch.flush()
+                lookups.forget_emails()
                 email = None
             email = email or emails_q.email_by_id(store, delivery["email_id"])
             raw, parsed = (prepared or {}).get(delivery_id, (None, None))

@@ -143,7 +143,8 @@ def _holder_alive(info: Row, now: dt.datetime) -> bool:
     holder, expires = info["lease_holder"], info["lease_expires_at"]
     if not holder:
         return False
-    host, _, pid = holder.rpartition(":")
+    host, _, rest = holder.partition(":")  # HOST:PID, then :TOKEN (and :pgBACKEND on PostgreSQL)
+    pid = rest.partition(":")[0]
     if host != socket.gethostname():
         return bool(expires and timeutil.parse_iso(expires) > now)
     return pid.isdecimal() and len(pid) < 10 and _is_espomail(int(pid))

@@ -5,8 +5,11 @@ Accounts leave the store as ``model.MailAccount`` objects, not rows.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 
+from espomail import timeutil
+from espomail.errors import StoreError
 from espomail.model import FetchStatus, MailAccount
 from espomail.store.db import Row, Store
 from espomail.timeutil import now_iso
@@ -112,7 +115,12 @@ def folder_states(store: Store, account_id: int) -> list[Row]:
 
 
 def save_folder_state(store: Store, account_id: int, folder: str, values: dict) -> None:
-    """Insert or update the state of one folder (only the given columns change)."""
+    """Insert or update the state of one folder (only the given columns change).
+
+    When this process holds the account's lease (``hold``), the same transaction renews it,
+    or raises LeaseLost when another host took the account over: a host that was stalled
+    past its lease never commits a cursor (nor the messages that go with it) again."""
+    _check_lease(store, account_id)
     values = {**values, "updated_at": now_iso()}
     if folder_state(store, account_id, folder) is None:
         store.insert("fetch_state", {"account_id": account_id, "folder": folder, **values})
@@ -156,18 +164,71 @@ def prune_runs(store: Store, account_id: int, keep: int = 200) -> None:
     )
 
 
-# -- lease (maps to SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL) ---------------------
+# -- leases: which fetch holds an account ------------------------------------------------------
+#
+# SQLite (one host): the caller holds the account's OS file lock, so a lease held by this
+# host is stale and is taken over at once; expiry is this host's clock.
+# PostgreSQL (several hosts): the account row is claimed with SELECT ... FOR UPDATE SKIP
+# LOCKED; its lease is free when it has no holder, when it expired by the database's clock,
+# or when the holder's database connection is gone (a killed process): the stored holder
+# ends with ":pg<backend pid>" of the connection that claimed it.
+
+_PG_NOW = """to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
+_PG_EXPIRES = """to_char((now() + ? * interval '1 second') AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')"""
 
 
-def take_lease(store: Store, account_id: int, holder: str, expires_at: str, now: str, host: str) -> bool:
-    """Claim the account unless another live holder has it. Same-host holders are dead
-    when we got here: the caller already holds the account's OS file lock."""
+class LeaseLost(StoreError):
+    """Another fetch host took the account over: this host's lease had expired (exit 1)."""
+
+    code = "lease_lost"
+
+
+def lease_holder(store: Store, process_id: str) -> str:
+    """The holder this process writes in the leases it takes through ``store``."""
+    return f"{process_id}:pg{store.backend_pid}" if store.engine == "postgresql" else process_id
+
+
+def take_lease(store: Store, account_id: int, holder: str, lease_s: int, host: str) -> bool:
+    """Claim the account unless another live holder has it (the caller holds the transaction).
+    ``holder`` comes from ``lease_holder``."""
+    if store.engine == "postgresql":
+        row = store.row(
+            f"""SELECT lease_holder, lease_expires_at < {_PG_NOW} AS expired,
+                NOT EXISTS (SELECT 1 FROM pg_stat_activity
+                    WHERE pid = CAST(substring(lease_holder from ':pg([0-9]+)$') AS INTEGER)) AS gone
+                FROM mail_accounts WHERE id = ? FOR UPDATE SKIP LOCKED""",
+            [account_id],
+        )
+        if row is None:  # another host is claiming it or storing its mail right now
+            return False
+        if row["lease_holder"] not in (None, holder) and not row["expired"] and not row["gone"]:
+            return False
+        store.execute(
+            f"UPDATE mail_accounts SET lease_holder = ?, lease_expires_at = {_PG_EXPIRES} WHERE id = ?",
+            [holder, lease_s, account_id],
+        )
+        return True
+    now = timeutil.now()
     changed = store.execute(
         """UPDATE mail_accounts SET lease_holder = ?, lease_expires_at = ?
            WHERE id = ? AND (lease_holder IS NULL OR lease_expires_at < ? OR lease_holder LIKE ?)""",
-        [holder, expires_at, account_id, now, f"{host}:%"],
+        [holder, _expiry(now, lease_s), account_id, timeutil.iso(now), f"{host}:%"],
     )
     return changed == 1
+
+
+def renew_lease(store: Store, account_id: int, holder: str, lease_s: int) -> bool:
+    """Push the expiry ``lease_s`` ahead; False when the lease is no longer ours."""
+    if store.engine == "postgresql":
+        sql = f"UPDATE mail_accounts SET lease_expires_at = {_PG_EXPIRES} WHERE id = ? AND lease_holder = ?"
+        return store.execute(sql, [lease_s, account_id, holder]) == 1
+    return (
+        store.execute(
+            "UPDATE mail_accounts SET lease_expires_at = ? WHERE id = ? AND lease_holder = ?",
+            [_expiry(timeutil.now(), lease_s), account_id, holder],
+        )
+        == 1
+    )
 
 
 def release_lease(store: Store, account_id: int, holder: str) -> None:
@@ -175,6 +236,32 @@ def release_lease(store: Store, account_id: int, holder: str) -> None:
         "UPDATE mail_accounts SET lease_holder = NULL, lease_expires_at = NULL WHERE id = ? AND lease_holder = ?",
         [account_id, holder],
     )
+
+
+def hold(store: Store, account_id: int, holder: str, lease_s: int) -> None:
+    """Remember that this process holds the account's lease: every cursor it commits for the
+    account renews it, or fails when it was lost (``save_folder_state``)."""
+    store.leases[account_id] = (holder, lease_s)
+
+
+def unhold(store: Store, account_id: int) -> None:
+    store.leases.pop(account_id, None)
+
+
+def _expiry(now, lease_s: int) -> str:  # noqa: ANN001 - an aware datetime
+    return timeutil.iso(now + dt.timedelta(seconds=lease_s))
+
+
+def _check_lease(store: Store, account_id: int) -> None:
+    held = store.leases.get(account_id)
+    if held is None:
+        return
+    holder, lease_s = held
+    if not renew_lease(store, account_id, holder, lease_s):
+        raise LeaseLost(
+            f"another fetch host took this account over (this run's lease of {lease_s} s ran out); "
+            "the messages of this batch were not stored here and that host fetches them"
+        )
 
 
 def record_outcome(store: Store, account_id: int, error: str | None) -> None:

@@ -92,6 +92,9 @@ class Writes:
 
 def flush(store: Store, writes: Writes) -> None:
     """Run the buffered rows (the caller holds the transaction)."""
+    if store.engine == "postgresql":
+        _flush_postgres(store, writes)
+        return
     for sql, rows in (
         (_UPDATE_EMAIL, writes.emails),
         (_INSERT_ATTACHMENTS, writes.attachments),
@@ -102,6 +105,47 @@ def flush(store: Store, writes: Writes) -> None:
     ):
         if rows:
             store.executemany(sql, rows)
+
+
+# PostgreSQL: the same rows through COPY (plain inserts) and staging tables (updates, inserts
+# that may meet an existing row): a statement per table and batch instead of one per row,
+# which costs the client a tenth and the server half of what executemany does.
+_ATTACHMENT_COLUMNS = ("email_id", "part", "filename", "content_type", "size", "is_inline", "content_id")
+_USER_COLUMNS = ("email_id", "user_id", "is_read", "in_trash", "folder_id", "is_sender", "sort_date", "reason")
+_EVENT_COLUMNS = ("email_id", "delivery_id", "step", "decision", "detail", "created_at")
+
+
+def _flush_postgres(store: Store, writes: Writes) -> None:
+    if writes.emails:
+        stage = store.stage("emails", (*EMAIL_COLUMNS, "updated_at", "id"), writes.emails)
+        assignments = ", ".join(f"{c} = s.{c}" for c in EMAIL_COLUMNS)
+        store.execute(
+            f"""UPDATE emails SET {assignments}, state = 'processed', last_error = NULL, updated_at = s.updated_at
+                FROM {stage} AS s WHERE emails.id = s.id"""
+        )
+    if writes.attachments:
+        store.copy_rows("attachments", _ATTACHMENT_COLUMNS, writes.attachments)
+    if writes.users:
+        stage = store.stage("email_users", _USER_COLUMNS, writes.users)
+        columns = ", ".join(_USER_COLUMNS)
+        store.execute(
+            f"""INSERT INTO email_users ({columns}, in_archive) SELECT {columns}, 0 FROM {stage}
+                ON CONFLICT (email_id, user_id) DO NOTHING"""
+        )
+    if writes.teams:
+        stage = store.stage("email_teams", ("email_id", "team_id"), writes.teams)
+        store.execute(
+            f"""INSERT INTO email_teams (email_id, team_id) SELECT email_id, team_id FROM {stage}
+                ON CONFLICT (email_id, team_id) DO NOTHING"""
+        )
+    if writes.finished:
+        stage = store.stage("email_deliveries", ("state", "processed_at", "id"), writes.finished)
+        store.execute(
+            f"""UPDATE email_deliveries SET state = s.state, error = NULL, processed_at = s.processed_at
+                FROM {stage} AS s WHERE email_deliveries.id = s.id"""
+        )
+    if writes.events:
+        store.copy_rows("email_events", _EVENT_COLUMNS, writes.events)
 
 
 def _adapt(value: Any) -> Any:

@@ -12,8 +12,13 @@ the rows naming them commits. A crash in between leaves unreferenced bytes at th
 of a pack (wasted space, never read); never a row whose source is missing. Each writer
 (one per fetch thread or process) appends to packs of its own, so concurrent fetches
 never interleave. Deleting an email zeroes its copies once the deletion has committed
-(packs are not compacted). A PostgreSQL backend would keep this interface (a bytea
-table, an object store).
+(packs are not compacted).
+
+On PostgreSQL the sources live in the database (``store/postgres.py``, table
+``raw_sources``); packs are only a local *spool* there: the download thread and the parse
+worker use them as here, and the rows that name a spooled source move its bytes into the
+database in their own transaction. Spool packs are not synced, hold one batch each and are
+deleted once that batch is stored.
 
 Reads are checked: a missing pack, a source cut short or bytes that no longer match the
 stored SHA-256 raise RawSourceError (saying what to do), never return damaged content.
@@ -34,6 +39,9 @@ from pathlib import Path
 from espomail.errors import EspomailError
 
 PACK_LIMIT = 1 << 30  # start a new pack after 1 GiB
+DATABASE = "db"  # the "pack" of a source kept in the database (PostgreSQL): its offset is the row id
+# Directories of spool packs (PostgreSQL): not synced, one file per append.
+SPOOLS: set[Path] = set()
 
 
 def digest(raw: bytes) -> str:
@@ -67,6 +75,7 @@ class PackWriter:
 
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
+        self.spool = self.directory in SPOOLS
         self._file = None
         self._name = ""
 
@@ -92,7 +101,10 @@ class PackWriter:
         if handle is None:
             return []
         handle.flush()
-        os.fdatasync(handle.fileno())
+        if self.spool:
+            self.close()  # a spool pack holds one batch: it is deleted once that batch is stored
+        else:
+            os.fdatasync(handle.fileno())
         return locations
 
     def _current(self):  # noqa: ANN202 - a binary file
@@ -125,6 +137,15 @@ class RawStore:
         if self._writer is None:
             self._writer = PackWriter(self.directory)
         return self._writer
+
+    def put(self, items: list[tuple[str, bytes]]) -> list[Location]:
+        """Keep raw sources ((sha256, bytes) pairs) for rows about to be inserted."""
+        return self.writer.append(items)
+
+    def adopt(self, places: list[tuple]) -> list[tuple]:
+        """The locations to write in rows for these (pack, offset, size, sha256) places:
+        here the packs are the store, so they are kept as they are."""
+        return [place[:3] for place in places]
 
     def read(self, location: Location | tuple) -> bytes:
         """The bytes at a Location, or at ``(pack, offset, size[, sha256])``; checked against

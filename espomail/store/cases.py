@@ -34,8 +34,17 @@ def account_of(store: Store, case_id: int) -> int | None:
     return store.value("SELECT account_id FROM cases WHERE id = ?", [case_id])
 
 
+# The advisory lock that makes case numbers consecutive on PostgreSQL (SQLite's write lock does it there).
+CASE_NUMBER_LOCK = 0x6573706F_63617365
+
+
 def insert_case(store: Store, values: dict) -> int:
-    """A new case; its id and number are the next number (1, 2, 3 ...)."""
+    """A new case; its id and number are the next number (1, 2, 3 ...).
+
+    The caller holds the transaction; on PostgreSQL an advisory lock held until it ends
+    keeps two hosts from taking the same number (no gaps, as on SQLite)."""
+    if store.engine == "postgresql":
+        store.execute("SELECT pg_advisory_xact_lock(?)", [CASE_NUMBER_LOCK])
     number = (store.value("SELECT MAX(number) FROM cases") or 0) + 1
     stamp = now_iso()
     store.insert("cases", {**values, "id": number, "number": number, "created_at": stamp, "updated_at": stamp})
@@ -74,7 +83,8 @@ def attachments_of(store: Store, case_id: int) -> list[Row]:
 
 def email_ids(store: Store, case_id: int) -> list[int]:
     return store.column(
-        "SELECT id FROM emails WHERE parent_type = 'case' AND parent_id = ? ORDER BY date_sent, id", [case_id]
+        "SELECT id FROM emails WHERE parent_type = 'case' AND parent_id = ? ORDER BY date_sent NULLS FIRST, id",
+        [case_id],
     )
 
 

@@ -1,9 +1,10 @@
 """The only place that connects to the database.
 
-``open_store()`` creates the file with owner-only permissions, switches on WAL and foreign
-keys and applies pending migrations. ``Store`` is a thin layer over sqlite-utils with the
-few helpers the query modules use. All SQL is plain SQL that PostgreSQL also accepts
-(no SQLite-only syntax outside this package), so a PostgreSQL backend can replace it.
+``open_store()`` takes a SQLite file path or a PostgreSQL URL. For a file it creates it with
+owner-only permissions, switches on WAL and foreign keys; for a URL it connects through
+psycopg (``store/postgres.py``); either way it applies pending migrations. ``Store`` is the
+engine-neutral interface the query modules use: plain SQL with ``?`` placeholders, run by
+``SqliteStore`` here or ``PostgresStore`` there.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ import json
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from espomail.errors import EspomailError
 from espomail.store.blobs import RawStore
 from espomail.store.blobs import directory_for as raw_directory
+from espomail.store.urls import is_url
 
 
 class Row(Protocol):
@@ -46,21 +49,36 @@ def json_strings(values: list[str]) -> str:
 
 
 class Store:
-    """An open database: query helpers and nested transactions."""
+    """An open database: query helpers and nested transactions, the same on every engine.
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
-        conn.row_factory = sqlite3.Row
-        self.conn = conn
-        self.path = path
+    ``SqliteStore`` (below) and ``postgres.PostgresStore`` implement it; the query modules
+    write plain SQL with ``?`` placeholders, which each engine runs as it must.
+    """
+
+    engine = "sqlite"  # or "postgresql"
+    path: Path | None = None
+
+    def __init__(self) -> None:
         self._depth = 0
-        self._raw: RawStore | None = None
+        self._unsent: list[str] = []  # savepoints opened but not sent yet (see savepoint())
+        self._raw = None
+        self._raw_lock = threading.Lock()
+        self._after_commit: list[Callable[[], None]] = []
+        # account id -> (holder, lease_s) of the fetch leases this process holds (services.locks)
+        self.leases: dict[int, tuple[str, int]] = {}
 
     @property
     def raw(self) -> RawStore:
-        """The raw-message packs beside the database."""
-        if self._raw is None:
-            self._raw = RawStore(raw_directory(self.path))
-        return self._raw
+        """The raw sources (packs beside a SQLite file; a table on PostgreSQL)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the store is, safe to print (a file path, or a URL without its password)."""
+        return str(self.path)
+
+    def reopen(self) -> Store:
+        """A second connection to the same store (for a thread that must not wait on this one)."""
+        raise NotImplementedError
 
     # -- transactions -------------------------------------------------------
     @contextlib.contextmanager
@@ -68,87 +86,210 @@ class Store:
         """One unit of work: commit on success, roll back on any exception.
 
         Nested blocks use savepoints, so a step can fail without undoing its caller.
-        The write lock is taken at the start (BEGIN IMMEDIATE), waiting up to the busy
-        timeout for other processes: a transaction that reads, checks and then writes
-        must not find that another process wrote in between ("database is locked").
+        On SQLite the write lock is taken at the start (BEGIN IMMEDIATE), waiting up to the
+        busy timeout for other processes: a transaction that reads, checks and then writes
+        must not find that another process wrote in between ("database is locked"). On
+        PostgreSQL the statements that need it lock the rows or take an advisory lock.
         """
-        if self.conn.in_transaction:
+        if self.in_transaction:
             with self.savepoint():
                 yield self
             return
-        self.conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        self._begin(immediate)
         try:
             yield self
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if self.in_transaction:
+                self._run("ROLLBACK")
+            self._after_commit.clear()
             raise
         else:
             try:
-                self.conn.execute("COMMIT")
+                self._run("COMMIT")
             except BaseException:
-                if self.conn.in_transaction:
-                    self.conn.execute("ROLLBACK")
+                if self.in_transaction:
+                    self._run("ROLLBACK")
+                self._after_commit.clear()
                 raise
+            hooks, self._after_commit = self._after_commit, []
+            for hook in hooks:
+                hook()
+
+    def after_commit(self, hook: Callable[[], None]) -> None:
+        """Run ``hook`` once the current transaction has committed (dropped on rollback)."""
+        if self.in_transaction:
+            self._after_commit.append(hook)
+        else:
+            hook()
 
     @contextlib.contextmanager
     def savepoint(self) -> Iterator[Store]:
-        """A cheap nested unit inside an open transaction (one per processed delivery)."""
+        """A cheap nested unit inside an open transaction (one per processed delivery).
+
+        It is sent only with the first statement inside it: a delivery whose writes are all
+        buffered for the batch (the common case) costs no SAVEPOINT/RELEASE at all, which on
+        PostgreSQL saves two round trips per message."""
         self._depth += 1
         name = f"sp{self._depth}"
-        self.conn.execute(f"SAVEPOINT {name}")
+        self._unsent.append(name)
         try:
             yield self
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
+            if name in self._unsent:
+                self._unsent.remove(name)
+            elif self.in_transaction:
+                self._run(f"ROLLBACK TO {name}")
+                self._run(f"RELEASE {name}")
             raise
         else:
-            self.conn.execute(f"RELEASE {name}")
+            if name in self._unsent:
+                self._unsent.remove(name)
+            else:
+                self._run(f"RELEASE {name}")
         finally:
             self._depth -= 1
 
+    def _send_savepoints(self) -> None:
+        """Open the savepoints a statement is about to run in (outermost first)."""
+        while self._unsent:
+            self._run(f"SAVEPOINT {self._unsent.pop(0)}")
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        """A read-only transaction that sees one moment of the whole store (``store copy``)."""
+        raise NotImplementedError
+        yield self
+
     @property
     def in_transaction(self) -> bool:
-        return self.conn.in_transaction
+        raise NotImplementedError
+
+    def _begin(self, immediate: bool) -> None:
+        raise NotImplementedError
+
+    def _run(self, sql: str) -> None:
+        """A statement without parameters or results (transaction control)."""
+        self.execute(sql)
 
     # -- reads --------------------------------------------------------------
-    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Row]:
-        return self.conn.execute(sql, params).fetchall()
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        raise NotImplementedError
 
-    def row(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Row | None:
-        return self.conn.execute(sql, params).fetchone()
+    def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        raise NotImplementedError
 
-    def value(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> Any:
-        found = self.conn.execute(sql, params).fetchone()
-        return None if found is None else found[0]
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        raise NotImplementedError
 
-    def column(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[Any]:
-        return [r[0] for r in self.conn.execute(sql, params).fetchall()]
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[list[Row]]:
+        """The rows of a big query, ``size`` at a time (memory does not grow with the table)."""
+        raise NotImplementedError
 
     # -- writes -------------------------------------------------------------
-    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; the number of rows it changed."""
-        return self.conn.execute(sql, params).rowcount
+        raise NotImplementedError
 
     def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
-        self.conn.executemany(sql, seq)
+        raise NotImplementedError
 
     def insert(self, table: str, values: dict[str, Any]) -> int:
-        columns = ", ".join(values)
-        marks = ", ".join("?" for _ in values)
-        cur = self.conn.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})", [_adapt(v) for v in values.values()]
-        )
-        return int(cur.lastrowid or 0)
+        """Insert one row; its new id (0 for a table without an ``id`` column)."""
+        raise NotImplementedError
 
     def update(self, table: str, row_id: int, values: dict[str, Any], key: str = "id") -> None:
         if not values:
             return
         assignments = ", ".join(f"{column} = ?" for column in values)
         params = [_adapt(v) for v in values.values()] + [row_id]
-        self.conn.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", params)
+        self.execute(f"UPDATE {table} SET {assignments} WHERE {key} = ?", params)
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SqliteStore(Store):
+    """A SQLite file (WAL), its raw sources in packs beside it."""
+
+    engine = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection, path: Path | None = None) -> None:
+        super().__init__()
+        conn.row_factory = sqlite3.Row
+        self.conn = conn
+        self.path = path
+
+    @property
+    def raw(self) -> RawStore:
+        if self._raw is None:
+            with self._raw_lock:  # fetch threads ask at once; each must get the same writer
+                if self._raw is None:
+                    self._raw = RawStore(raw_directory(self.path))
+        return self._raw
+
+    def reopen(self) -> Store:
+        return SqliteStore(connect(self.path), self.path)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[Store]:
+        self.conn.execute("BEGIN")  # a read transaction in WAL mode sees one moment
+        try:
+            yield self
+        finally:
+            self.conn.execute("ROLLBACK")
+
+    def _begin(self, immediate: bool) -> None:
+        self.conn.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    def _run(self, sql: str) -> None:
+        self.conn.execute(sql)
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        self._unsent and self._send_savepoints()
+        return self.conn.execute(sql, params).fetchall()
+
+    def row(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        self._unsent and self._send_savepoints()
+        return self.conn.execute(sql, params).fetchone()
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self._unsent and self._send_savepoints()
+        found = self.conn.execute(sql, params).fetchone()
+        return None if found is None else found[0]
+
+    def column(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        self._unsent and self._send_savepoints()
+        return [r[0] for r in self.conn.execute(sql, params).fetchall()]
+
+    def stream(self, sql: str, params: Sequence[Any] = (), size: int = 2000) -> Iterator[list[Row]]:
+        self._unsent and self._send_savepoints()
+        cursor = self.conn.execute(sql, params)
+        while batch := cursor.fetchmany(size):
+            yield batch
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self._unsent and self._send_savepoints()
+        return self.conn.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, seq: Iterable[Sequence[Any]]) -> None:
+        self._unsent and self._send_savepoints()
+        self.conn.executemany(sql, seq)
+
+    def insert(self, table: str, values: dict[str, Any]) -> int:
+        self._unsent and self._send_savepoints()
+        columns = ", ".join(values)
+        marks = ", ".join("?" for _ in values)
+        cur = self.conn.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})", [_adapt(v) for v in values.values()]
+        )
+        return int(cur.lastrowid or 0)
 
     def close(self) -> None:
         try:
@@ -214,9 +355,26 @@ def _create_private_file(path: Path) -> None:
     os.close(fd)
 
 
-def open_store(path: Path, create: bool = True, migrate: bool = True) -> Store:
-    """Open (and create, with owner-only permissions) the database at ``path``."""
-    path = Path(path)
+def open_store(
+    target: Path | str,
+    create: bool = True,
+    migrate: bool = True,
+    *,
+    password_cmd: str | None = None,
+    timeout: float = 60.0,
+    stall_s: int | None = None,
+) -> Store:
+    """Open the store at ``target``: a SQLite file (created with owner-only permissions) or a
+    PostgreSQL URL (``postgresql://USER@HOST:PORT/DBNAME``); apply pending migrations.
+
+    ``stall_s`` (PostgreSQL): a session idle inside a transaction that long is ended by the
+    server, so that a hung host's locks go with it (the fetch lease, ``lease_s``)."""
+    if isinstance(target, str) and is_url(target):
+        from espomail.store.postgres import open_postgres
+
+        store: Store = open_postgres(target, password_cmd=password_cmd, timeout=timeout, stall_s=stall_s)
+        return _migrated(store, migrate)
+    path = Path(target)
     if not path.exists():
         if not create:
             raise EspomailError(f"no database at {path}; run 'espomail init' first, or pass --db/ESPOMAIL_DB")
@@ -228,11 +386,18 @@ def open_store(path: Path, create: bool = True, migrate: bool = True) -> Store:
         except OSError as exc:
             raise EspomailError(f"cannot create the database {path}: {exc.strerror}") from exc
     try:
-        store = Store(connect(path), path)
-        if migrate:
-            from espomail.store.migrations import apply_migrations
-
-            apply_migrations(store)
+        return _migrated(SqliteStore(connect(path), path), migrate)
     except sqlite3.DatabaseError as exc:
         raise EspomailError(f"cannot open the database {path}: {exc}") from exc
+
+
+def _migrated(store: Store, migrate: bool) -> Store:
+    if migrate:
+        from espomail.store.migrations import apply_migrations
+
+        try:
+            apply_migrations(store)
+        except BaseException:
+            store.close()
+            raise
     return store

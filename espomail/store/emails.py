@@ -130,7 +130,7 @@ def unfinished_counts(store: Store, account_id: int) -> dict[str, int]:
 def insert_raw_email(store: Store, values: dict, raw: bytes) -> int:
     stamp = now_iso()
     values = {"state": ProcessingState.PENDING, **values}
-    [where] = store.raw.writer.append([(blobs.digest(raw), raw)])  # synced before the row commits
+    [where] = store.raw.put([(blobs.digest(raw), raw)])  # synced (or in the database) before the row commits
     email_id = store.insert(
         "emails",
         {
@@ -175,34 +175,115 @@ _INSERT_FETCHED = (
 )
 
 
-def insert_fetched_many(store: Store, rows: list[tuple]) -> dict[str, int]:
-    """Insert fetched messages (FETCHED_COLUMNS order) in one statement; key -> new id.
+_SHA, _PACK, _OFFSET, _SIZE = (FETCHED_COLUMNS.index(c) for c in ("raw_sha256", "raw_pack", "raw_offset", "raw_size"))
 
-    One writer holds the transaction, so the new rows take consecutive ids after the
-    largest one (rowid = max + 1)."""
+
+def insert_fetched_many(store: Store, rows: list[tuple]) -> dict[str, int]:
+    """Insert fetched messages (FETCHED_COLUMNS order, the key first); key -> new id.
+
+    SQLite: one writer holds the transaction (BEGIN IMMEDIATE), and no other can have
+    inserted one of these keys since the caller looked them up, so the new rows take
+    consecutive ids after the largest one (rowid = max + 1).
+
+    PostgreSQL: another fetch host may insert the same Message-ID at the same moment. The
+    unique index decides: ``ON CONFLICT DO NOTHING`` waits for the other transaction, and a
+    key it stored is simply "already stored" (its id is read back). Keys are inserted in
+    sorted order, so two hosts wait for each other's keys in the same order (no deadlock).
+    """
     if not rows:
         return {}
+    rows = _with_raw_adopted(store, rows)
     stamp = now_iso()
+    if store.engine == "postgresql":
+        columns = (*FETCHED_COLUMNS, "created_at", "updated_at")
+        stage = store.stage("emails", columns, [(*row, stamp, stamp) for row in rows])
+        listed = ", ".join(columns)
+        returned = store.rows(
+            f"""INSERT INTO emails ({listed}, state) SELECT {listed}, 'pending' FROM {stage} ORDER BY message_id
+                ON CONFLICT (message_id) DO NOTHING RETURNING id, message_id"""
+        )
+        found = {r["message_id"]: r["id"] for r in returned}
+        missing = [row[0] for row in rows if row[0] not in found]
+        if missing:
+            found.update(ids_by_message_ids(store, missing))  # stored meanwhile by another host
+        return found
     store.executemany(_INSERT_FETCHED, [(*row, stamp, stamp) for row in rows])
     last = store.value("SELECT MAX(id) FROM emails")
     first = last - len(rows) + 1
     return {row[0]: first + index for index, row in enumerate(rows)}
 
 
+def _with_raw_adopted(store: Store, rows: list[tuple]) -> list[tuple]:
+    """The rows with the locations their raw sources have in the store (on PostgreSQL the
+    spooled sources move into the database here)."""
+    places = store.raw.adopt([(r[_PACK], r[_OFFSET], r[_SIZE], r[_SHA]) for r in rows])
+    if all(place[0] == row[_PACK] and place[1] == row[_OFFSET] for place, row in zip(places, rows, strict=True)):
+        return rows
+    adopted = []
+    for row, (pack, offset, _size) in zip(rows, places, strict=True):
+        row = list(row)
+        row[_PACK], row[_OFFSET] = pack, offset
+        adopted.append(tuple(row))
+    return adopted
+
+
+_INSERT_DELIVERIES = """INSERT INTO email_deliveries (email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size,
+    arrived_at, allow_auto_reply, allow_case, state, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)"""
+
+
 def insert_deliveries(store: Store, rows: list[tuple]) -> list[int]:
     """(email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size, arrived_at,
-    allow_auto_reply, allow_case) rows -> their new ids, in order (see above)."""
+    allow_auto_reply, allow_case) rows -> their new ids, in order (see above; PostgreSQL
+    returns them)."""
     if not rows:
         return []
     stamp = now_iso()
-    store.executemany(
-        """INSERT INTO email_deliveries (email_id, account_id, folder, uid, raw_pack, raw_offset, raw_size,
-           arrived_at, allow_auto_reply, allow_case, state, created_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)""",
-        [(*row, stamp) for row in rows],
-    )
+    places = store.raw.adopt([(r[4], r[5], r[6], None) for r in rows])
+    rows = [(*row[:4], *place, *row[7:], stamp) for row, place in zip(rows, places, strict=True)]
+    if store.engine == "postgresql":
+        ids = store.next_ids("email_deliveries", len(rows))
+        columns = (
+            "id", "email_id", "account_id", "folder", "uid", "raw_pack", "raw_offset", "raw_size", "arrived_at",
+            "allow_auto_reply", "allow_case", "created_at",
+        )  # fmt: skip
+        store.copy_rows("email_deliveries", columns, [(i, *row) for i, row in zip(ids, rows, strict=True)])
+        return ids
+    store.executemany(_INSERT_DELIVERIES, rows)
     last = store.value("SELECT MAX(id) FROM email_deliveries")
     return list(range(last - len(rows) + 1, last + 1))
+
+
+def claim_deliveries(store: Store, ids: Sequence[int]) -> dict[int, Row]:
+    """The deliveries to process now, by id (the caller holds the transaction).
+
+    On PostgreSQL each is locked until the transaction ends, and one that another fetch host
+    is processing right now is left out (SKIP LOCKED): it is that host's, and it will be
+    done (or still pending, and retried) when its transaction ends. On SQLite the write
+    lock already makes the transaction the only one."""
+    if store.engine != "postgresql":
+        return by_ids(store, "email_deliveries", ids)
+    return _by_ids_locked(store, "email_deliveries", ids, "FOR UPDATE SKIP LOCKED")
+
+
+def lock_emails(store: Store, ids: Iterable[int]) -> dict[int, Row]:
+    """The emails about to be processed, by id, locked on PostgreSQL (in id order, so two
+    hosts never wait for each other crosswise): a second host processing another delivery of
+    the same email waits, then sees it processed (a duplicate, not a second import)."""
+    ids = sorted(set(ids))
+    if store.engine != "postgresql":
+        return by_ids(store, "emails", ids)
+    return _by_ids_locked(store, "emails", ids, "FOR NO KEY UPDATE")
+
+
+def _by_ids_locked(store: Store, table: str, ids: Sequence[int], lock: str) -> dict[int, Row]:
+    found: dict[int, Row] = {}
+    ids = sorted(ids)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(f"SELECT * FROM {table} WHERE id IN ({marks}) ORDER BY id {lock}", chunk):
+            found[row["id"]] = row
+    return found
 
 
 def by_ids(store: Store, table: str, ids: Sequence[int]) -> dict[int, Row]:
@@ -337,6 +418,18 @@ def user_ids_of(store: Store, email_id: int) -> set[int]:
 
 def team_ids_of(store: Store, email_id: int) -> set[int]:
     return set(store.column("SELECT team_id FROM email_teams WHERE email_id = ?", [email_id]))
+
+
+def team_ids_by_email(store: Store, email_ids: Iterable[int]) -> dict[int, set[int]]:
+    """The teams of several emails (one query per 500)."""
+    found: dict[int, set[int]] = {}
+    ids = sorted(set(email_ids))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in store.rows(f"SELECT email_id, team_id FROM email_teams WHERE email_id IN ({marks})", chunk):
+            found.setdefault(row["email_id"], set()).add(row["team_id"])
+    return found
 
 
 def readers_of(store: Store, email_ids: Sequence[int]) -> dict[int, tuple[set[int], set[int]]]:

@@ -56,7 +56,7 @@ def folder_team_ids(store: Store, folder_id: int) -> list[int]:
 
 def folders(store: Store, owner_id: int | None = None) -> list[Row]:
     if owner_id is None:
-        return store.rows("SELECT * FROM folders ORDER BY kind, owner_id, name")
+        return store.rows("SELECT * FROM folders ORDER BY kind, owner_id NULLS FIRST, name")
     return store.rows(
         """SELECT * FROM folders WHERE (kind = 'personal' AND owner_id = ?)
            OR (kind = 'group' AND id IN (SELECT ft.folder_id FROM folder_teams ft

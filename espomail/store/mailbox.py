@@ -4,7 +4,9 @@ Every list is ``ORDER BY date DESC NULLS LAST, id DESC`` over an index, read wit
 LIMIT/OFFSET or, to go on after a page (``--all``), with a keyset (``Query.after``: the
 date and id of the last row; undated emails come last on every engine): a user's folders
 go through ``email_users_mailbox``; the administrator's "all" through ``emails_by_date``; a
-parent through ``emails_by_parent``. ``count_emails`` gives a list's total.
+parent through ``emails_by_parent``. ``count_emails`` gives a list's total. The inbox orders
+by ``folder_id`` (always NULL there) first: it tells PostgreSQL that the index is in date
+order under that condition (SQLite sees it from ``IS NULL``).
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def list_emails(store: Store, query: Query) -> list[Row]:
     selected, params, when, ident = _selected(query)
     sql = f"SELECT e.*, {when} AS sort_key {selected}"
     if query.after is None:
-        order = f" ORDER BY {when} DESC NULLS LAST, {ident} DESC LIMIT ? OFFSET ?"
+        order = f" ORDER BY {_lead(query)}{when} DESC NULLS LAST, {ident} DESC LIMIT ? OFFSET ?"
         return store.rows(sql + order, [*params, query.limit, query.offset])
     last_date, last_id = query.after
     if last_date is None:  # among the undated ones, which come last
@@ -70,10 +72,17 @@ def count_emails(store: Store, query: Query, at_most: int) -> tuple[int, bool]:
         return store.value(sql, [query.state]), True
     selected, params, when, ident = _selected(query)
     counted = store.value(
-        f"SELECT COUNT(*) FROM (SELECT 1 {selected} ORDER BY {when} DESC NULLS LAST, {ident} DESC LIMIT ?) AS page",
+        f"SELECT COUNT(*) FROM (SELECT 1 {selected} ORDER BY {_lead(query)}{when} DESC NULLS LAST, {ident} DESC"
+        " LIMIT ?) AS page",
         [*params, at_most + 1],
     )
     return (counted, True) if counted <= at_most else (at_most, False)
+
+
+def _lead(query: Query) -> str:
+    """The first ORDER BY column of the inbox (see the module's docstring), else nothing."""
+    inbox = query.folder == "inbox" and query.folder_id is None and query.group_folder_id is None
+    return "eu.folder_id DESC NULLS LAST, " if inbox and _by_user(query) else ""
 
 
 def _by_user(query: Query) -> bool:
@@ -154,7 +163,12 @@ def _scope_conditions(query: Query, params: list) -> list[str]:
     marks = ", ".join("?" for _ in query.team_ids)
     params.append(query.user_id)
     params.extend(query.team_ids)
+    # LIMIT 1 OFFSET 0: each EXISTS stays a probe of one index per email read in list order.
+    # Without it PostgreSQL hashes every email of the user and of the teams first (all of
+    # them, however short the page): 1.2 s for a team reader on the million-email store,
+    # 41 ms instead at 200,000 emails for the 1,001-row count. SQLite probes either way.
     return [
-        "(EXISTS (SELECT 1 FROM email_users eu WHERE eu.email_id = e.id AND eu.user_id = ?)"
-        f" OR EXISTS (SELECT 1 FROM email_teams et WHERE et.email_id = e.id AND et.team_id IN ({marks})))"
+        "(EXISTS (SELECT 1 FROM email_users eu WHERE eu.email_id = e.id AND eu.user_id = ? LIMIT 1 OFFSET 0)"
+        f" OR EXISTS (SELECT 1 FROM email_teams et WHERE et.email_id = e.id AND et.team_id IN ({marks})"
+        " LIMIT 1 OFFSET 0))"
     ]

@@ -11,6 +11,10 @@ def get(store: Store, key: str) -> str | None:
 
 def put(store: Store, key: str, value: str | None) -> None:
     """Set ``key`` (None removes it)."""
-    store.execute("DELETE FROM settings WHERE key = ?", [key])
-    if value is not None:
-        store.execute("INSERT INTO settings (key, value) VALUES (?, ?)", [key, value])
+    if value is None:
+        store.execute("DELETE FROM settings WHERE key = ?", [key])
+        return
+    store.execute(
+        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )

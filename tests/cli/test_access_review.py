@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
-import sqlite3
 
 import click
 import pytest
 from click.testing import CliRunner
 
 from espomail.testing.messages import build_message
+
+ON_POSTGRES = os.environ.get("ESPOMAIL_TEST_ENGINE", "sqlite").lower() in ("postgresql", "postgres")
 
 ACTORS = ("u_no", "u_own", "u_team", "u_all", "u_pers")
 EVERYONE = frozenset(ACTORS)
@@ -269,13 +271,15 @@ def _cli(*args, input=None):
     return stdout
 
 
-def _environment(monkeypatch, directory):
+def _environment(monkeypatch, directory, database=None):
     for name in ("ESPOMAIL_CONFIG", "ESPOMAIL_AS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOME", str(directory / "home"))
     monkeypatch.setenv("XDG_DATA_HOME", str(directory / "home" / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(directory / "home" / "config"))
-    monkeypatch.setenv("ESPOMAIL_DB", str(directory / "espomail.db"))
+    monkeypatch.setenv("ESPOMAIL_DB", database or str(directory / "espomail.db"))
+    if database:
+        monkeypatch.setenv("ESPOMAIL_DATA_DIR", str(directory))
     monkeypatch.setenv("ESPOMAIL_MESSAGE_ID_DOMAIN", "crm.example.com")
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "espomail.testing.keyring_file.FileKeyring")
     monkeypatch.setenv("ESPOMAIL_TEST_KEYRING", str(directory / "keyring.json"))
@@ -328,31 +332,45 @@ def build_world(directory) -> dict:
 
 
 @pytest.fixture(scope="module")
-def template(tmp_path_factory):
+def template(tmp_path_factory, request):
+    """(directory, ids, PostgreSQL server and database or None): the world, built once."""
     directory = tmp_path_factory.mktemp("review-world")
+    server = database = None
+    if ON_POSTGRES:  # the world in a database of its own, copied for every actor
+        server, base = request.getfixturevalue("postgres_template")
+        database = "espomail_review_world"
+        server.drop_database(database)
+        server.create_database(database, template=base)
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _environment(monkeypatch, directory)
+        _environment(monkeypatch, directory, server.url(database) if server else None)
         ids = build_world(directory)
     shutil.rmtree(directory / "home", ignore_errors=True)
     for log in directory.glob("*.log"):
         log.unlink()
-    return directory, ids
+    yield directory, ids, (server, database)
+    if server:
+        server.drop_database(database)
 
 
-def restore(template_dir, isolated) -> None:
+def restore(template_dir, isolated, world_database) -> None:
+    server, database = world_database
+    if server:  # the test's database becomes a fresh copy of the world's
+        name = os.environ["ESPOMAIL_DB"].rsplit("/", 1)[1]
+        server.drop_database(name)
+        server.create_database(name, template=database)
     for name in ("espomail.db", "espomail.db-wal", "espomail.db-shm", "keyring.json"):
         target = isolated / name
         target.unlink(missing_ok=True)
         if (template_dir / name).exists():
             shutil.copy2(template_dir / name, target)
     shutil.rmtree(isolated / "espomail-raw", ignore_errors=True)
-    shutil.copytree(template_dir / "espomail-raw", isolated / "espomail-raw")
+    if (template_dir / "espomail-raw").exists():
+        shutil.copytree(template_dir / "espomail-raw", isolated / "espomail-raw")
 
 
-def snapshot(isolated):
-    """The store (not the planner's statistics), the keyring and the files of the directory."""
-    with sqlite3.connect(isolated / "espomail.db") as conn:
-        rows = [line for line in conn.iterdump() if "sqlite_stat" not in line]
+def snapshot(isolated, db):
+    """The store (either engine), the keyring and the files of the directory."""
+    rows = [f"{table}: {row!r}" for table, rows in db.dump().items() for row in rows]
     keyring = isolated / "keyring.json"
     files = sorted(
         (str(p.relative_to(isolated)), p.stat().st_size if p.is_file() else None)
@@ -380,18 +398,18 @@ def fill(args, actor, values) -> list[str]:
 
 @pytest.mark.slow  # about 25 s for the whole table
 @pytest.mark.parametrize("row", [*ROWS, *LATER_ROWS], ids=lambda row: row.id)
-def test_review(espomail, isolated, template, row):
+def test_review(espomail, isolated, db, template, row):
     if row.command not in leaf_commands():
         pytest.skip(f"'{row.command}' does not exist yet")
-    template_dir, ids = template
+    template_dir, ids, world_database = template
     files = {"eml": isolated / "in.eml", "csv": isolated / "in.csv", "tmp": isolated}
     files["eml"].write_bytes(build_message(to="blue@example.com", subject="imported"))
     files["csv"].write_text("name,email\nSteer,blue@example.com\n")
     values = {**ids, **files}
     problems = []
     for actor in ACTORS:
-        restore(template_dir, isolated)
-        before = snapshot(isolated)
+        restore(template_dir, isolated, world_database)
+        before = snapshot(isolated, db)
         result = espomail("--as", actor, *row.command.split(), *fill(row.args, actor, values), input=row.input)
         expected = row.expected(actor)
         if result.exit_code != expected:
@@ -400,7 +418,7 @@ def test_review(espomail, isolated, template, row):
         refused = expected in (3, 4)
         if refused and result.stdout:
             problems.append(f"{actor}: printed on stdout although refused: {result.stdout[:200]}")
-        if (refused or row.read) and (after := snapshot(isolated)) != before:
+        if (refused or row.read) and (after := snapshot(isolated, db)) != before:
             problems.append(f"{actor}: the store, keyring or files changed: {_difference(before, after)}")
         if expected == 4 and "missing permission" not in result.stderr:
             problems.append(f"{actor}: the refusal does not name the permission: {result.stderr.strip()[:200]}")

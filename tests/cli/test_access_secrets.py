@@ -10,7 +10,6 @@ outside the data directory: a new such option without a row fails the test.
 """
 
 import json
-import sqlite3
 
 import click
 import pytest
@@ -63,6 +62,7 @@ LATER = {
         for option in ("oauth_client_secret_cmd", "oauth_client_secret_env", "oauth_token_file")
     },
     ("", "db_password_cmd"): INVOKER,
+    ("store copy", "to_password_cmd"): INVOKER,
 }
 _SUSPECT = ("cmd", "env", "file", "path", "attach", "folder", "store_sent", "config", "db", "dir", "hook", "script")
 
@@ -97,10 +97,9 @@ def test_every_command_path_or_folder_option_has_a_row():
 # -- the world: bob may have personal accounts ----------------------------------------------------
 
 
-def snapshot(isolated):
-    """The store, the keyring and the files of the test directory."""
-    with sqlite3.connect(isolated / "espomail.db") as conn:
-        rows = [line for line in conn.iterdump() if "sqlite_stat" not in line]  # not the planner's statistics
+def snapshot(isolated, db):
+    """The store (either engine), the keyring and the files of the test directory."""
+    rows = [repr(row) for rows in db.dump().values() for row in rows]
     keyring = isolated / "keyring.json"
     files = sorted(str(p.relative_to(isolated)) for p in isolated.rglob("*") if "espomail.log" not in p.name)
     return rows, keyring.read_text() if keyring.exists() else None, files
@@ -133,12 +132,12 @@ SECRET_OPTIONS = sorted({option for (command, option), how in SOURCES.items() if
 
 
 @pytest.mark.parametrize("option", SECRET_OPTIONS)
-def test_a_user_may_not_set_a_command_or_variable(espomail, world, isolated, option):
+def test_a_user_may_not_set_a_command_or_variable(espomail, world, isolated, option, db):
     marker = isolated / "ran"
     flag = "--" + option.replace("_", "-")
     smtp = ("--smtp-host", "127.0.0.1", "--smtp-username", "bob") if option.startswith("smtp") else ()
     for value in values_for(option, marker):
-        before = snapshot(isolated)
+        before = snapshot(isolated, db)
         attempts = [
             ("account", "update", "bobmail", flag, value, *smtp),
             # with a password for the other protocol on stdin: the keyring stays untouched too
@@ -162,7 +161,7 @@ def test_a_user_may_not_set_a_command_or_variable(espomail, world, isolated, opt
             assert result.exit_code == 4, (args, result)
             assert f"missing permission 'administrator ({flag}" in result.stderr
             assert value not in result.stderr and result.stdout == ""
-            assert snapshot(isolated) == before, args
+            assert snapshot(isolated, db) == before, args
     assert not marker.exists()
     assert espomail("--as", "bob", "account", "test", "bobmail").exit_code == 0
     assert not marker.exists()
@@ -177,10 +176,9 @@ def test_a_user_gives_a_secret_with_stdin_only(espomail, world, isolated):
     assert missing.exit_code == 2 and "--password-stdin" in missing.stderr and "--password-cmd" not in missing.stderr
 
 
-def _set_ref(isolated, account, column, ref):
+def _set_ref(db, account, column, ref):
     """What the store holds for an account set up before this rule (or by hand)."""
-    with sqlite3.connect(isolated / "espomail.db") as conn:
-        conn.execute(f"UPDATE mail_accounts SET {column} = ? WHERE name = ?", [json.dumps(ref), account])
+    db.execute(f"UPDATE mail_accounts SET {column} = ? WHERE name = ?", [json.dumps(ref), account])
 
 
 LEGACY_REFS = {
@@ -191,12 +189,12 @@ LEGACY_REFS = {
 
 
 @pytest.mark.parametrize("legacy", sorted(LEGACY_REFS))
-def test_a_command_no_administrator_set_is_never_run(espomail, world, isolated, legacy):
+def test_a_command_no_administrator_set_is_never_run(espomail, world, isolated, legacy, db):
     """A personal account's command (or variable) stored before the rule, without the
     record that an administrator set it: neither bob's 'account test' nor the
     administrator's cron fetch runs it."""
     marker = isolated / "ran"
-    _set_ref(isolated, "bobmail", "secret_ref", LEGACY_REFS[legacy](marker))
+    _set_ref(db, "bobmail", "secret_ref", LEGACY_REFS[legacy](marker))
     tested = espomail("--as", "bob", "account", "test", "bobmail", "--json")
     assert tested.exit_code == 1
     assert "was not set by an administrator" in tested.json["imap"]["error"]
@@ -212,26 +210,25 @@ def test_a_command_no_administrator_set_is_never_run(espomail, world, isolated, 
     assert marker.exists()
 
 
-def test_an_administrators_commands_and_old_group_commands_run(espomail, world, isolated, group_account):
+def test_an_administrators_commands_and_old_group_commands_run(espomail, world, isolated, group_account, db):
     marker = isolated / "ran"
     name, _user = group_account("support")
-    _set_ref(isolated, name, "secret_ref", {"method": "cmd", "value": f"touch {marker}; echo secret"})
+    _set_ref(db, name, "secret_ref", {"method": "cmd", "value": f"touch {marker}; echo secret"})
     assert espomail("account", "test", name).exit_code == 0  # group accounts: only admins ever set them
     assert marker.exists()
     marker.unlink()
     espomail("account", "update", "bobmail", "--password-cmd", f"touch {marker}; echo secret")
-    with sqlite3.connect(isolated / "espomail.db") as conn:
-        [stored] = conn.execute("SELECT secret_ref FROM mail_accounts WHERE name = 'bobmail'").fetchone()
+    stored = db.value("SELECT secret_ref FROM mail_accounts WHERE name = 'bobmail'")
     assert json.loads(stored)["set_by"] == "admin"
     assert espomail("fetch", "--account", "bobmail").exit_code == 0
     assert marker.exists()
 
 
-def test_an_smtp_command_no_administrator_set_is_never_run(espomail, world, isolated, smtp):
+def test_an_smtp_command_no_administrator_set_is_never_run(espomail, world, isolated, smtp, db):
     marker = isolated / "ran"
     espomail("account", "update", "bobmail", "--smtp-host", smtp.host, "--smtp-port", smtp.port,
              "--smtp-security", "none", "--smtp-username", "bob", "--smtp-password-stdin", input="x\n")  # fmt: skip
-    _set_ref(isolated, "bobmail", "smtp_secret_ref", {"method": "cmd", "value": f"touch {marker}; echo x"})
+    _set_ref(db, "bobmail", "smtp_secret_ref", {"method": "cmd", "value": f"touch {marker}; echo x"})
     tested = espomail("--as", "bob", "account", "test", "bobmail", "--json")
     assert tested.exit_code == 1 and "not set by an administrator" in tested.json["smtp"]["error"]
     sent = espomail("--as", "bob", "email", "send", "--from", "bob@example.com", "--to", "x@example.org",
@@ -247,35 +244,35 @@ IMAP_HOSTILE = ["INBOX\r\nA1 DELETE INBOX", "INBOX\nx", "Sent\x00", "a\x1b[31mb"
 
 @pytest.mark.parametrize("command", ["account add-personal", "account update"])
 @pytest.mark.parametrize("option", ["--folder", "--store-sent"])
-def test_imap_folder_names_refuse_control_characters(espomail, world, isolated, command, option):
+def test_imap_folder_names_refuse_control_characters(espomail, world, isolated, command, option, db):
     smtp = ("--smtp-host", "127.0.0.1") if option == "--store-sent" else ()
     target = ("bobmail",) if command == "account update" else (
         "bob2", "--user", "bob", "--address", "bob@example.com", *world["imap"], "--password-stdin")  # fmt: skip
     for name in IMAP_HOSTILE:
         for actor in ((), ("--as", "bob")):
-            before = snapshot(isolated)
+            before = snapshot(isolated, db)
             result = espomail(*actor, *command.split(), *target, option, name, *smtp, input="secret\n")
             assert result.exit_code == 2 and "control character" in result.stderr, (name, result)
-            assert snapshot(isolated) == before
+            assert snapshot(isolated, db) == before
 
 
-def test_folder_names_are_names_not_paths(espomail, world, isolated, tmp_path):
+def test_folder_names_are_names_not_paths(espomail, world, isolated, tmp_path, db):
     eml = tmp_path / "to-bob.eml"
     eml.write_bytes(b"From: a@b.example\nTo: bob@example.com\nSubject: t\n\nx\n")
     assert espomail("email", "import", eml).exit_code == 0
     [email] = espomail("--as", "bob", "email", "list", "--json").json
     for name in ("../../escape", "/etc/passwd", "~/x"):
         for args in (("email", "move", email["id"], "--folder", name), ("email", "list", "--folder", name)):
-            before = snapshot(isolated)
+            before = snapshot(isolated, db)
             result = espomail("--as", "bob", *args)
             assert result.exit_code == 3 and "folder" in result.stderr, (args, result)
-            assert snapshot(isolated) == before
+            assert snapshot(isolated, db) == before
         added = espomail("--as", "bob", "folder", "add", name, "--user", "bob")
         assert added.exit_code == 0
     assert not (isolated.parent / "escape").exists() and not (isolated / "escape").exists()
 
 
-def test_files_a_user_names_are_read_at_once_and_never_stored(espomail, world, isolated, smtp, tmp_path):
+def test_files_a_user_names_are_read_at_once_and_never_stored(espomail, world, isolated, smtp, tmp_path, db):
     espomail("account", "update", "bobmail", "--smtp-host", smtp.host, "--smtp-port", smtp.port,
              "--smtp-security", "none")  # fmt: skip
     espomail("role", "add", "editor", "--email-edit", "all")
@@ -295,6 +292,6 @@ def test_files_a_user_names_are_read_at_once_and_never_stored(espomail, world, i
     for args in runs:
         result = espomail("--as", "bob", *args)
         assert result.exit_code == 0, (args, result)
-    rows, _keyring, _files = snapshot(isolated)
+    rows, _keyring, _files = snapshot(isolated, db)
     assert not [row for row in rows if "private-dir" in row]
     assert smtp.messages and b"the body" in smtp.messages[-1].data

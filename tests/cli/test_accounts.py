@@ -1,7 +1,6 @@
 """``espomail account``: options stored, validation, secrets never stored, ``account test``."""
 
 import json
-import sqlite3
 
 import pytest
 
@@ -144,7 +143,7 @@ def test_every_option_is_stored_and_shown(espomail, admin_setup, tmp_path):
         (["--smtp-host", "s", "--smtp-username", "u"], 2, "needs a password"),
     ],
 )
-def test_invalid_options_are_refused_and_nothing_is_stored(espomail, admin_setup, db_path, extra, code, words):
+def test_invalid_options_are_refused_and_nothing_is_stored(espomail, admin_setup, db, extra, code, words):
     args = [
         "account",
         "add-group",
@@ -164,17 +163,16 @@ def test_invalid_options_are_refused_and_nothing_is_stored(espomail, admin_setup
     result = espomail(*args, *extra)
     assert result.exit_code == code, result
     assert words in result.stderr
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM mail_accounts").fetchone()[0] == 0
+    assert db.value("SELECT COUNT(*) FROM mail_accounts") == 0
 
 
-def test_password_stdin_goes_to_the_keyring_never_the_database(espomail, dovecot, mailbox, db_path, isolated):
+def test_password_stdin_goes_to_the_keyring_never_the_database(espomail, dovecot, mailbox, db, isolated):
     user = mailbox()
     result = add_group(espomail, dovecot, user, "--password-stdin", input="secret\n")
     assert result.exit_code == 0, result
     keyring = json.loads((isolated / "keyring.json").read_text())
     assert list(keyring.values()) == ["secret"]
-    assert b"secret" not in db_path.read_bytes().replace(b"secret_ref", b"")
+    assert "secret" not in str(db.dump()).replace("secret_ref", "")
     assert espomail("account", "test", "support").exit_code == 0
     espomail("account", "remove", "support", "--yes")
     assert json.loads((isolated / "keyring.json").read_text()) == {}

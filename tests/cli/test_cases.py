@@ -1,7 +1,5 @@
 """Email-to-Case, distribution and loop-safe auto-replies, end to end (Dovecot + SMTP)."""
 
-import sqlite3
-
 import pytest
 
 from espomail.testing.messages import build_message
@@ -270,7 +268,7 @@ def test_reopen_closed_cases(espomail, dovecot, case_account, monkeypatch):
     assert cases(espomail)[0]["status"] == "Assigned"
 
 
-def test_auto_reply_smtp_failure_is_stored_failed_and_retried(espomail, dovecot, case_account, smtp, db_path):
+def test_auto_reply_smtp_failure_is_stored_failed_and_retried(espomail, dovecot, case_account, smtp, db):
     box = case_account("--auto-reply", "--reply-subject", "ack", "--reply-body-file", case_account.body)
     port = smtp.port
     smtp.stop()
@@ -285,8 +283,7 @@ def test_auto_reply_smtp_failure_is_stored_failed_and_retried(espomail, dovecot,
     smtp.start()
     fetch(espomail)
     assert smtp.messages == []  # backoff: the second attempt is due a minute after the first
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z'")
+    db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z'")
     fetch(espomail)
     assert len(smtp.messages) == 1
     statuses = {e["status"] for e in espomail("email", "list", "--parent", "case:1", "--json").json}

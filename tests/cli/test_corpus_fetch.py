@@ -1,6 +1,5 @@
 """Every corpus message that the IMAP server accepts, APPENDed and fetched: none failed, none lost."""
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
 
 @pytest.mark.slow
 @pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared/corpus is not beside the project")
-def test_whole_corpus_over_imap(espomail, imap_server, group_account, db_path, monkeypatch):
+def test_whole_corpus_over_imap(espomail, imap_server, group_account, db, monkeypatch):
     monkeypatch.setenv("ESPOMAIL_MAX_PER_RUN", "5000")
     _, user = group_account("corpus")
     files = sorted(CORPUS.rglob("*.eml"))
@@ -32,10 +31,9 @@ def test_whole_corpus_over_imap(espomail, imap_server, group_account, db_path, m
     assert result.exit_code == 0, result
     summary = result.json
     assert summary["failed"] == 0
-    with sqlite3.connect(db_path) as conn:
-        keys = {row[0] for row in conn.execute("SELECT message_id FROM emails")}
-        states = dict(conn.execute("SELECT state, COUNT(*) FROM emails GROUP BY state").fetchall())
-        deliveries = conn.execute("SELECT COUNT(*) FROM email_deliveries").fetchone()[0]
+    keys = {row["message_id"] for row in db.rows("SELECT message_id FROM emails")}
+    states = {r["state"]: r["n"] for r in db.rows("SELECT state, COUNT(*) AS n FROM emails GROUP BY state")}
+    deliveries = db.value("SELECT COUNT(*) FROM email_deliveries")
     assert keys == expected_keys
     assert states == {"processed": len(expected_keys)}
     # Several corpus files share a Message-ID and content: each is one email, delivered once.

@@ -14,8 +14,11 @@ from espomail.testing.messages import build_message
 from espomail.testing.proxy import CuttingProxy
 
 
-def count(db_path, sql="SELECT COUNT(*) FROM emails WHERE state = 'processed'"):
-    with sqlite3.connect(db_path) as conn:
+def count(db, sql="SELECT COUNT(*) FROM emails WHERE state = 'processed'"):
+    """A count from the test's store (the ``db`` fixture, either engine) or a SQLite file."""
+    if hasattr(db, "value"):
+        return db.value(sql)
+    with sqlite3.connect(db) as conn:
         return conn.execute(sql).fetchone()[0]
 
 
@@ -25,7 +28,7 @@ def fetch_json(espomail, *args):
     return result.json
 
 
-def test_fetch_imports_then_a_second_fetch_imports_nothing(espomail, imap_server, group_account, db_path):
+def test_fetch_imports_then_a_second_fetch_imports_nothing(espomail, imap_server, group_account, db):
     name, user = group_account("support")
     imap_server.append(user, [build_message(subject=f"hello {i}") for i in range(3)])
     first = fetch_json(espomail)
@@ -45,13 +48,13 @@ def test_fetch_imports_then_a_second_fetch_imports_nothing(espomail, imap_server
     assert account["status"] == "ok"
     second = fetch_json(espomail)
     assert second["new"] == 0 and second["duplicates"] == 0
-    assert count(db_path) == 3
+    assert count(db) == 3
     listed = espomail("email", "list", "--json").json
     assert sorted(e["subject"] for e in listed) == ["hello 0", "hello 1", "hello 2"]
     assert listed[0]["accounts"] == ["support"]
 
 
-def test_fetch_since_is_respected(espomail, imap_server, mailbox, db_path):
+def test_fetch_since_is_respected(espomail, imap_server, mailbox, db):
     user = mailbox("since")
     old = dt.datetime(2020, 5, 1, tzinfo=dt.UTC)
     imap_server.append(user, build_message(subject="old", date=old), when=old)
@@ -79,7 +82,7 @@ def test_fetch_since_is_respected(espomail, imap_server, mailbox, db_path):
     assert [e["subject"] for e in espomail("email", "list", "--json").json] == ["new"]
 
 
-def test_new_uidvalidity_imports_nothing_twice(espomail, imap_server, group_account, db_path):
+def test_new_uidvalidity_imports_nothing_twice(espomail, imap_server, group_account, db):
     name, user = group_account("work", "--folder", "Work")
     messages = [build_message(subject=f"m{i}") for i in range(4)]
     imap_server.append(user, messages, folder="Work")
@@ -88,7 +91,7 @@ def test_new_uidvalidity_imports_nothing_twice(espomail, imap_server, group_acco
     imap_server.append(user, messages + [build_message(subject="brand new")], folder="Work")
     summary = fetch_json(espomail)
     assert summary["new"] == 1
-    assert count(db_path) == 5
+    assert count(db) == 5
     assert fetch_json(espomail)["new"] == 0
 
 
@@ -131,7 +134,7 @@ def test_same_message_in_group_and_personal_mailbox_is_one_email(espomail, imap_
     assert "alice" in email["users"]
 
 
-def test_message_without_message_id_fetched_twice_is_one_email(espomail, imap_server, group_account, mailbox, db_path):
+def test_message_without_message_id_fetched_twice_is_one_email(espomail, imap_server, group_account, mailbox, db):
     _, first = group_account("one")
     _, second = group_account("two")
     raw = build_message(subject="no id", message_id=None, date=dt.datetime(2025, 1, 2, tzinfo=dt.UTC))
@@ -141,20 +144,20 @@ def test_message_without_message_id_fetched_twice_is_one_email(espomail, imap_se
     assert summary["new"] == 1 and summary["duplicates"] == 1
     espomail("account", "reset", "one", "--since", "2000-01-01")
     assert fetch_json(espomail)["new"] == 0
-    assert count(db_path) == 1
+    assert count(db) == 1
     [email] = espomail("email", "list", "--json").json
     assert email["message_id"] is None
     assert email["accounts"] == ["one", "two"]
 
 
-def test_reset_refetches_without_duplicating(espomail, imap_server, group_account, db_path):
+def test_reset_refetches_without_duplicating(espomail, imap_server, group_account, db):
     _, user = group_account("support")
     imap_server.append(user, [build_message(subject=f"r{i}") for i in range(3)])
     fetch_json(espomail)
     assert espomail("account", "reset", "support", "--since", "2000-01-01").exit_code == 0
     again = fetch_json(espomail)
     assert again["new"] == 0
-    assert count(db_path) == 3
+    assert count(db) == 3
 
 
 def test_wrong_password_on_one_account_others_still_fetched(espomail, imap_server, group_account, monkeypatch):
@@ -221,7 +224,7 @@ def test_locked_account_is_skipped(espomail, dovecot, group_account, isolated):
     _, user = group_account("busy")
     dovecot.append(user, build_message())
     settings = load_settings()
-    store = open_store(settings.db_path)
+    store = open_store(settings.database)
     lock = AccountLock(settings.data_dir, 1, 600)
     assert lock.acquire(store)
     try:
@@ -234,27 +237,27 @@ def test_locked_account_is_skipped(espomail, dovecot, group_account, isolated):
     assert fetch_json(espomail)["new"] == 1
 
 
-def test_dry_run_stores_nothing(espomail, imap_server, group_account, db_path):
+def test_dry_run_stores_nothing(espomail, imap_server, group_account, db):
     _, user = group_account("dry")
     imap_server.append(user, [build_message(), build_message()])
     summary = fetch_json(espomail, "--dry-run")
     assert summary["accounts"][0]["new"] == 2
-    assert count(db_path) == 0
+    assert count(db) == 0
     assert fetch_json(espomail)["new"] == 2
 
 
-def test_limit_leaves_a_backlog_for_the_next_run(espomail, imap_server, group_account, db_path):
+def test_limit_leaves_a_backlog_for_the_next_run(espomail, imap_server, group_account, db):
     _, user = group_account("slow")
     imap_server.append(user, [build_message(subject=f"b{i}") for i in range(5)])
     first = fetch_json(espomail, "--limit", "2")
     assert first["new"] == 2 and first["accounts"][0]["backlog"] == 3
     assert fetch_json(espomail, "--limit", "2")["new"] == 2
     assert fetch_json(espomail)["new"] == 1
-    assert count(db_path) == 5
+    assert count(db) == 5
 
 
 def test_a_failing_step_keeps_the_email_as_failed_and_reprocess_retries_it(
-    espomail, dovecot, group_account, monkeypatch, db_path
+    espomail, dovecot, group_account, monkeypatch, db
 ):
     from espomail.pipeline import registry
 
@@ -276,7 +279,7 @@ def test_a_failing_step_keeps_the_email_as_failed_and_reprocess_retries_it(
     assert "simulated bug" in explained["last_error"]
     monkeypatch.setitem(registry.STEPS, "save", original)
     assert espomail("email", "reprocess", "--failed", "--json").json["new"] == 1
-    assert count(db_path) == 2
+    assert count(db) == 2
 
 
 def test_cron_line_and_status(espomail, group_account):
@@ -326,6 +329,8 @@ def assert_exactly(db_path, total, digests=None):
         assert stored_digests(db_path) == digests
 
 
+# SQLite stores by path (a fresh store per run); tests/cli/test_hosts.py kills hosts on PostgreSQL.
+@pytest.mark.engine_independent
 @pytest.mark.slow
 def test_kill_9_at_20_random_moments_of_a_2000_message_fetch_then_rerun_gives_each_message_once(
     espomail, imap_server, group_account, isolated, monkeypatch
@@ -389,7 +394,7 @@ def test_kill_9_at_20_random_moments_of_a_2000_message_fetch_then_rerun_gives_ea
 
 
 def test_connection_dropped_in_the_middle_of_a_batch_next_run_completes(
-    espomail, imap_server, group_account, db_path, monkeypatch
+    espomail, imap_server, group_account, db, monkeypatch
 ):
     _, user = group_account("flaky")
     total = 60
@@ -401,14 +406,16 @@ def test_connection_dropped_in_the_middle_of_a_batch_next_run_completes(
     proxy.close()
     assert broken.exit_code == 1
     assert "flaky" in broken.stderr
-    partial = count(db_path, "SELECT COUNT(*) FROM emails")
+    partial = count(db, "SELECT COUNT(*) FROM emails")
     assert partial < total
     espomail("account", "update", "flaky", "--port", imap_server.port)
     assert espomail("fetch").exit_code == 0
-    assert count(db_path) == total
-    assert count(db_path, "SELECT COUNT(DISTINCT message_id) FROM emails") == total
+    assert count(db) == total
+    assert count(db, "SELECT COUNT(DISTINCT message_id) FROM emails") == total
 
 
+# SQLite stores by path (a fresh store per run); tests/cli/test_hosts.py kills hosts on PostgreSQL.
+@pytest.mark.engine_independent
 @pytest.mark.slow
 def test_the_server_dropping_the_connection_at_random_points_loses_and_doubles_nothing(
     espomail, imap_server, mailbox, isolated, monkeypatch

@@ -2,21 +2,18 @@
 cannot be stored, a folder, an account, a step outside any account each fail alone, with
 their real error, and the rest goes on."""
 
-import sqlite3
-
 import pytest
 
 from espomail.testing.messages import build_message
 from espomail.testing.proxy import CuttingProxy
 
 
-def count(db_path, sql="SELECT COUNT(*) FROM emails"):
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute(sql).fetchone()[0]
+def count(db, sql="SELECT COUNT(*) FROM emails"):
+    return db.value(sql)
 
 
 @pytest.mark.parametrize("limit", [20_000, 60_000, 150_000])
-def test_a_failure_in_the_first_batch_says_the_real_error(espomail, dovecot, group_account, db_path, limit):
+def test_a_failure_in_the_first_batch_says_the_real_error(espomail, dovecot, group_account, db, limit):
     """It was 'unexpected UnboundLocalError: cannot access local variable batch'."""
     _, box = group_account("first")
     dovecot.append(box, [build_message(subject=f"big {i}", body="z" * 50_000) for i in range(4)])
@@ -28,10 +25,10 @@ def test_a_failure_in_the_first_batch_says_the_real_error(espomail, dovecot, gro
     assert line.startswith("Error: account 'first': ")
     assert "UnboundLocalError" not in line and "unexpected" not in line
     assert "connection" in line or "network" in line
-    assert count(db_path) == 0
+    assert count(db) == 0
     espomail("account", "update", "first", "--port", dovecot.port)
     assert espomail("fetch").exit_code == 0
-    assert count(db_path) == 4
+    assert count(db) == 4
 
 
 def test_the_progress_moves_per_batch(dovecot, group_account, espomail, monkeypatch):
@@ -44,11 +41,11 @@ def test_the_progress_moves_per_batch(dovecot, group_account, espomail, monkeypa
     monkeypatch.setenv("ESPOMAIL_BATCH_SIZE", "3")
     settings = load_settings()
     calls = []
-    fetching.fetch(open_store(settings.db_path), settings, progress=lambda name, done, total: calls.append(done))
+    fetching.fetch(open_store(settings.database), settings, progress=lambda name, done, total: calls.append(done))
     assert calls == [0, 3, 6, 7]
 
 
-def test_a_missing_folder_fails_alone_and_the_other_folders_are_fetched(espomail, imap_server, mailbox, db_path):
+def test_a_missing_folder_fails_alone_and_the_other_folders_are_fetched(espomail, imap_server, mailbox, db):
     user = mailbox("folders")
     imap_server.append(user, build_message(subject="in the inbox"))
     imap_server.append(user, build_message(subject="in work"), folder="Work")
@@ -68,7 +65,7 @@ def test_a_missing_folder_fails_alone_and_the_other_folders_are_fetched(espomail
     assert sorted(e["subject"] for e in espomail("email", "list", "--json").json) == ["in the inbox", "in work"]
 
 
-def test_a_message_that_cannot_be_stored_as_parsed_fails_alone(espomail, dovecot, group_account, db_path, monkeypatch):
+def test_a_message_that_cannot_be_stored_as_parsed_fails_alone(espomail, dovecot, group_account, db, monkeypatch):
     from espomail.services import ingest
 
     real = ingest._first_fields
@@ -83,15 +80,15 @@ def test_a_message_that_cannot_be_stored_as_parsed_fails_alone(espomail, dovecot
     dovecot.append(box, [build_message(subject=s) for s in ("before", "poison", "after")])
     result = espomail("fetch", "--json")
     assert result.exit_code == 0, result
-    assert count(db_path) == 3
+    assert count(db) == 3
     subjects = sorted(e["subject"] for e in espomail("email", "list", "--json").json)
     assert "before" in subjects and "after" in subjects
-    stub = count(db_path, "SELECT COUNT(*) FROM emails WHERE message_id LIKE '<unstorable.%@espomail.invalid>'")
+    stub = count(db, "SELECT COUNT(*) FROM emails WHERE message_id LIKE '<unstorable.%@espomail.invalid>'")
     assert stub == 1
     # The folder cursor moved past it: the next run has nothing to do, and the source is kept.
     again = espomail("fetch", "--json").json
     assert (again["new"], again["duplicates"]) == (0, 0)
-    [stub_id] = [r[0] for r in sqlite3.connect(db_path).execute("SELECT id FROM emails WHERE message_id LIKE '<uns%'")]
+    stub_id = db.value("SELECT id FROM emails WHERE message_id LIKE '<uns%'")
     assert b"Subject: poison" in espomail("email", "show", stub_id, "--raw").stdout.encode()
 
 

@@ -1,7 +1,5 @@
 """Filters end to end: global, account and user scopes, ``filter test``, allowed actions."""
 
-import sqlite3
-
 import pytest
 
 from espomail.testing.messages import build_message
@@ -38,7 +36,7 @@ def fetch(espomail):
     return result.json
 
 
-def test_global_skip_filter_keeps_spam_out_of_every_account(espomail, dovecot, group_account, team, db_path):
+def test_global_skip_filter_keeps_spam_out_of_every_account(espomail, dovecot, group_account, team, db):
     added = espomail("filter", "add", "spam", "--global", "--from", "*@spam.example", "--json")
     assert added.exit_code == 0, added
     assert FILTER_KEYS <= set(added.json)
@@ -127,7 +125,7 @@ def test_to_pattern_matches_cc(espomail, dovecot, group_account, team):
     assert fetch(espomail)["accounts"][0]["filtered"] == 1
 
 
-def test_filter_test_reports_without_storing(espomail, team, tmp_path, db_path):
+def test_filter_test_reports_without_storing(espomail, team, tmp_path, db):
     espomail("filter", "add", "spam", "--global", "--from", "*@spam.example")
     espomail(
         "filter", "add", "mine", "--user", "alice", "--subject", "*urgent*", "--action", "none", "--skip-notification"
@@ -142,8 +140,7 @@ def test_filter_test_reports_without_storing(espomail, team, tmp_path, db_path):
     assert {f["name"] for f in data["matching_filters"]} == {"spam", "mine"}
     text = espomail("filter", "test", path, "--user", "alice").stdout
     assert "skip by filter 'spam'" in text
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
+    assert db.value("SELECT COUNT(*) FROM emails") == 0
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,6 @@ printed once per change; every run logs a line per account."""
 
 import json
 import socket
-import sqlite3
 import subprocess
 import sys
 
@@ -13,9 +12,12 @@ import pytest
 from espomail.testing.messages import build_message
 
 
-def sql(db_path, statement, params=()):
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute(statement, params).fetchall()
+def sql(db, statement, params=()):
+    """Rows (as tuples) of a query, or nothing for a change."""
+    if statement.lstrip().upper().startswith("SELECT"):
+        return [tuple(row.values()) for row in db.rows(statement, params)]
+    db.execute(statement, params)
+    return []
 
 
 def status(espomail):
@@ -28,10 +30,10 @@ def break_password(espomail, monkeypatch, name, value="wrong-password-123"):
     assert espomail("account", "update", name, "--password-env", "BAD_PASSWORD").exit_code == 0
 
 
-def make_due(db_path, name):
+def make_due(db, name):
     """The backoff of account ``name`` is over (as if its minutes had passed)."""
     sql(
-        db_path,
+        db,
         "UPDATE account_health SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE account_id = "
         "(SELECT id FROM mail_accounts WHERE name = ?)",
         [name],
@@ -68,18 +70,18 @@ def test_healthy_accounts_exit_0_with_the_new_keys(espomail, dovecot, group_acco
     )
 
 
-def test_a_new_account_is_not_stale_until_stale_after_min(espomail, group_account, db_path):
+def test_a_new_account_is_not_stale_until_stale_after_min(espomail, group_account, db):
     group_account("new")
     code, rows = status(espomail)
     assert code == 0 and rows["new"]["stale"] is False
-    sql(db_path, "UPDATE mail_accounts SET created_at = '2020-01-01T00:00:00Z'")
+    sql(db, "UPDATE mail_accounts SET created_at = '2020-01-01T00:00:00Z'")
     code, rows = status(espomail)
     assert code == 1 and rows["new"]["stale"] is True
     assert "not fetched successfully for over 30 min" in rows["new"]["problems"][0]
 
 
 @pytest.mark.parametrize("minutes, stale", [(29, False), (31, True)])
-def test_stale_after_min_is_the_limit(espomail, dovecot, group_account, db_path, monkeypatch, minutes, stale):
+def test_stale_after_min_is_the_limit(espomail, dovecot, group_account, db, monkeypatch, minutes, stale):
     import datetime as dt
 
     from espomail import timeutil
@@ -87,7 +89,7 @@ def test_stale_after_min_is_the_limit(espomail, dovecot, group_account, db_path,
     _, box = group_account("watched")
     assert espomail("fetch").exit_code == 0
     when = timeutil.iso(timeutil.now() - dt.timedelta(minutes=minutes))
-    sql(db_path, "UPDATE mail_accounts SET last_success_at = ?", [when])
+    sql(db, "UPDATE mail_accounts SET last_success_at = ?", [when])
     code, rows = status(espomail)
     assert (code, rows["watched"]["stale"]) == (int(stale), stale)
     monkeypatch.setenv("ESPOMAIL_STALE_AFTER_MIN", "120")
@@ -95,19 +97,19 @@ def test_stale_after_min_is_the_limit(espomail, dovecot, group_account, db_path,
     assert (code, rows["watched"]["stale"]) == (0, False)
 
 
-def test_an_inactive_account_is_never_stale_nor_failing(espomail, group_account, db_path):
+def test_an_inactive_account_is_never_stale_nor_failing(espomail, group_account, db):
     group_account("asleep", "--inactive")
-    sql(db_path, "UPDATE mail_accounts SET created_at = '2020-01-01T00:00:00Z', last_error = 'old trouble'")
+    sql(db, "UPDATE mail_accounts SET created_at = '2020-01-01T00:00:00Z', last_error = 'old trouble'")
     code, rows = status(espomail)
     assert code == 0 and rows["asleep"]["problems"] == []
 
 
-def test_a_run_whose_process_is_gone_is_reported_as_crashed(espomail, dovecot, group_account, db_path):
+def test_a_run_whose_process_is_gone_is_reported_as_crashed(espomail, dovecot, group_account, db):
     _, box = group_account("crashy")
     assert espomail("fetch").exit_code == 0
     holder = f"{socket.gethostname()}:{dead_pid()}"
-    sql(db_path, "UPDATE mail_accounts SET lease_holder = ?, lease_expires_at = '2999-01-01T00:00:00Z'", [holder])
-    sql(db_path, RUNNING)
+    sql(db, "UPDATE mail_accounts SET lease_holder = ?, lease_expires_at = '2999-01-01T00:00:00Z'", [holder])
+    sql(db, RUNNING)
     code, rows = status(espomail)
     assert code == 1
     row = rows["crashy"]
@@ -116,7 +118,7 @@ def test_a_run_whose_process_is_gone_is_reported_as_crashed(espomail, dovecot, g
     # The next fetch takes the dead run's lease, marks the run crashed and succeeds.
     dovecot.append(box, build_message())
     assert espomail("fetch").exit_code == 0
-    assert sql(db_path, "SELECT status, error FROM fetch_runs WHERE started_at = '2030-01-01T00:00:00Z'")[0][0] == (
+    assert sql(db, "SELECT status, error FROM fetch_runs WHERE started_at = '2030-01-01T00:00:00Z'")[0][0] == (
         "crashed"
     )
     code, rows = status(espomail)
@@ -124,12 +126,12 @@ def test_a_run_whose_process_is_gone_is_reported_as_crashed(espomail, dovecot, g
     assert rows["crashy"]["crashed_runs"] == 1  # still counted for a day, no longer a problem
 
 
-def test_a_running_fetch_is_not_a_crash(espomail, group_account, db_path):
+def test_a_running_fetch_is_not_a_crash(espomail, group_account, db):
     group_account("busy")
     fetching = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "espomail", "fetch"])
     try:
-        sql(db_path, "UPDATE mail_accounts SET lease_holder = ?", [f"{socket.gethostname()}:{fetching.pid}"])
-        sql(db_path, RUNNING)
+        sql(db, "UPDATE mail_accounts SET lease_holder = ?", [f"{socket.gethostname()}:{fetching.pid}"])
+        sql(db, RUNNING)
         code, rows = status(espomail)
         assert code == 0 and rows["busy"]["crashed_runs"] == 0
     finally:
@@ -139,19 +141,19 @@ def test_a_running_fetch_is_not_a_crash(espomail, group_account, db_path):
     assert code == 1 and rows["busy"]["crashed_runs"] == 1
 
 
-def test_a_run_of_another_host_is_alive_until_its_lease_expires(espomail, group_account, db_path):
+def test_a_run_of_another_host_is_alive_until_its_lease_expires(espomail, group_account, db):
     group_account("far")
-    sql(db_path, RUNNING)
-    sql(db_path, "UPDATE mail_accounts SET lease_holder = 'elsewhere:1', lease_expires_at = '2999-01-01T00:00:00Z'")
+    sql(db, RUNNING)
+    sql(db, "UPDATE mail_accounts SET lease_holder = 'elsewhere:1', lease_expires_at = '2999-01-01T00:00:00Z'")
     assert status(espomail)[0] == 0
-    sql(db_path, "UPDATE mail_accounts SET lease_expires_at = '2001-01-01T00:00:00Z'")
+    sql(db, "UPDATE mail_accounts SET lease_expires_at = '2001-01-01T00:00:00Z'")
     code, rows = status(espomail)
     assert code == 1 and rows["far"]["crashed_runs"] == 1
 
 
-def _system_mail(db_path, account_id, status_, attempts, updated="2999-01-01T00:00:00Z"):
+def _system_mail(db, account_id, status_, attempts, updated="2999-01-01T00:00:00Z"):
     sql(
-        db_path,
+        db,
         """INSERT INTO emails (message_id, subject, status, is_system, send_attempts, sent_account_id,
            created_at, updated_at) VALUES (?, 'Re: help', ?, 1, ?, ?, ?, ?)""",
         [f"<m{attempts}{status_}{account_id}@x>", status_, attempts, account_id, updated, updated],
@@ -169,18 +171,18 @@ def _system_mail(db_path, account_id, status_, attempts, updated="2999-01-01T00:
         ("Sent", 1, "2001-01-01T00:00:00Z", False),
     ],
 )
-def test_stuck_outbox(espomail, group_account, db_path, status_, attempts, updated, stuck):
+def test_stuck_outbox(espomail, group_account, db, status_, attempts, updated, stuck):
     group_account("replies")
-    _system_mail(db_path, 1, status_, attempts, updated)
+    _system_mail(db, 1, status_, attempts, updated)
     code, rows = status(espomail)
     assert rows["replies"]["outbox_stuck"] == int(stuck)
     assert code == int(stuck)
     assert any("outgoing system mail stuck" in p for p in rows["replies"]["problems"]) is stuck
 
 
-def test_stuck_mail_of_no_account_is_said_on_stderr(espomail, group_account, db_path):
+def test_stuck_mail_of_no_account_is_said_on_stderr(espomail, group_account, db):
     group_account("replies")
-    _system_mail(db_path, None, "Failed", 5)
+    _system_mail(db, None, "Failed", 5)
     result = espomail("status", "--json")
     assert result.exit_code == 1
     assert "1 outgoing system mail stuck without a sending account" in result.stderr
@@ -224,42 +226,42 @@ def test_backoff_doubles_up_to_an_hour():
 
 
 def test_the_same_error_is_printed_once_then_again_when_it_changes_or_after_recovery(
-    espomail, dovecot, group_account, db_path, monkeypatch
+    espomail, dovecot, group_account, db, monkeypatch
 ):
     _, box = group_account("flaky")
     break_password(espomail, monkeypatch, "flaky")
     printed = []
     for step in range(3):
         if step:
-            make_due(db_path, "flaky")
+            make_due(db, "flaky")
         result = espomail("fetch")
         assert result.exit_code == 1
         printed.append(result.stderr)
     assert printed[0].startswith("Error: account 'flaky': login refused") and printed[1:] == ["", ""]
-    assert sql(db_path, "SELECT failures FROM account_health")[0][0] == 3
+    assert sql(db, "SELECT failures FROM account_health")[0][0] == 3
     # Another error: printed. (Changing the account's settings also ends its backoff.)
     assert espomail("account", "update", "flaky", "--port", "1").exit_code == 0
     changed = espomail("fetch")
     assert changed.exit_code == 1 and "connection refused" in changed.stderr
-    make_due(db_path, "flaky")
+    make_due(db, "flaky")
     assert espomail("fetch").stderr == ""
     # Recovery, then the first error again: printed again.
     assert espomail("account", "update", "flaky", "--port", dovecot.port, "--password-env", "TEST_IMAP_PASSWORD")
     recovered = espomail("fetch", "--json")
     assert recovered.exit_code == 0 and recovered.stderr == ""
-    assert sql(db_path, "SELECT COUNT(*) FROM account_health")[0][0] == 0
+    assert sql(db, "SELECT COUNT(*) FROM account_health")[0][0] == 0
     break_password(espomail, monkeypatch, "flaky")
     again = espomail("fetch")
     assert again.exit_code == 1 and again.stderr.startswith("Error: account 'flaky': login refused")
 
 
-def test_a_dry_run_records_no_run_and_no_backoff(espomail, group_account, db_path, monkeypatch):
+def test_a_dry_run_records_no_run_and_no_backoff(espomail, group_account, db, monkeypatch):
     group_account("dry")
     break_password(espomail, monkeypatch, "dry")
     result = espomail("fetch", "--dry-run", "--json")
     assert result.exit_code == 1
-    assert sql(db_path, "SELECT COUNT(*) FROM fetch_runs")[0][0] == 0
-    assert sql(db_path, "SELECT COUNT(*) FROM account_health")[0][0] == 0
+    assert sql(db, "SELECT COUNT(*) FROM fetch_runs")[0][0] == 0
+    assert sql(db, "SELECT COUNT(*) FROM account_health")[0][0] == 0
 
 
 # -- logging -------------------------------------------------------------------------------------------

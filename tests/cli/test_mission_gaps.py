@@ -62,11 +62,11 @@ def test_ambiguous_rows_are_refused_and_nothing_is_imported(espomail, acme, tmp_
         "give one contact per row; nothing was imported\n"
     )
     assert [r["name"] for r in espomail("record", "list", "contact", "--json").json] == ["Eve", "Fay"]
-    espomail("record", "add", "lead", "--name", "Gil")
-    espomail("record", "add", "lead", "--name", "Gil")
+    # (ids from the store: a PostgreSQL sequence does not take back the id of the refused row)
+    gils = [espomail("record", "add", "lead", "--name", "Gil", "--json").json["id"] for _ in range(2)]
     csv.write_text("name\nGil\n")
     twice = espomail("record", "import", "lead", csv)
-    assert twice.exit_code == 2 and "several leads are named 'Gil' (ids 5, 6)" in twice.stderr
+    assert twice.exit_code == 2 and f"several leads are named 'Gil' (ids {gils[0]}, {gils[1]})" in twice.stderr
 
 
 def test_an_address_of_another_type_adds_a_record_of_this_type(espomail, tmp_path):

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import smtplib
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,26 +22,23 @@ MARILU = CORPUS / "spamassassin" / "nice" / "unicode1.eml"  # From: Marilù.Giof
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def query(db_path, sql, params=()):
-    with sqlite3.connect(db_path) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
+def query(db, sql, params=()):
+    return db.rows(sql, params)
 
 
-def outgoing(db_path):
+def outgoing(db):
     """Every outgoing email with its outbox row (if any), by id."""
     return query(
-        db_path,
+        db,
         """SELECT e.id, e.status, e.send_attempts, e.last_error, e.message_id, o.next_attempt_at, o.gave_up_at,
            o.claim_holder FROM emails e LEFT JOIN outbox o ON o.email_id = e.id
            WHERE e.status IN ('Sending', 'Sent', 'Failed') ORDER BY e.id""",
     )
 
 
-def make_due(db_path):
+def make_due(db):
     """Time travel: every planned attempt is due now."""
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE next_attempt_at IS NOT NULL")
+    db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE next_attempt_at IS NOT NULL")
 
 
 def fetch(espomail, *args):
@@ -95,7 +91,7 @@ def other_account(group_account, dovecot):
 
 
 def test_international_sender_reply_fails_alone_and_other_accounts_are_fetched(
-    espomail, dovecot, reply_account, other_account, smtp, db_path, monkeypatch
+    espomail, dovecot, reply_account, other_account, smtp, db, monkeypatch
 ):
     monkeypatch.setenv("ESPOMAIL_SIDE_EFFECTS_MAX_AGE_DAYS", "100000")  # the corpus message is from 2015
     box = reply_account(smtp)  # RecordingSMTP without SMTPUTF8
@@ -104,7 +100,7 @@ def test_international_sender_reply_fails_alone_and_other_accounts_are_fetched(
     assert summary.exit_code == 0, summary
     support = by_name(summary.json, "support")
     assert (support["new"], support["auto_replies"], support["auto_replies_failed"]) == (1, 0, 1)
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert reply["status"] == "Failed" and reply["send_attempts"] == 1
     assert "does not support SMTPUTF8" in reply["last_error"] and "Marilù.Gioffré" in reply["last_error"]
     assert reply["next_attempt_at"] is None and reply["gave_up_at"]  # permanent: no retry
@@ -112,12 +108,12 @@ def test_international_sender_reply_fails_alone_and_other_accounts_are_fetched(
     # The next runs fetch the other account, and do not try the reply again.
     summary = fetch(espomail, "--account", "other")
     assert by_name(summary, "other")["new"] == 1
-    make_due(db_path)
+    make_due(db)
     fetch(espomail)
-    assert outgoing(db_path)[0]["send_attempts"] == 1
+    assert outgoing(db)[0]["send_attempts"] == 1
 
 
-def test_international_sender_reply_goes_out_with_smtputf8(espomail, dovecot, reply_account, db_path, monkeypatch):
+def test_international_sender_reply_goes_out_with_smtputf8(espomail, dovecot, reply_account, db, monkeypatch):
     monkeypatch.setenv("ESPOMAIL_SIDE_EFFECTS_MAX_AGE_DAYS", "100000")
     with RecordingSMTP(smtputf8=True) as server:
         box = reply_account(server)
@@ -128,7 +124,7 @@ def test_international_sender_reply_goes_out_with_smtputf8(espomail, dovecot, re
     assert sent.rcpt_tos == ["Marilù.Gioffré@xn--esempio-universit-4ob.it"]
     assert sent.message["To"] == "Marilù.Gioffré@xn--esempio-universit-4ob.it"
     assert sent.message["Subject"].startswith("We got it: Doma")
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert (reply["status"], reply["send_attempts"], reply["next_attempt_at"]) == ("Sent", 1, None)
 
 
@@ -145,7 +141,7 @@ def test_international_sender_reply_goes_out_with_smtputf8(espomail, dovecot, re
     ids=lambda e: type(e).__name__,
 )
 def test_any_exception_while_sending_is_recorded_and_the_run_goes_on(
-    espomail, dovecot, reply_account, other_account, smtp, db_path, monkeypatch, error
+    espomail, dovecot, reply_account, other_account, smtp, db, monkeypatch, error
 ):
     from espomail.mail import smtp as smtp_module
 
@@ -159,23 +155,23 @@ def test_any_exception_while_sending_is_recorded_and_the_run_goes_on(
     dovecot.append(box, build_message(from_="jane@customer.example"))
     summary = fetch(espomail)
     assert by_name(summary, "other")["new"] == 1 and by_name(summary, "support")["auto_replies_failed"] == 1
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert reply["status"] == "Failed" and reply["send_attempts"] == 1
     assert reply["last_error"].startswith(f"unexpected {type(error).__name__}")
     assert reply["next_attempt_at"]  # retried later
     dovecot.append(other_account, build_message(to="other@example.com", subject="second"))
-    make_due(db_path)
+    make_due(db)
     fetch(espomail)  # fails again, the other account is still fetched
-    assert outgoing(db_path)[0]["send_attempts"] == 2
+    assert outgoing(db)[0]["send_attempts"] == 2
     assert espomail("email", "list", "--account", "other", "--json").json[0]["subject"] == "second"
     monkeypatch.setattr(smtp_module, "send", real_send)
-    make_due(db_path)
+    make_due(db)
     fetch(espomail)
-    assert [r["status"] for r in outgoing(db_path)] == ["Sent"] and len(smtp.messages) == 1
+    assert [r["status"] for r in outgoing(db)] == ["Sent"] and len(smtp.messages) == 1
 
 
 def test_an_unreadable_stored_source_fails_that_email_only(
-    espomail, dovecot, reply_account, other_account, smtp, db_path, monkeypatch
+    espomail, dovecot, reply_account, other_account, smtp, db, monkeypatch
 ):
     from espomail.store import emails as emails_q
 
@@ -190,10 +186,10 @@ def test_an_unreadable_stored_source_fails_that_email_only(
 
     monkeypatch.setattr(emails_q, "raw_of", lost)
     dovecot.append(other_account, build_message(to="other@example.com", subject="second"))
-    make_due(db_path)
+    make_due(db)
     summary = fetch(espomail)
     assert by_name(summary, "other")["new"] == 1
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert (reply["status"], reply["send_attempts"]) == ("Failed", 2)
     assert reply["last_error"].startswith("unexpected FileNotFoundError") and smtp.messages == []
 
@@ -201,30 +197,30 @@ def test_an_unreadable_stored_source_fails_that_email_only(
 # -- item 9: bounded retries with backoff, given up, resend ---------------------------------------------
 
 
-def test_smtp_down_for_three_fetches_spends_one_attempt_then_backs_off(espomail, dovecot, reply_account, smtp, db_path):
+def test_smtp_down_for_three_fetches_spends_one_attempt_then_backs_off(espomail, dovecot, reply_account, smtp, db):
     box = reply_account(smtp)
     smtp.stop()
     dovecot.append(box, build_message(from_="jane@customer.example"))
     for _ in range(3):
         fetch(espomail)
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert (reply["status"], reply["send_attempts"]) == ("Failed", 1)
     assert _backoff_of(espomail, reply) in (60, 61)
-    make_due(db_path)
+    make_due(db)
     fetch(espomail)
     fetch(espomail)
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert reply["send_attempts"] == 2
     assert _backoff_of(espomail, reply) in (120, 121)  # 1, 2, 4 ... minutes
-    make_due(db_path)
+    make_due(db)
     fetch(espomail)
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert reply["send_attempts"] == 3 and reply["next_attempt_at"] is None and reply["gave_up_at"]
     events = espomail("email", "explain", reply["id"], "--json").json["events"]
     assert "given up after 3 attempt(s)" in events[-1]["detail"]
-    make_due(db_path)
+    make_due(db)
     fetch(espomail)
-    assert outgoing(db_path)[0]["send_attempts"] == 3  # stays Failed for good
+    assert outgoing(db)[0]["send_attempts"] == 3  # stays Failed for good
     smtp.start()
     fetch(espomail)
     assert smtp.messages == []
@@ -233,7 +229,7 @@ def test_smtp_down_for_three_fetches_spends_one_attempt_then_backs_off(espomail,
     assert result.stderr.strip() == f"Sent email {reply['id']} to jane@customer.example"
     [sent] = smtp.messages
     assert sent.message["Message-ID"] == reply["message_id"]  # the stored source, as it was
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert (reply["status"], reply["send_attempts"], reply["next_attempt_at"]) == ("Sent", 1, None)
 
 
@@ -254,24 +250,24 @@ def test_backoff_doubles_up_to_an_hour():
     assert [backoff_s(n) for n in (1, 2, 3, 4, 5, 6, 7, 8, 30)] == [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]
 
 
-def test_send_retries_setting_bounds_the_attempts(espomail, dovecot, reply_account, smtp, db_path, monkeypatch):
+def test_send_retries_setting_bounds_the_attempts(espomail, dovecot, reply_account, smtp, db, monkeypatch):
     monkeypatch.setenv("ESPOMAIL_SEND_RETRIES", "5")
     box = reply_account(smtp)
     smtp.stop()
     dovecot.append(box, build_message(from_="jane@customer.example"))
     for _ in range(7):
         fetch(espomail)
-        make_due(db_path)
-    [reply] = outgoing(db_path)
+        make_due(db)
+    [reply] = outgoing(db)
     assert reply["send_attempts"] == 5 and reply["gave_up_at"]
 
 
-def test_a_permanent_refusal_is_not_retried_a_temporary_one_is(espomail, dovecot, reply_account, smtp, db_path):
+def test_a_permanent_refusal_is_not_retried_a_temporary_one_is(espomail, dovecot, reply_account, smtp, db):
     box = reply_account(smtp)
     smtp.refuse.add("gone@customer.example")
     dovecot.append(box, build_message(from_="gone@customer.example"))
     fetch(espomail)
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert reply["status"] == "Failed" and "550" in reply["last_error"] and reply["gave_up_at"]
     from espomail.testing.smtp_faults import Fault, FaultySMTP
 
@@ -279,11 +275,11 @@ def test_a_permanent_refusal_is_not_retried_a_temporary_one_is(espomail, dovecot
         espomail("account", "update", "support", "--smtp-port", faulty.port)
         dovecot.append(box, build_message(from_="later@customer.example"))
         fetch(espomail)
-        make_due(db_path)
+        make_due(db)
         fetch(espomail)
-        make_due(db_path)
+        make_due(db)
         fetch(espomail)
-        second = outgoing(db_path)[1]
+        second = outgoing(db)[1]
         assert (second["status"], second["send_attempts"]) == ("Sent", 3)
         assert [r.rcpt_tos for r in faulty.accepted] == [["later@customer.example"]]
 
@@ -309,26 +305,24 @@ def slow_smtp():
         yield server
 
 
-def test_two_overlapping_fetches_send_a_reply_once(espomail, dovecot, reply_account, slow_smtp, db_path):
+def test_two_overlapping_fetches_send_a_reply_once(espomail, dovecot, reply_account, slow_smtp, db):
     box = reply_account(slow_smtp)
     dovecot.append(box, build_message(from_="jane@customer.example"))
     first = _fetch_process()
     assert slow_smtp.data_started.wait(60), first.communicate()
     # The first run is inside DATA (the server answers in 3 s): the reply is claimed.
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert reply["status"] == "Sending" and reply["claim_holder"] and reply["send_attempts"] == 1
     second = _fetch_process()
     assert second.wait(120) == 0, second.communicate()
     assert first.wait(120) == 0, first.communicate()
     assert len(slow_smtp.messages) == 1
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert (reply["status"], reply["send_attempts"], reply["claim_holder"]) == ("Sent", 1, None)
 
 
 @pytest.mark.slow
-def test_overlapping_fetches_started_together_never_double_a_reply(
-    espomail, dovecot, reply_account, slow_smtp, db_path
-):
+def test_overlapping_fetches_started_together_never_double_a_reply(espomail, dovecot, reply_account, slow_smtp, db):
     box = reply_account(slow_smtp)
     for round_ in range(3):
         dovecot.append(box, build_message(from_=f"c{round_}@customer.example"))
@@ -336,42 +330,42 @@ def test_overlapping_fetches_started_together_never_double_a_reply(
         assert [run.wait(120) for run in runs] == [0, 0, 0]
     ids = [m.message["Message-ID"] for m in slow_smtp.messages]
     assert len(ids) == 3 and len(set(ids)) == 3
-    assert [(r["status"], r["send_attempts"]) for r in outgoing(db_path)] == [("Sent", 1)] * 3
+    assert [(r["status"], r["send_attempts"]) for r in outgoing(db)] == [("Sent", 1)] * 3
 
 
-def test_kill_9_during_data_resends_with_the_same_message_id(espomail, dovecot, reply_account, slow_smtp, db_path):
+def test_kill_9_during_data_resends_with_the_same_message_id(espomail, dovecot, reply_account, slow_smtp, db):
     box = reply_account(slow_smtp)
     dovecot.append(box, build_message(from_="jane@customer.example"))
     first = _fetch_process()
     assert slow_smtp.data_started.wait(60)
     first.kill()  # kill -9 after the server took the data, before it answered (and before 'Sent')
     first.wait()
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert reply["status"] == "Sending" and reply["claim_holder"]  # the dead run's claim
     fetch(espomail)  # this host's dead claim is taken back at once, not after the stale timeout
     ids = [m.message["Message-ID"] for m in slow_smtp.messages]
     assert ids == [reply["message_id"], reply["message_id"]]  # sent twice, receivers de-duplicate
-    [reply] = outgoing(db_path)
+    [reply] = outgoing(db)
     assert (reply["status"], reply["send_attempts"]) == ("Sent", 2)
 
 
-def test_a_live_claim_is_respected_and_a_stale_one_taken_over(espomail, dovecot, reply_account, smtp, db_path):
+def test_a_live_claim_is_respected_and_a_stale_one_taken_over(espomail, dovecot, reply_account, smtp, db):
     box = reply_account(smtp)
     smtp.stop()
     dovecot.append(box, build_message(from_="jane@customer.example"))
     fetch(espomail)
     smtp.start()
-    make_due(db_path)
+    make_due(db)
     now = dt.datetime.now(dt.UTC)
-    with sqlite3.connect(db_path) as conn:  # another host is sending it right now
-        conn.execute("UPDATE outbox SET claim_holder = 'otherhost:1:x', claimed_at = ?", [_iso(now)])
+    # another host is sending it right now
+    db.execute("UPDATE outbox SET claim_holder = 'otherhost:1:x', claimed_at = ?", [_iso(now)])
     fetch(espomail)
     assert smtp.messages == []
-    assert espomail("email", "resend", outgoing(db_path)[0]["id"]).exit_code == 1
-    with sqlite3.connect(db_path) as conn:  # that host died an hour ago
-        conn.execute("UPDATE outbox SET claimed_at = ?", [_iso(now - dt.timedelta(hours=1))])
+    assert espomail("email", "resend", outgoing(db)[0]["id"]).exit_code == 1
+    # that host died an hour ago
+    db.execute("UPDATE outbox SET claimed_at = ?", [_iso(now - dt.timedelta(hours=1))])
     fetch(espomail)
-    assert len(smtp.messages) == 1 and outgoing(db_path)[0]["status"] == "Sent"
+    assert len(smtp.messages) == 1 and outgoing(db)[0]["status"] == "Sent"
 
 
 def _iso(value: dt.datetime) -> str:
@@ -511,7 +505,7 @@ def test_a_failing_sent_folder_is_logged_on_the_email_and_harms_nothing(
 # -- status: outbox_health -------------------------------------------------------------------------------
 
 
-def test_outbox_health_counts_what_is_stuck(espomail, dovecot, reply_account, smtp, db_path):
+def test_outbox_health_counts_what_is_stuck(espomail, dovecot, reply_account, smtp, db):
     from espomail.config import load_settings
     from espomail.services.outbox import outbox_health
     from espomail.store.db import open_store
@@ -523,7 +517,7 @@ def test_outbox_health_counts_what_is_stuck(espomail, dovecot, reply_account, sm
     settings = load_settings()
 
     def health():
-        store = open_store(db_path)
+        store = open_store(load_settings().database)
         try:
             return outbox_health(store, settings).as_dict()
         finally:
@@ -540,16 +534,13 @@ def test_outbox_health_counts_what_is_stuck(espomail, dovecot, reply_account, sm
         "oldest_overdue_at": None,
         "stuck": 0,
     }
-    overdue, given_up, claimed = [r["id"] for r in outgoing(db_path)]
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE email_id = ?", [overdue])
-        conn.execute(
-            "UPDATE outbox SET next_attempt_at = NULL, gave_up_at = '2001-01-01T00:00:00Z' WHERE email_id = ?",
-            [given_up],
-        )
-        conn.execute(
-            "UPDATE outbox SET claim_holder = 'h:1:x', claimed_at = ? WHERE email_id = ?", [_iso_now(), claimed]
-        )
+    overdue, given_up, claimed = [r["id"] for r in outgoing(db)]
+    db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE email_id = ?", [overdue])
+    db.execute(
+        "UPDATE outbox SET next_attempt_at = NULL, gave_up_at = '2001-01-01T00:00:00Z' WHERE email_id = ?",
+        [given_up],
+    )
+    db.execute("UPDATE outbox SET claim_holder = 'h:1:x', claimed_at = ? WHERE email_id = ?", [_iso_now(), claimed])
     counts = health()
     assert (counts["queued"], counts["retrying"], counts["overdue"]) == (0, 1, 1)
     assert (counts["failed_for_good"], counts["sending"]) == (1, 1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import collections
 import os
 import re
-import sqlite3
 
 import pytest
 
@@ -20,22 +19,16 @@ PERMANENT = {Fault.PERM_RCPT, Fault.PERM_DATA}
 SEND_RETRIES = 3
 
 
-def outgoing(db_path):
-    with sqlite3.connect(db_path) as conn:
-        conn.row_factory = sqlite3.Row
-        return [
-            dict(r)
-            for r in conn.execute(
-                """SELECT e.id, e.status, e.send_attempts, e.last_error, e.message_id, e.is_system,
-                   o.next_attempt_at, o.gave_up_at FROM emails e LEFT JOIN outbox o ON o.email_id = e.id
-                   WHERE e.status IN ('Sending', 'Sent', 'Failed') ORDER BY e.id"""
-            )
-        ]
+def outgoing(db):
+    return db.rows(
+        """SELECT e.id, e.status, e.send_attempts, e.last_error, e.message_id, e.is_system,
+           o.next_attempt_at, o.gave_up_at FROM emails e LEFT JOIN outbox o ON o.email_id = e.id
+           WHERE e.status IN ('Sending', 'Sent', 'Failed') ORDER BY e.id"""
+    )
 
 
-def make_due(db_path):
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE next_attempt_at IS NOT NULL")
+def make_due(db):
+    db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE next_attempt_at IS NOT NULL")
 
 
 def fetch(espomail):
@@ -77,9 +70,9 @@ def send(espomail, to):
     return espomail("email", "send", "--from", "support@example.com", "--to", to, "--subject", "Update", "--body", "Hi")
 
 
-def check_invariants(db_path, server):
+def check_invariants(db, server):
     """Sent exactly once or Failed after its retries; every attempt counted; none doubled."""
-    rows = outgoing(db_path)
+    rows = outgoing(db)
     accepted = collections.Counter(r.message_id for r in server.accepted)
     assert all(n == 1 for n in accepted.values()), accepted
     for row in rows:
@@ -92,22 +85,19 @@ def check_invariants(db_path, server):
             assert row["send_attempts"] == SEND_RETRIES or (permanent and row["send_attempts"] <= SEND_RETRIES), row
             assert accepted[row["message_id"]] == 0, row
     # Each attempt is one connection to the server, or one that found nobody listening.
-    assert sum(r["send_attempts"] for r in rows) == len(server.connections) + refused_connections(db_path)
+    assert sum(r["send_attempts"] for r in rows) == len(server.connections) + refused_connections(db)
     return rows
 
 
-def refused_connections(db_path):
-    with sqlite3.connect(db_path) as conn:
-        return conn.execute(
-            "SELECT COUNT(*) FROM email_events WHERE step = 'send' AND detail LIKE '%connection refused%'"
-        ).fetchone()[0]
+def refused_connections(db):
+    return db.value("SELECT COUNT(*) FROM email_events WHERE step = 'send' AND detail LIKE '%connection refused%'")
 
 
 # -- each fault once, then a good server ---------------------------------------------------------------
 
 
 @pytest.mark.parametrize("fault", list(Fault))
-def test_each_fault_once_then_a_good_server(espomail, dovecot, accounts, db_path, fault):
+def test_each_fault_once_then_a_good_server(espomail, dovecot, accounts, db, fault):
     with FaultySMTP(plan=[fault]) as server:
         support, other = accounts(server)
         dovecot.append(support, build_message(from_="jane@customer.example", subject="Printer"))
@@ -115,9 +105,9 @@ def test_each_fault_once_then_a_good_server(espomail, dovecot, accounts, db_path
         summary = fetch(espomail)
         assert summary["other"]["new"] == 1 and summary["support"]["new"] == 1
         assert summary["support"]["auto_replies"] + summary["support"]["auto_replies_failed"] == 1
-        make_due(db_path)
+        make_due(db)
         fetch(espomail)
-        [reply] = check_invariants(db_path, server)
+        [reply] = check_invariants(db, server)
     if fault in PERMANENT:
         assert (reply["status"], reply["send_attempts"]) == ("Failed", 1)
         assert server.accepted == []
@@ -130,36 +120,36 @@ def test_each_fault_once_then_a_good_server(espomail, dovecot, accounts, db_path
 
 
 @pytest.mark.parametrize("fault", [f for f in Fault if f != Fault.NONE])
-def test_email_send_to_a_faulty_server_fails_alone_and_a_fetch_finishes_it(espomail, dovecot, accounts, db_path, fault):
+def test_email_send_to_a_faulty_server_fails_alone_and_a_fetch_finishes_it(espomail, dovecot, accounts, db, fault):
     with FaultySMTP(plan=[fault]) as server:
         accounts(server)
         result = send(espomail, "jane@customer.example")
         assert result.exit_code == 1 and "Traceback" not in result.stderr
         assert result.stderr.startswith("Error: ") and len(result.stderr.splitlines()) == 1
-        make_due(db_path)
+        make_due(db)
         fetch(espomail)
-        [email] = check_invariants(db_path, server)
+        [email] = check_invariants(db, server)
     assert email["status"] == ("Failed" if fault in PERMANENT else "Sent")
 
 
-def test_a_server_that_is_not_listening_costs_one_attempt_per_run(espomail, dovecot, accounts, db_path):
+def test_a_server_that_is_not_listening_costs_one_attempt_per_run(espomail, dovecot, accounts, db):
     server = FaultySMTP()
     support, other = accounts(server)  # never started: connection refused
     dovecot.append(support, [build_message(from_=f"c{i}@customer.example") for i in range(5)])
     summary = fetch(espomail)
     assert summary["support"]["auto_replies_failed"] == 5 and summary["support"]["new"] == 5
-    rows = outgoing(db_path)
+    rows = outgoing(db)
     # One attempt found the server down; the run left the other four untried (not counted).
     assert sorted(r["send_attempts"] for r in rows) == [0, 0, 0, 0, 1]
     assert {r["status"] for r in rows} == {"Failed", "Sending"}
     with server:
-        make_due(db_path)
+        make_due(db)
         fetch(espomail)
-        rows = check_invariants(db_path, server)
+        rows = check_invariants(db, server)
     assert [r["status"] for r in rows] == ["Sent"] * 5
 
 
-def test_a_hanging_server_costs_one_attempt_per_run_not_one_per_email(espomail, dovecot, accounts, db_path):
+def test_a_hanging_server_costs_one_attempt_per_run_not_one_per_email(espomail, dovecot, accounts, db):
     with FaultySMTP(seed=0, faults=[Fault.HANG_GREETING]) as server:
         support, _ = accounts(server)
         dovecot.append(support, [build_message(from_=f"c{i}@customer.example") for i in range(5)])
@@ -168,9 +158,9 @@ def test_a_hanging_server_costs_one_attempt_per_run_not_one_per_email(espomail, 
         fetch(espomail)
         assert len(server.connections) == 2
         server.faults = [Fault.NONE]
-        make_due(db_path)
+        make_due(db)
         fetch(espomail)
-        rows = check_invariants(db_path, server)
+        rows = check_invariants(db, server)
     assert [r["status"] for r in rows] == ["Sent"] * 5
 
 
@@ -182,7 +172,7 @@ CAMPAIGN_SEEDS = [int(s) for s in os.environ.get("ESPOMAIL_SMTP_CAMPAIGN_SEEDS",
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", CAMPAIGN_SEEDS)
-def test_random_smtp_faults_over_many_fetch_runs(espomail, dovecot, accounts, db_path, seed):
+def test_random_smtp_faults_over_many_fetch_runs(espomail, dovecot, accounts, db, seed):
     with FaultySMTP(seed=seed) as server:
         support, other = accounts(server)
         sends_failed = 0
@@ -199,12 +189,12 @@ def test_random_smtp_faults_over_many_fetch_runs(espomail, dovecot, accounts, db
             assert summary["other"]["new"] == 1 and summary["support"]["new"] == 3
             if round_ == 3:
                 server.start()
-            make_due(db_path)
+            make_due(db)
         server.faults = [Fault.NONE]  # the server heals: the rest goes out or is given up
         for _ in range(SEND_RETRIES + 1):
             fetch(espomail)
-            make_due(db_path)
-        rows = check_invariants(db_path, server)
+            make_due(db)
+        rows = check_invariants(db, server)
     assert len(rows) == 6 * 4
     assert not [r for r in rows if r["status"] == "Sending"]
     tried = collections.Counter(server.connections)

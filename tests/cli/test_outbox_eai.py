@@ -4,7 +4,6 @@ form mail uses; sent with SMTPUTF8 when the server offers it, else Failed with a
 
 from __future__ import annotations
 
-import sqlite3
 import unicodedata
 
 import pytest
@@ -48,12 +47,11 @@ def test_international_addresses_are_accepted_and_stored_in_one_form(espomail, t
         "Jane <jane@example.com>",
     ],
 )
-def test_broken_addresses_are_refused_and_nothing_is_stored(espomail, db_path, typed):
+def test_broken_addresses_are_refused_and_nothing_is_stored(espomail, db, typed):
     result = espomail("user", "add", "mari", "--email", typed)
     assert result.exit_code == 2 and result.stderr.startswith("Error: '")
     assert "\x1b" not in result.stderr and "\u2028" not in result.stderr
-    with sqlite3.connect(db_path) as conn:
-        assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 0
+    assert db.value("SELECT COUNT(*) FROM users") == 0
 
 
 def test_mail_from_either_form_links_to_the_contact_and_reaches_the_user(espomail, dovecot, group_account):
@@ -100,7 +98,7 @@ def send_to(espomail, *recipients):
     )
 
 
-def test_sending_to_an_international_address_uses_smtputf8(espomail, sender, db_path):
+def test_sending_to_an_international_address_uses_smtputf8(espomail, sender, db):
     with RecordingSMTP(smtputf8=True) as server:
         sender(server)
         result = send_to(espomail, "marilù@università.it", f"info@{PUNY}")
@@ -110,17 +108,15 @@ def test_sending_to_an_international_address_uses_smtputf8(espomail, sender, db_
     assert result.json["status"] == "Sent" and result.json["to"] == ["marilù@università.it", "info@università.it"]
 
 
-def test_without_smtputf8_it_fails_with_a_reason_and_is_not_retried(espomail, sender, smtp, db_path):
+def test_without_smtputf8_it_fails_with_a_reason_and_is_not_retried(espomail, sender, smtp, db):
     sender(smtp)
     result = send_to(espomail, "marilù@università.it")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert "does not support SMTPUTF8, needed for marilù@" in result.stderr
     assert "UnicodeEncodeError" not in result.stderr and "no automatic retry" in result.stderr
     assert smtp.messages == []
-    with sqlite3.connect(db_path) as conn:
-        status, attempts, given_up = conn.execute(
-            "SELECT e.status, e.send_attempts, o.gave_up_at FROM emails e JOIN outbox o ON o.email_id = e.id"
-        ).fetchone()
+    [row] = db.rows("SELECT e.status, e.send_attempts, o.gave_up_at FROM emails e JOIN outbox o ON o.email_id = e.id")
+    status, attempts, given_up = row["status"], row["send_attempts"], row["gave_up_at"]
     assert (status, attempts) == ("Failed", 1) and given_up
 
 

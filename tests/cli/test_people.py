@@ -1,7 +1,5 @@
 """``espomail team|user|role`` end to end: JSON keys, errors, one transaction per command."""
 
-import sqlite3
-
 import pytest
 
 USER_KEYS = {"id", "username", "name", "emails", "is_admin", "is_active", "teams", "roles"}
@@ -17,9 +15,8 @@ ROLE_KEYS = {
 }
 
 
-def dump(db_path):
-    with sqlite3.connect(db_path) as conn:
-        return list(conn.iterdump())
+def dump(db):
+    return db.dump()
 
 
 @pytest.fixture
@@ -55,15 +52,15 @@ def test_user_add_and_show_json(espomail, support):
         (["bob", "--email", "ALICE@example.com"], 2, "belongs to user 'alice'"),
     ],
 )
-def test_rejected_user_add_changes_nothing(espomail, support, db_path, args, code, words):
+def test_rejected_user_add_changes_nothing(espomail, support, db, args, code, words):
     assert espomail("user", "add", "alice", "--email", "alice@example.com").exit_code == 0
-    before = dump(db_path)
+    before = dump(db)
     result = espomail("user", "add", *args)
     assert result.exit_code == code
     assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
     assert words in result.stderr
     assert result.stdout == ""
-    assert dump(db_path) == before
+    assert dump(db) == before
 
 
 def test_json_errors_carry_a_code(espomail, support):

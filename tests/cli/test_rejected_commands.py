@@ -16,10 +16,9 @@ def keyring(isolated):
     return {key.split("\0", 1)[1]: value for key, value in data.items()}
 
 
-def dump(db_path):
-    with sqlite3.connect(db_path) as conn:
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-        return {t: conn.execute(f"SELECT * FROM {t}").fetchall() for t in tables}
+def dump(db):
+    """Every row of every table (to prove a refused command changed nothing)."""
+    return db.dump()
 
 
 BASE = ["--address", "support@example.com", "--host", "imap.example.com", "--username", "support"]
@@ -47,12 +46,12 @@ def support(espomail, isolated):
     ],
     ids=lambda o: " ".join(o),
 )
-def test_a_rejected_update_keeps_the_live_password(espomail, support, isolated, db_path, options):
-    before = dump(db_path)
+def test_a_rejected_update_keeps_the_live_password(espomail, support, isolated, db, options):
+    before = dump(db)
     result = espomail("account", "update", "support", *options, input="pw2\n")
     assert result.exit_code in (2, 3), result
     assert keyring(isolated) == {"support/imap": "pw1", "support/smtp": "pw1"}
-    assert dump(db_path) == before
+    assert dump(db) == before
 
 
 def test_an_accepted_update_replaces_the_password(espomail, support, isolated):
@@ -92,17 +91,17 @@ def test_a_keyring_password_replaced_by_a_command_leaves_the_keyring(espomail, s
     ],
     ids=range(7),
 )
-def test_a_rejected_add_group_leaves_no_keyring_entry(espomail, isolated, db_path, options):
+def test_a_rejected_add_group_leaves_no_keyring_entry(espomail, isolated, db, options):
     espomail("init")
     espomail("team", "add", "helpdesk")
-    before = dump(db_path)
+    before = dump(db)
     result = espomail("account", "add-group", "support", *options, input="pw1\n")
     assert result.exit_code in (2, 3), result
     assert keyring(isolated) == {}
-    assert dump(db_path) == before
+    assert dump(db) == before
 
 
-def test_a_rejected_add_personal_leaves_no_keyring_entry(espomail, isolated, db_path):
+def test_a_rejected_add_personal_leaves_no_keyring_entry(espomail, isolated, db):
     espomail("role", "add", "own", "--personal-accounts", "yes")
     espomail("user", "add", "alice", "--email", "alice@example.com", "--role", "own")
     base = [
@@ -117,7 +116,7 @@ def test_a_rejected_add_personal_leaves_no_keyring_entry(espomail, isolated, db_
         "--username",
         "alice",
     ]
-    before = dump(db_path)
+    before = dump(db)
     for extra in (
         ["--password-stdin", "--auto-reply"],
         ["--password-stdin", *SMTP[:-1], "--smtp-password-stdin", "--create-case"],
@@ -132,21 +131,31 @@ def test_a_rejected_add_personal_leaves_no_keyring_entry(espomail, isolated, db_
     over = espomail("--as", "alice", "account", "add-personal", "p3", *base[2:], "--password-stdin", input="pw\n")
     assert over.exit_code == 4, over
     assert keyring(isolated) == {}
-    assert len(dump(db_path)["mail_accounts"]) == len(before["mail_accounts"]) + 2
+    assert len(dump(db)["mail_accounts"]) == len(before["mail_accounts"]) + 2
 
 
 # -- failures after the keyring write: the old secrets come back ------------------------------------
 
 
+def engine_error(store):
+    """The engine's error for a failed statement (a full disk, an I/O error, a lost server)."""
+    if store.engine == "postgresql":
+        import psycopg
+
+        return psycopg.OperationalError
+    return sqlite3.OperationalError
+
+
 class FailingCommit:
     """A connection whose COMMIT fails (a full disk, an I/O error) after everything else worked."""
 
-    def __init__(self, conn):
+    def __init__(self, conn, error):
         self._conn = conn
+        self._error = error
 
     def execute(self, sql, *args):
         if sql.strip().upper() == "COMMIT":
-            raise sqlite3.OperationalError("disk I/O error")
+            raise self._error("disk I/O error")
         return self._conn.execute(sql, *args)
 
     def __getattr__(self, name):
@@ -161,40 +170,40 @@ def _service_call(isolated, change):
     from espomail.store.db import open_store
 
     settings = load_settings()
-    store = open_store(settings.db_path)
+    store = open_store(settings.database)
     actor = Actor(None, "admin", True)
     return store, lambda: accounts.update_account(store, actor, settings, "support", AccountChanges(**change))
 
 
-def test_a_commit_that_fails_after_the_keyring_write_restores_the_old_secrets(support, isolated, db_path):
+def test_a_commit_that_fails_after_the_keyring_write_restores_the_old_secrets(support, isolated, db):
     store, update = _service_call(isolated, {"password_stdin": "pw2\n", "smtp_password_stdin": "pw3\n"})
-    before = dump(db_path)
+    before = dump(db)
     real = store.conn
-    store.conn = FailingCommit(real)
-    with pytest.raises(sqlite3.OperationalError):
+    store.conn = FailingCommit(real, engine_error(store))
+    with pytest.raises(engine_error(store)):
         update()
     store.conn = real
     assert keyring(isolated) == {"support/imap": "pw1", "support/smtp": "pw1"}
-    assert dump(db_path) == before
+    assert dump(db) == before
 
 
-def test_a_new_entry_written_before_a_failing_commit_is_deleted(espomail, isolated, db_path):
+def test_a_new_entry_written_before_a_failing_commit_is_deleted(espomail, isolated, db):
     espomail("account", "add-group", "support", *BASE, "--password-env", "X")
     store, update = _service_call(isolated, {"password_stdin": "pw2\n"})
     real = store.conn
-    store.conn = FailingCommit(real)
-    with pytest.raises(sqlite3.OperationalError):
+    store.conn = FailingCommit(real, engine_error(store))
+    with pytest.raises(engine_error(store)):
         update()
     store.conn = real
     assert keyring(isolated) == {}
     assert espomail("account", "show", "support", "--json").json["password"] == "env $X"
 
 
-def test_a_keyring_that_fails_on_the_second_secret_puts_the_first_back(support, isolated, db_path, monkeypatch):
+def test_a_keyring_that_fails_on_the_second_secret_puts_the_first_back(support, isolated, db, monkeypatch):
     from espomail import secrets
 
     store, update = _service_call(isolated, {"password_stdin": "pw2\n", "smtp_password_stdin": "pw3\n"})
-    before = dump(db_path)
+    before = dump(db)
     real = secrets.store_in_keyring
 
     def flaky(ref, secret):
@@ -206,10 +215,10 @@ def test_a_keyring_that_fails_on_the_second_secret_puts_the_first_back(support, 
     with pytest.raises(SecretError):
         update()
     assert keyring(isolated) == {"support/imap": "pw1", "support/smtp": "pw1"}
-    assert dump(db_path) == before
+    assert dump(db) == before
 
 
-def test_an_unreadable_keyring_changes_nothing(espomail, support, isolated, db_path, monkeypatch):
+def test_an_unreadable_keyring_changes_nothing(espomail, support, isolated, db, monkeypatch):
     from keyring.errors import KeyringLocked
 
     from espomail.testing.keyring_file import FileKeyring
@@ -218,10 +227,10 @@ def test_an_unreadable_keyring_changes_nothing(espomail, support, isolated, db_p
         raise KeyringLocked("locked")
 
     monkeypatch.setattr(FileKeyring, "get_password", locked)
-    before = dump(db_path)
+    before = dump(db)
     result = espomail("account", "update", "support", "--password-stdin", input="pw2\n")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: cannot read the system keyring (KeyringLocked), so the password was not")
     monkeypatch.undo()
     assert keyring(isolated) == {"support/imap": "pw1", "support/smtp": "pw1"}
-    assert dump(db_path) == before
+    assert dump(db) == before

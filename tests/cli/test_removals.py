@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 
@@ -15,9 +14,8 @@ import pytest
 from espomail.testing.messages import build_message
 
 
-def snapshot(db_path) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
-        return [line for line in conn.iterdump() if "sqlite_stat" not in line]
+def snapshot(db) -> dict:
+    return db.dump()
 
 
 def imported(espomail, tmp_path, account: str, *messages: bytes) -> None:
@@ -45,18 +43,18 @@ def support(espomail):
 # -- teams ------------------------------------------------------------------------------------
 
 
-def test_a_team_in_use_is_refused_with_what_uses_it(espomail, support, db_path):
-    before = snapshot(db_path)
+def test_a_team_in_use_is_refused_with_what_uses_it(espomail, support, db):
+    before = snapshot(db)
     refused = espomail("team", "remove", "support", "--yes")
     assert (refused.exit_code, refused.stdout) == (2, "")
     assert refused.stderr == (
         "Error: team 'support' is the team of account 'support' and the target team of its case "
         "distribution; 3 users are members; use --force to remove it anyway\n"
     )
-    assert snapshot(db_path) == before
+    assert snapshot(db) == before
 
 
-def test_a_forced_team_removal_leaves_the_account_usable(espomail, support, db_path):
+def test_a_forced_team_removal_leaves_the_account_usable(espomail, support, db):
     unconfirmed = espomail("team", "remove", "support", "--force")
     assert unconfirmed.exit_code == 2
     assert unconfirmed.stderr == "Error: removing team 'support' cannot be undone; confirm with --yes\n"
@@ -87,12 +85,12 @@ def test_a_team_used_by_a_group_folder_and_shared_mail(espomail, tmp_path):
     )
 
 
-def test_an_unused_team_needs_only_a_confirmation(espomail, db_path):
+def test_an_unused_team_needs_only_a_confirmation(espomail, db):
     espomail("team", "add", "idle")
-    before = snapshot(db_path)
+    before = snapshot(db)
     piped = espomail("team", "remove", "idle")
     assert (piped.exit_code, piped.stderr) == (2, "Error: removing team 'idle' cannot be undone; confirm with --yes\n")
-    assert snapshot(db_path) == before
+    assert snapshot(db) == before
     assert espomail("team", "remove", "idle", "--yes").exit_code == 0
     assert espomail("team", "show", "idle").exit_code == 3
 
@@ -121,15 +119,15 @@ def dave(espomail, support, tmp_path, isolated):
     assert "dave-secret" in (isolated / "keyring.json").read_text()
 
 
-def test_a_user_in_use_is_refused(espomail, dave, db_path):
-    before = snapshot(db_path)
+def test_a_user_in_use_is_refused(espomail, dave, db):
+    before = snapshot(db)
     refused = espomail("user", "remove", "dave", "--yes")
     assert refused.exit_code == 2
     assert refused.stderr == (
         "Error: user 'dave' is the owner of personal account 'dave-mail' and the assign-to user of account "
         "'orders'; 1 open case is assigned to them; use --force to remove it anyway\n"
     )
-    assert snapshot(db_path) == before
+    assert snapshot(db) == before
 
 
 def test_a_forced_user_removal_leaves_accounts_and_cases_consistent(espomail, dave, isolated):
@@ -178,12 +176,12 @@ def test_a_role_in_use_is_refused_then_forced(espomail, support):
 # -- mail accounts ----------------------------------------------------------------------------
 
 
-def test_an_account_in_use_is_refused_then_forced(espomail, support, tmp_path, db_path):
+def test_an_account_in_use_is_refused_then_forced(espomail, support, tmp_path, db):
     espomail("account", "update", "support", "--smtp-host", "smtp.example.com")
     espomail("outbound", "set", "--address", "support@example.com")
     espomail("filter", "add", "spam", "--account", "support", "--subject", "*viagra*")
     imported(espomail, tmp_path, "support", build_message(subject="help"))
-    before = snapshot(db_path)
+    before = snapshot(db)
     refused = espomail("account", "remove", "support", "--yes")
     assert refused.exit_code == 2
     assert refused.stderr == (
@@ -191,7 +189,7 @@ def test_an_account_in_use_is_refused_then_forced(espomail, support, tmp_path, d
         "('spam') would go with it; 1 open case came in through it (replies use its Reply-To); "
         "use --force to remove it anyway\n"
     )
-    assert snapshot(db_path) == before
+    assert snapshot(db) == before
     removed = espomail("account", "remove", "support", "--force", "--yes")
     assert removed.exit_code == 0, removed
     assert (
@@ -234,8 +232,8 @@ def filed(espomail, tmp_path):
     return email["id"]
 
 
-def test_a_folder_in_use_is_refused(espomail, filed, db_path):
-    before = snapshot(db_path)
+def test_a_folder_in_use_is_refused(espomail, filed, db):
+    before = snapshot(db)
     refused = espomail("folder", "remove", "Work", "--user", "alice", "--yes")
     assert refused.exit_code == 2
     assert refused.stderr == (
@@ -243,7 +241,7 @@ def test_a_folder_in_use_is_refused(espomail, filed, db_path):
         "'alice-mail' files IMAP folder 'Projects'; filter 'jobs' moves mail to it; 1 email is in it; "
         "use --force to remove it anyway\n"
     )
-    assert snapshot(db_path) == before
+    assert snapshot(db) == before
     denied = espomail("--as", "alice", "folder", "remove", "Work", "--user", "alice", "--yes")
     assert denied.exit_code == 2  # her own folder: allowed, but in use
 
@@ -303,8 +301,8 @@ def _on_a_terminal(args: list[str], answer: str) -> subprocess.CompletedProcess:
     return subprocess.CompletedProcess(args, proc.returncode, out, err)
 
 
-def test_a_terminal_is_asked_and_no_changes_nothing(espomail, support, db_path):
-    before = snapshot(db_path)
+def test_a_terminal_is_asked_and_no_changes_nothing(espomail, support, db):
+    before = snapshot(db)
     declined = _on_a_terminal(["team", "remove", "support", "--force"], "n")
     assert declined.returncode == 1
     assert declined.stderr.startswith(
@@ -312,7 +310,7 @@ def test_a_terminal_is_asked_and_no_changes_nothing(espomail, support, db_path):
         "3 users are members. Remove it anyway? [y/N]: "
     )
     assert "Error: aborted; nothing was changed" in declined.stderr
-    assert snapshot(db_path) == before
+    assert snapshot(db) == before
     espomail("team", "add", "idle")
     accepted = _on_a_terminal(["team", "remove", "idle", "--json"], "y")
     assert accepted.returncode == 0, accepted
@@ -321,9 +319,8 @@ def test_a_terminal_is_asked_and_no_changes_nothing(espomail, support, db_path):
     assert espomail("team", "show", "idle").exit_code == 3
 
 
-def test_an_account_left_without_its_target_team_by_an_older_version_says_how_to_fix_it(espomail, support, db_path):
-    with sqlite3.connect(db_path) as conn:  # what 'team remove support' used to leave behind
-        conn.execute("UPDATE mail_accounts SET target_team_id = NULL")
+def test_an_account_left_without_its_target_team_by_an_older_version_says_how_to_fix_it(espomail, support, db):
+    db.execute("UPDATE mail_accounts SET target_team_id = NULL")  # what 'team remove support' used to leave behind
     refused = espomail("account", "update", "support", "--mark-seen")
     assert (refused.exit_code, refused.stderr) == (
         2,

@@ -1,7 +1,5 @@
 """``espomail email send`` end to end: SMTP choice, From checks, case rules, answers link back."""
 
-import sqlite3
-
 import pytest
 
 from espomail.testing.messages import build_message
@@ -191,15 +189,13 @@ def test_attachments_and_permission_to_create(espomail, shop, smtp, tmp_path):
 # -- the outbox: every send is counted; a failed one is retried or resent by hand (issue 12) -------
 
 
-def outbox_row(db_path, email_id):
-    with sqlite3.connect(db_path) as conn:
-        conn.row_factory = sqlite3.Row
-        row = conn.execute(
-            """SELECT e.status, e.send_attempts, o.next_attempt_at, o.gave_up_at FROM emails e
-               LEFT JOIN outbox o ON o.email_id = e.id WHERE e.id = ?""",
-            [email_id],
-        ).fetchone()
-        return dict(row)
+def outbox_row(db, email_id):
+    [row] = db.rows(
+        """SELECT e.status, e.send_attempts, o.next_attempt_at, o.gave_up_at FROM emails e
+           LEFT JOIN outbox o ON o.email_id = e.id WHERE e.id = ?""",
+        [email_id],
+    )
+    return row
 
 
 def failed_id(espomail):
@@ -207,26 +203,25 @@ def failed_id(espomail):
     return failed["id"]
 
 
-def test_a_send_to_a_server_that_is_down_is_retried_by_a_later_fetch_once(espomail, shop, smtp, db_path):
+def test_a_send_to_a_server_that_is_down_is_retried_by_a_later_fetch_once(espomail, shop, smtp, db):
     port = smtp.port
     smtp.stop()
     result = send(espomail, "ada")
     assert result.exit_code == 1
     email_id = failed_id(espomail)
     assert f"stored as Failed (id {email_id}): later fetches try again (1 of 3 attempts made" in result.stderr
-    assert outbox_row(db_path, email_id)["send_attempts"] == 1
+    assert outbox_row(db, email_id)["send_attempts"] == 1
     shown = espomail("email", "show", email_id, "--json").json
     assert (shown["status"], shown["send_attempts"]) == ("Failed", 1) and "refused" in shown["last_error"]
     smtp.port = port
     smtp.start()
     assert espomail("fetch").exit_code == 0
     assert smtp.messages == []  # not before its next attempt is due
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z'")
+    db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z'")
     assert espomail("fetch").exit_code == 0
     assert espomail("fetch").exit_code == 0
     assert len(smtp.messages) == 1
-    assert outbox_row(db_path, email_id) == {
+    assert outbox_row(db, email_id) == {
         "status": "Sent",
         "send_attempts": 2,
         "next_attempt_at": None,
@@ -234,11 +229,11 @@ def test_a_send_to_a_server_that_is_down_is_retried_by_a_later_fetch_once(espoma
     }
 
 
-def test_resend_by_its_sender_or_an_admin_only(espomail, shop, smtp, db_path):
+def test_resend_by_its_sender_or_an_admin_only(espomail, shop, smtp, db):
     smtp.refuse.add("jane@customer.example")
     assert send(espomail, "ada").exit_code == 1
     email_id = failed_id(espomail)
-    assert outbox_row(db_path, email_id)["gave_up_at"]  # 550: permanent, no automatic retry
+    assert outbox_row(db, email_id)["gave_up_at"]  # 550: permanent, no automatic retry
     espomail("role", "update", "send-team", "--email-read", "all")
     denied = espomail("--as", "tom", "email", "resend", email_id)
     assert denied.exit_code == 4 and "resend email" in denied.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from espomail.store.urls import shown
 from espomail.testing.dovecot import Dovecot
 from espomail.testing.messages import build_message
 
@@ -26,9 +27,8 @@ POLL_INTERVAL = "0.5"
 TIMEOUT = 60
 
 
-def count(db_path, sql="SELECT COUNT(*) FROM emails WHERE state = 'processed'", params=()):
-    with sqlite3.connect(db_path, timeout=30) as conn:
-        return conn.execute(sql, params).fetchone()[0]
+def count(db, sql="SELECT COUNT(*) FROM emails WHERE state = 'processed'", params=()):
+    return db.value(sql, params)
 
 
 def wait_for(what, check, timeout=TIMEOUT, proc=None):
@@ -106,20 +106,20 @@ def watch(tmp_path):
         assert "Traceback" not in process.log(), process.log()
 
 
-def stored(db_path, n, cased=False):
+def stored(db, n, cased=False):
     sql = "SELECT COUNT(*) FROM emails WHERE state = 'processed'"
     if cased:
         sql += " AND parent_type = 'case'"
-    return lambda: count(db_path, sql) >= n
+    return lambda: count(db, sql) >= n
 
 
-def assert_each_once(db_path, total, account="support"):
-    assert count(db_path, "SELECT COUNT(*) FROM emails") == total
-    assert count(db_path, "SELECT COUNT(DISTINCT message_id) FROM emails") == total
-    assert count(db_path) == total
+def assert_each_once(db, total, account="support"):
+    assert count(db, "SELECT COUNT(*) FROM emails") == total
+    assert count(db, "SELECT COUNT(DISTINCT message_id) FROM emails") == total
+    assert count(db) == total
     deliveries = """SELECT COUNT(*) FROM email_deliveries d JOIN mail_accounts a ON a.id = d.account_id
                     WHERE a.name = ?"""
-    assert count(db_path, deliveries, (account,)) == total
+    assert count(db, deliveries, (account,)) == total
 
 
 def status_of(espomail, name):
@@ -130,15 +130,15 @@ def status_of(espomail, name):
 # -- the basics ------------------------------------------------------------------------------------
 
 
-def test_mail_appended_while_watch_runs_is_stored_and_cased(espomail, dovecot, group_account, watch, db_path):
+def test_mail_appended_while_watch_runs_is_stored_and_cased(espomail, dovecot, group_account, watch, db):
     _, user = group_account("support", "--create-case")
     dovecot.append(user, build_message(subject="before watch"))
     assert status_of(espomail, "support")["watched_since"] is None
     process = watch()
     process.wait_log("folder 'INBOX': idle")
-    wait_for("the message that was there before", stored(db_path, 1, cased=True), proc=process)
+    wait_for("the message that was there before", stored(db, 1, cased=True), proc=process)
     dovecot.append(user, build_message(subject="while watching"))
-    wait_for("the new message, stored and cased", stored(db_path, 2, cased=True), proc=process)
+    wait_for("the new message, stored and cased", stored(db, 2, cased=True), proc=process)
     assert sorted(c["name"] for c in espomail("case", "list", "--json").json) == ["before watch", "while watching"]
     process.wait_log("account 'support': new mail: 1 new", times=2)
     row = status_of(espomail, "support")
@@ -147,11 +147,11 @@ def test_mail_appended_while_watch_runs_is_stored_and_cased(espomail, dovecot, g
     log = process.log()
     assert "connected to" in log and "stopped" in log
     assert status_of(espomail, "support")["watched_since"] is None  # a clean stop removes its heartbeat
-    assert_each_once(db_path, 2)
+    assert_each_once(db, 2)
 
 
 def test_watch_and_three_concurrent_cron_fetches_store_each_message_once(
-    espomail, espomail_process, dovecot, group_account, watch, db_path
+    espomail, espomail_process, dovecot, group_account, watch, db
 ):
     _, user = group_account("support", "--create-case")
     process = watch()
@@ -173,14 +173,14 @@ def test_watch_and_three_concurrent_cron_fetches_store_each_message_once(
             assert cron.returncode == 0, err
         time.sleep(0.1)
     appending.join()
-    wait_for(f"{total} messages", stored(db_path, total, cased=True), proc=process)
+    wait_for(f"{total} messages", stored(db, total, cased=True), proc=process)
     assert espomail_process("fetch").exit_code == 0
     assert process.stop() == 0
-    assert_each_once(db_path, total)
-    assert count(db_path, "SELECT COUNT(*) FROM cases") == total
+    assert_each_once(db, total)
+    assert count(db, "SELECT COUNT(*) FROM cases") == total
 
 
-def test_sigterm_and_sigint_in_a_burst_exit_0_and_lose_nothing(espomail, dovecot, group_account, watch, db_path):
+def test_sigterm_and_sigint_in_a_burst_exit_0_and_lose_nothing(espomail, dovecot, group_account, watch, db):
     _, user = group_account("support")
     total = 0
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -188,15 +188,15 @@ def test_sigterm_and_sigint_in_a_burst_exit_0_and_lose_nothing(espomail, dovecot
         process.wait_log("folder 'INBOX': idle")
         dovecot.append(user, [build_message(subject=f"{sig.name} {i}") for i in range(30)])
         total += 30
-        wait_for("the first messages", lambda n=total - 29: count(db_path, "SELECT COUNT(*) FROM emails") >= n)
+        wait_for("the first messages", lambda n=total - 29: count(db, "SELECT COUNT(*) FROM emails") >= n)
         assert process.stop(sig) == 0, process.log()
         assert f"{sig.name}: stopping" in process.log()
     assert espomail("fetch").exit_code == 0
-    assert_each_once(db_path, total)
+    assert_each_once(db, total)
 
 
 @pytest.mark.slow
-def test_kill_9_in_a_burst_then_fetch_gives_each_message_once(espomail, dovecot, group_account, watch, db_path):
+def test_kill_9_in_a_burst_then_fetch_gives_each_message_once(espomail, dovecot, group_account, watch, db):
     _, user = group_account("support")
     process = watch(env={"ESPOMAIL_BATCH_SIZE": "5"})
     process.wait_log("folder 'INBOX': idle")
@@ -205,15 +205,15 @@ def test_kill_9_in_a_burst_then_fetch_gives_each_message_once(espomail, dovecot,
         target=lambda: [dovecot.append(user, build_message(subject=f"k{i}", body="z" * 3000)) for i in range(total)]
     )
     appending.start()
-    wait_for("some messages stored", lambda: count(db_path, "SELECT COUNT(*) FROM emails") >= 20, proc=process)
+    wait_for("some messages stored", lambda: count(db, "SELECT COUNT(*) FROM emails") >= 20, proc=process)
     row = status_of(espomail, "support")
     assert row["watch"] == "idle"
     process.kill()  # SIGKILL in the middle of the burst
     appending.join()
-    assert 0 < count(db_path, "SELECT COUNT(*) FROM emails") < total
+    assert 0 < count(db, "SELECT COUNT(*) FROM emails") < total
     result = espomail("fetch", "--json")
     assert result.exit_code == 0, result
-    assert_each_once(db_path, total)
+    assert_each_once(db, total)
     # The dead watcher's heartbeat expires: it is not shown as watching for long.
     wait_for("the dead watcher to be shown as not watching", lambda: status_of(espomail, "support")["watch"] is None)
 
@@ -234,7 +234,7 @@ def deliver_to_maildir(server: Dovecot, user: str, raw: bytes) -> None:
 
 
 @pytest.mark.slow
-def test_server_restart_watch_reconnects_and_fetches_what_arrived_meanwhile(espomail, watch, db_path):
+def test_server_restart_watch_reconnects_and_fetches_what_arrived_meanwhile(espomail, watch, db):
     with Dovecot() as server:
         server.add_user("restart")
         added = espomail(
@@ -246,42 +246,42 @@ def test_server_restart_watch_reconnects_and_fetches_what_arrived_meanwhile(espo
         server.append("restart", build_message(subject="first"))
         process = watch()
         process.wait_log("folder 'INBOX': idle")
-        wait_for("the first message", stored(db_path, 1, cased=True), proc=process)
+        wait_for("the first message", stored(db, 1, cased=True), proc=process)
         server.restart(while_down=lambda: deliver_to_maildir(server, "restart", build_message(subject="meanwhile")))
         process.wait_log("reconnected to")
-        wait_for("the message delivered while the server was down", stored(db_path, 2, cased=True), proc=process)
+        wait_for("the message delivered while the server was down", stored(db, 2, cased=True), proc=process)
         process.wait_log("folder 'INBOX': idle", times=2)
         server.append("restart", build_message(subject="after"))
-        wait_for("a message after the reconnect", stored(db_path, 3, cased=True), proc=process)
+        wait_for("a message after the reconnect", stored(db, 3, cased=True), proc=process)
         assert "folder 'INBOX': error:" in process.log()
         assert process.stop() == 0
-    assert_each_once(db_path, 3)
+    assert_each_once(db, 3)
 
 
 # -- accounts change while watch runs ----------------------------------------------------------------
 
 
-def test_accounts_added_changed_and_removed_are_picked_up(espomail, dovecot, group_account, mailbox, watch, db_path):
+def test_accounts_added_changed_and_removed_are_picked_up(espomail, dovecot, group_account, mailbox, watch, db):
     process = watch()
     process.wait_log("started")
     _, user = group_account("support")
     process.wait_log("account 'support' folder 'INBOX': idle")
     dovecot.append(user, build_message(subject="to the new account"))
-    wait_for("mail of the account added while watch runs", stored(db_path, 1), proc=process)
+    wait_for("mail of the account added while watch runs", stored(db, 1), proc=process)
     assert status_of(espomail, "support")["watch"] == "idle"
 
     assert espomail("account", "update", "support", "--folder", "INBOX", "--folder", "Work").exit_code == 0
     dovecot.append(user, build_message(subject="work"), folder="Work")  # creates the folder
     process.wait_log("account 'support' folder 'Work': idle")
     dovecot.append(user, build_message(subject="more work"), folder="Work")
-    wait_for("mail of the folder added while watch runs", stored(db_path, 3), proc=process)
+    wait_for("mail of the folder added while watch runs", stored(db, 3), proc=process)
 
     moved = mailbox("moved")  # another mailbox: the connection must be made again
     assert espomail("account", "update", "support", "--username", moved).exit_code == 0
     process.wait_log("account 'support' folder 'INBOX': stopped watching (account settings changed; reconnecting)")
     process.wait_log("account 'support' folder 'INBOX': idle", times=2)
     dovecot.append(moved, build_message(subject="in the new mailbox"))
-    wait_for("mail of the changed mailbox", stored(db_path, 4), proc=process)
+    wait_for("mail of the changed mailbox", stored(db, 4), proc=process)
 
     _, other = group_account("sales")
     process.wait_log("account 'sales' folder 'INBOX': idle")
@@ -292,10 +292,10 @@ def test_accounts_added_changed_and_removed_are_picked_up(espomail, dovecot, gro
     process.wait_log("account 'support' folder 'Work': stopped watching (account removed)")
     dovecot.append(other, build_message(subject="nobody listens"))
     assert process.stop() == 0
-    assert count(db_path, "SELECT COUNT(*) FROM emails WHERE subject = 'nobody listens'") == 0
+    assert count(db, "SELECT COUNT(*) FROM emails WHERE subject = 'nobody listens'") == 0
 
 
-def test_watch_named_accounts_only_and_unknown_names_are_refused(espomail, dovecot, group_account, watch, db_path):
+def test_watch_named_accounts_only_and_unknown_names_are_refused(espomail, dovecot, group_account, watch, db):
     _, support = group_account("support")
     _, sales = group_account("sales")
     refused = espomail("watch", "--account", "nope")
@@ -304,7 +304,7 @@ def test_watch_named_accounts_only_and_unknown_names_are_refused(espomail, dovec
     process.wait_log("account 'sales' folder 'INBOX': idle")
     dovecot.append(support, build_message(subject="not watched"))
     dovecot.append(sales, build_message(subject="watched"))
-    wait_for("mail of the watched account", stored(db_path, 1), proc=process)
+    wait_for("mail of the watched account", stored(db, 1), proc=process)
     assert process.stop() == 0
     assert "account 'support'" not in process.log()
     assert [e["subject"] for e in espomail("email", "list", "--json").json] == ["watched"]
@@ -322,7 +322,7 @@ def test_watch_as_a_user_is_refused_an_account_they_do_not_manage(espomail, grou
 
 
 def test_a_failed_auto_reply_is_sent_once_by_watch_beside_cron_fetches(
-    espomail, dovecot, group_account, watch, smtp, tmp_path, db_path
+    espomail, dovecot, group_account, watch, smtp, tmp_path, db
 ):
     body = tmp_path / "reply.txt"
     body.write_text("We opened case {case_number}.\n")
@@ -335,7 +335,7 @@ def test_a_failed_auto_reply_is_sent_once_by_watch_beside_cron_fetches(
     dovecot.append(user, build_message(from_="jane@customer.example"))
     assert espomail("fetch").exit_code == 0
     failed = "SELECT COUNT(*) FROM emails WHERE is_system = 1 AND status = 'Failed'"
-    assert count(db_path, failed) == 1
+    assert count(db, failed) == 1
     smtp.port = port
     smtp.start()
     process = watch()  # retries the outbox every poll interval ...
@@ -345,7 +345,7 @@ def test_a_failed_auto_reply_is_sent_once_by_watch_beside_cron_fetches(
         for cron in crons:
             assert cron.wait(timeout=120) == 0
     sent = "SELECT COUNT(*) FROM emails WHERE is_system = 1 AND status = 'Sent'"
-    wait_for("the auto-reply to be sent", lambda: count(db_path, sent) == 1, proc=process)
+    wait_for("the auto-reply to be sent", lambda: count(db, sent) == 1, proc=process)
     time.sleep(1)  # two outbox periods more: nothing else goes out
     assert process.stop() == 0
     assert len(smtp.messages) == 1
@@ -361,7 +361,7 @@ class NoIdleDovecot(Dovecot):
         return super()._config(uid, gid) + "imap_capability = IMAP4rev1 LITERAL+ UIDPLUS\n"
 
 
-def test_a_server_without_idle_is_polled(espomail, watch, db_path):
+def test_a_server_without_idle_is_polled(espomail, watch, db):
     with NoIdleDovecot() as server:
         server.add_user("plain")
         added = espomail(
@@ -373,12 +373,12 @@ def test_a_server_without_idle_is_polled(espomail, watch, db_path):
         process = watch()
         process.wait_log("the server has no IDLE: polling every 0.5 s")
         server.append("plain", build_message(subject="polled"))
-        wait_for("the polled message", stored(db_path, 1), proc=process)
+        wait_for("the polled message", stored(db, 1), proc=process)
         assert status_of(espomail, "support")["watch"] == "poll"
         assert process.stop() == 0
 
 
-def test_watch_on_cyrus(espomail, watch, db_path):
+def test_watch_on_cyrus(espomail, watch, db):
     from espomail.testing.cyrus import Cyrus
 
     class PromptCyrus(Cyrus):
@@ -398,9 +398,9 @@ def test_watch_on_cyrus(espomail, watch, db_path):
         process = watch()
         process.wait_log("folder 'INBOX': idle (IMAP IDLE")
         server.append("cyrususer", build_message(subject="on cyrus"))
-        wait_for("the message on Cyrus", stored(db_path, 1, cased=True), proc=process)
+        wait_for("the message on Cyrus", stored(db, 1, cased=True), proc=process)
         assert process.stop() == 0
-    assert_each_once(db_path, 1)
+    assert_each_once(db, 1)
 
 
 # -- IDLE itself ----------------------------------------------------------------------------------------
@@ -487,7 +487,8 @@ def test_systemd_prints_a_watch_service_and_a_fetch_timer(espomail, isolated):
     [exec_start] = [line for line in service.splitlines() if line.startswith("ExecStart=")]
     program, *args = exec_start[len("ExecStart=") :].split()
     assert Path(program).is_absolute() and args[-1] == "watch"
-    assert args[args.index("--db") + 1] == str(isolated / "espomail.db")
+    # the file, or on PostgreSQL the URL without its password (~/.pgpass or --db-password-cmd give it)
+    assert args[args.index("--db") + 1] == shown(os.environ["ESPOMAIL_DB"])
     for line in ("Type=simple", "Restart=on-failure", "KillSignal=SIGTERM"):
         assert line in service.splitlines()
     assert "RestartSec=" in service and "TimeoutStopSec=" in service

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from espomail.pipeline.context import Context
-from espomail.store import emails as emails_q
 
 NAME = "thread"
 
@@ -17,12 +16,13 @@ def run(ctx: Context) -> None:
     found = ctx.lookups.email_ids_for(candidates) if candidates else {}
     for message_id in candidates:
         if message_id in found:
-            replied = dict(emails_q.email_by_id(ctx.store, found[message_id]))
+            row, teams = ctx.lookups.email(found[message_id])
+            replied = dict(row)
             replied.update(ctx.batch.pending_fields(replied["id"]) or {})  # processed earlier in this batch
             ctx.replied_id = replied["id"]
             if replied["parent_type"]:
                 ctx.replied_parent = (replied["parent_type"], replied["parent_id"])
-            ctx.teams.update(emails_q.team_ids_of(ctx.store, replied["id"]) | ctx.batch.pending_teams(replied["id"]))
+            ctx.teams.update(teams | ctx.batch.pending_teams(replied["id"]))
             header = "In-Reply-To" if message_id == parsed.in_reply_to else "References"
             ctx.decide(NAME, "reply", f"replies to email {replied['id']} ({message_id}, from {header})")
             return

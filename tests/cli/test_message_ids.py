@@ -8,8 +8,6 @@ generated under any of our domains, the old FQDN form included.
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from espomail.mail import msgid
@@ -34,15 +32,13 @@ def fqdn(monkeypatch):
     msgid._fqdn.cache_clear()
 
 
-def generated_ids(db_path) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
-        rows = conn.execute("SELECT message_id FROM emails WHERE status IN ('Sending', 'Sent', 'Failed') ORDER BY id")
-        return [row[0] for row in rows]
+def generated_ids(db) -> list[str]:
+    rows = db.rows("SELECT message_id FROM emails WHERE status IN ('Sending', 'Sent', 'Failed') ORDER BY id")
+    return [row["message_id"] for row in rows]
 
 
-def states(db_path) -> list[str]:
-    with sqlite3.connect(db_path) as conn:
-        return [row[0] for row in conn.execute("SELECT state FROM email_deliveries ORDER BY id")]
+def states(db) -> list[str]:
+    return [row["state"] for row in db.rows("SELECT state FROM email_deliveries ORDER BY id")]
 
 
 @pytest.fixture
@@ -134,7 +130,7 @@ def test_a_bad_configured_domain_is_refused(espomail, monkeypatch, value) -> Non
 # -- end to end: auto-replies and email send ----------------------------------------------------
 
 
-def test_auto_reply_and_send_use_the_account_domain(espomail, replying, dovecot, smtp, db_path, fqdn) -> None:
+def test_auto_reply_and_send_use_the_account_domain(espomail, replying, dovecot, smtp, db, fqdn) -> None:
     fqdn("localhost.localdomain")
     box = replying()
     dovecot.append(box, build_message(from_="jane@customer.example", to="support@acme.example"))
@@ -145,7 +141,7 @@ def test_auto_reply_and_send_use_the_account_domain(espomail, replying, dovecot,
         "--subject", "Fixed", "--body", "Done.", "--parent", "case:1",
     )  # fmt: skip
     assert result.exit_code == 0, result
-    ids = generated_ids(db_path)
+    ids = generated_ids(db)
     assert len(ids) == 2 and all(i.endswith("@acme.example>") for i in ids), ids
     assert ids[0].startswith("<espomail.system.") and ids[1].startswith("<espomail.case-")
     sent = [m.message["Message-ID"] for m in smtp.messages]
@@ -153,19 +149,19 @@ def test_auto_reply_and_send_use_the_account_domain(espomail, replying, dovecot,
     assert not any("localdomain" in m.data.decode("latin-1") for m in smtp.messages)
 
 
-def test_reply_from_address_gives_its_domain(espomail, replying, dovecot, smtp, db_path) -> None:
+def test_reply_from_address_gives_its_domain(espomail, replying, dovecot, smtp, db) -> None:
     box = replying("--reply-from-address", "noreply@help.acme.example")
     dovecot.append(box, build_message(from_="jane@customer.example", to="support@acme.example"))
     assert espomail("fetch").exit_code == 0
-    assert generated_ids(db_path)[0].endswith("@help.acme.example>")
+    assert generated_ids(db)[0].endswith("@help.acme.example>")
 
 
-def test_configured_domain_overrides(espomail, replying, dovecot, smtp, db_path, monkeypatch) -> None:
+def test_configured_domain_overrides(espomail, replying, dovecot, smtp, db, monkeypatch) -> None:
     monkeypatch.setenv("ESPOMAIL_MESSAGE_ID_DOMAIN", "CRM.Example.com")
     box = replying()
     dovecot.append(box, build_message(from_="jane@customer.example", to="support@acme.example"))
     assert espomail("fetch").exit_code == 0
-    assert generated_ids(db_path)[0].endswith("@crm.example.com>")
+    assert generated_ids(db)[0].endswith("@crm.example.com>")
 
 
 # -- recognising our ids: loop guard and parent -------------------------------------------------
@@ -183,7 +179,7 @@ def test_configured_domain_overrides(espomail, replying, dovecot, smtp, db_path,
     ],
 )
 def test_loop_guard_knows_every_domain_of_ours(
-    espomail, replying, dovecot, smtp, db_path, fqdn, monkeypatch, domain, configured, dropped
+    espomail, replying, dovecot, smtp, db, fqdn, monkeypatch, domain, configured, dropped
 ) -> None:
     fqdn("oldhost")
     if configured:
@@ -194,7 +190,7 @@ def test_loop_guard_knows_every_domain_of_ours(
     )
     dovecot.append(box, back)
     assert espomail("fetch").exit_code == 0
-    assert states(db_path) == (["dropped"] if dropped else ["done"])
+    assert states(db) == (["dropped"] if dropped else ["done"])
     assert len(smtp.messages) == (0 if dropped else 1)
 
 
@@ -209,7 +205,7 @@ def test_loop_guard_knows_every_domain_of_ours(
     ],
 )
 def test_answers_link_back_whatever_domain_the_id_was_made_under(
-    espomail, replying, dovecot, smtp, db_path, fqdn, monkeypatch, configured, generated_under
+    espomail, replying, dovecot, smtp, db, fqdn, monkeypatch, configured, generated_under
 ) -> None:
     fqdn("oldhost")
     if configured:

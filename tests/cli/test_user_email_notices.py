@@ -5,31 +5,27 @@ Dovecot and the recording SMTP server (docs/notifications.md)."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 import pytest
 
 from espomail.testing.messages import build_message
 
 
-def query(db_path, sql, params=()):
-    with sqlite3.connect(db_path) as conn:
-        conn.row_factory = sqlite3.Row
-        return [dict(r) for r in conn.execute(sql, params)]
+def query(db, sql, params=()):
+    return db.rows(sql, params)
 
 
-def outgoing(db_path):
+def outgoing(db):
     return query(
-        db_path,
+        db,
         """SELECT e.id, e.status, e.send_attempts, e.subject, e.to_list, o.next_attempt_at, o.gave_up_at
            FROM emails e LEFT JOIN outbox o ON o.email_id = e.id
            WHERE e.status IN ('Sending', 'Sent', 'Failed') ORDER BY e.id""",
     )
 
 
-def make_due(db_path):
-    with sqlite3.connect(db_path) as conn:
-        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE next_attempt_at IS NOT NULL")
+def make_due(db):
+    db.execute("UPDATE outbox SET next_attempt_at = '2000-01-01T00:00:00Z' WHERE next_attempt_at IS NOT NULL")
 
 
 def fetch(espomail):
@@ -115,7 +111,7 @@ def test_a_user_sets_their_own_flag_only_and_a_rejected_update_changes_nothing(e
 # -- Email-to-Case distribution during fetch ----------------------------------------------------------
 
 
-def test_round_robin_mails_the_assignee_who_opted_in_only(espomail, dovecot, desk, system, smtp, db_path):
+def test_round_robin_mails_the_assignee_who_opted_in_only(espomail, dovecot, desk, system, smtp, db):
     box = desk()
     system()
     raw = build_message(from_="Jane Doe <jane@customer.example>", subject="PLACEHOLDER")
@@ -173,14 +169,14 @@ def test_old_mail_and_import_without_create_cases_mail_nobody(espomail, dovecot,
     assert sent.rcpt_tos == ["u1@example.com"] and sent.message["Subject"] == "[#3] Assigned to you: third"
 
 
-def test_no_system_sender_queues_nothing_and_the_fetch_succeeds(espomail, dovecot, desk, smtp, db_path, isolated):
+def test_no_system_sender_queues_nothing_and_the_fetch_succeeds(espomail, dovecot, desk, smtp, db, isolated):
     box = desk()
     for n in range(3):
         dovecot.append(box, build_message(from_=f"c{n}@customer.example", subject=f"problem {n}"))
     fetch(espomail)
     listed = sorted(espomail("case", "list", "--json").json, key=lambda c: c["number"])
     assert [c["assigned_user"] for c in listed] == ["u1", "u2", "u1"]
-    assert smtp.messages == [] and outgoing(db_path) == []
+    assert smtp.messages == [] and outgoing(db) == []
     [email] = espomail("email", "list", "--parent", "case:1", "--json").json
     assert trail(espomail, email["id"])[0]["detail"] == "no system sender: set one with 'espomail outbound set'"
     log = (isolated / "espomail.log").read_text()
@@ -244,9 +240,7 @@ def test_no_mail_to_an_address_of_our_own_accounts(espomail, dovecot, desk, syst
 # -- the outbox: a notice that cannot be sent -------------------------------------------------------
 
 
-def test_smtp_down_the_fetch_goes_on_and_a_later_fetch_sends_after_backoff(
-    espomail, dovecot, desk, system, smtp, db_path
-):
+def test_smtp_down_the_fetch_goes_on_and_a_later_fetch_sends_after_backoff(espomail, dovecot, desk, system, smtp, db):
     box = desk()
     system()
     smtp.stop()
@@ -254,20 +248,20 @@ def test_smtp_down_the_fetch_goes_on_and_a_later_fetch_sends_after_backoff(
     summary = fetch(espomail)
     [account] = summary["accounts"]
     assert (account["new"], account["cases_created"], account["auto_replies_failed"]) == (1, 1, 0)
-    [notice] = outgoing(db_path)
+    [notice] = outgoing(db)
     assert (notice["status"], notice["send_attempts"]) == ("Failed", 1) and notice["next_attempt_at"]
     assert notice["subject"] == "[#1] Assigned to you: while down"
     smtp.start()
     fetch(espomail)
     assert smtp.messages == []  # backing off: not due yet
-    make_due(db_path)
+    make_due(db)
     fetch(espomail)
     [sent] = smtp.messages
     assert sent.rcpt_tos == ["u1@example.com"]
-    assert outgoing(db_path)[0]["status"] == "Sent"
+    assert outgoing(db)[0]["status"] == "Sent"
 
 
-def test_smtp_down_on_case_update_then_email_resend(espomail, dovecot, desk, system, smtp, db_path):
+def test_smtp_down_on_case_update_then_email_resend(espomail, dovecot, desk, system, smtp, db):
     box = desk("--distribution", "none")
     system()
     dovecot.append(box, build_message(subject="by hand"))
@@ -276,7 +270,7 @@ def test_smtp_down_on_case_update_then_email_resend(espomail, dovecot, desk, sys
     result = espomail("case", "update", "1", "--assignee", "u1", "--json")
     assert result.exit_code == 0, result  # the assignment stands; the notice waits in the outbox
     assert result.json["assigned_user"] == "u1"
-    [notice] = outgoing(db_path)
+    [notice] = outgoing(db)
     assert notice["status"] == "Failed"
     smtp.start()
     resent = espomail("email", "resend", notice["id"])

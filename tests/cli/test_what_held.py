@@ -19,10 +19,6 @@ from espomail.testing.messages import build_message
 PASSWORD = "Pw-7Qz!held-only-in-the-keyring"  # a string found nowhere else
 
 
-def _on_sqlite() -> bool:
-    return "://" not in os.environ.get("ESPOMAIL_DB", "")
-
-
 def _account_with_private_password(espomail, dovecot, mailbox, name: str) -> str:
     user = mailbox(name)
     dovecot.add_user(user, PASSWORD)
@@ -71,7 +67,7 @@ def test_overlapping_fetches_store_each_message_once(espomail, dovecot, mailbox)
     assert len(set(ids)) == total
 
 
-def test_the_password_shows_nowhere_during_and_after_a_fetch(espomail, dovecot, mailbox, isolated):
+def test_the_password_shows_nowhere_during_and_after_a_fetch(espomail, dovecot, mailbox, isolated, db):
     """While a fetch runs (and its parse worker), no process's command line holds the
     password; afterwards neither the store, the raw packs, the log nor any output does."""
     user = _account_with_private_password(espomail, dovecot, mailbox, "support")
@@ -97,9 +93,10 @@ def test_the_password_shows_nowhere_during_and_after_a_fetch(espomail, dovecot, 
     files = [path for path in isolated.rglob("*") if path.is_file() and path.name != "keyring.json"]
     assert log in files
     assert not [path for path in files if secret in path.read_bytes()]
+    assert PASSWORD not in repr(db.dump())  # the store's rows, on either engine
 
 
-@pytest.mark.skipif(not _on_sqlite(), reason="file modes of a SQLite store and its packs")
+@pytest.mark.engine_independent  # the file modes of a SQLite store and its packs
 def test_the_store_its_packs_and_the_log_are_the_owners_only(espomail, dovecot, mailbox, isolated, monkeypatch):
     monkeypatch.setenv("ESPOMAIL_LOG_FILE", str(isolated / "logs" / "espomail.log"))
     user = _account_with_private_password(espomail, dovecot, mailbox, "support")

@@ -8,7 +8,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import Paging, emit, json_option, key, message, paging_options, say, short, show_list, text
-from espomail.cli.removing import removal_options, run_removal
+from espomail.cli.removing import emit_with_notes, removal_options, run_removal
 from espomail.cli.types import PORT
 from espomail.errors import InvalidInput
 from espomail.model import AccountChanges, AuthFlow
@@ -173,16 +173,6 @@ def _collect(kwargs: dict) -> AccountChanges:
     return AccountChanges.from_options(options)
 
 
-def _emit_account(result: dict) -> None:
-    """The account, and on stderr what to do next (``notes``, kept in --json output)."""
-    notes = result.get("notes") or []
-    if not get_app().json:
-        result = {k: v for k, v in result.items() if k != "notes"}
-    emit(result)
-    for note in notes:
-        message(f"Note: {note}")
-
-
 def _read_stdin(what: str) -> str:
     if sys.stdin.isatty():
         return click.prompt(what, hide_input=True, err=True)
@@ -228,7 +218,7 @@ def add_group(name: str, **kwargs) -> None:
           --smtp-host smtp.office365.com --team sales
     """
     app = get_app()
-    _emit_account(accounts.add_account(app.store, app.actor, app.settings, "group", name, _collect(kwargs)))
+    emit_with_notes(accounts.add_account(app.store, app.actor, app.settings, "group", name, _collect(kwargs)))
 
 
 @account.command("add-personal")
@@ -256,7 +246,7 @@ def add_personal(name: str, **kwargs) -> None:
           --folder INBOX --folder Projects --folder-map Projects=Projects
     """
     app = get_app()
-    _emit_account(accounts.add_account(app.store, app.actor, app.settings, "personal", name, _collect(kwargs)))
+    emit_with_notes(accounts.add_account(app.store, app.actor, app.settings, "personal", name, _collect(kwargs)))
 
 
 @account.command("update")
@@ -285,7 +275,7 @@ def update(name: str, add_team: tuple[str, ...], remove_team: tuple[str, ...], *
     app = get_app()
     if add_team or remove_team:
         kwargs["teams"] = _changed_teams(app, name, kwargs.get("teams"), add_team, remove_team)
-    _emit_account(accounts.update_account(app.store, app.actor, app.settings, name, _collect(kwargs)))
+    emit_with_notes(accounts.update_account(app.store, app.actor, app.settings, name, _collect(kwargs)))
 
 
 def _changed_teams(app, name: str, replace, add: tuple[str, ...], remove: tuple[str, ...]) -> list[str]:  # noqa: ANN001

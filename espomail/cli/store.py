@@ -6,6 +6,7 @@ import click
 
 from espomail.cli.app import get_app
 from espomail.cli.output import emit, json_option, message, short, text
+from espomail.cli.types import NonEmptyPath
 from espomail.services import store_copy
 
 COLUMNS = [
@@ -32,6 +33,7 @@ def store() -> None:
     "--to",
     "to",
     required=True,
+    type=NonEmptyPath(),  # '' is refused, never read as the current directory
     metavar="URL|PATH",
     help="The empty target: a PostgreSQL URL (a bare database, or one just made by 'init') or a new SQLite file.",
 )

@@ -157,6 +157,7 @@ def test_the_largest_id_is_merely_not_found(espomail, store_with_data):
             "--attach",
             "",
         ),
+        ("store", "copy", "--to", ""),
     ],
     ids=lambda a: " ".join(a[:2]) + " " + a[-2],
 )

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import hashlib
 
-from espomail.mail.parse import body_of, parse_headers
-
 # What the author wrote and the reader is shown; everything else in the header is trace.
 ORIGIN_HEADERS = (
     "from",
@@ -45,6 +43,8 @@ def content_digest(raw: bytes) -> str:
     digest = hashlib.sha256()
     if not raw:
         return digest.hexdigest()
+    from espomail.mail.parse import body_of, parse_headers  # here: listing emails needs base_key, not the parser
+
     headers = parse_headers(raw).headers
     for name in ORIGIN_HEADERS:
         for value in headers.get(name, ()):

@@ -12,7 +12,6 @@ from espomail.mail import copies
 from espomail.model import AccessLevel, Page, ProcessingState, counted_up_to
 from espomail.policy import access
 from espomail.policy.access import Actor, EmailFacts
-from espomail.services.accounts import get_account
 from espomail.store import accounts as accounts_q
 from espomail.store import cases as cases_q
 from espomail.store import emails as q
@@ -180,6 +179,8 @@ def list_for(
     if parent:
         query.parent = _parent_ref(store, parent)
     if account:
+        from espomail.services.accounts import get_account  # here: it brings OAuth and keyring code
+
         query.account_id = get_account(store, account).id
     return _email_page(store, actor, query, bodies)
 

@@ -158,3 +158,12 @@ def test_a_store_from_another_build_is_refused_with_a_clear_error(espomail, db_p
         "differs from this version's schema; move it aside and run 'espomail init', or use the "
         "build that made it"
     ]
+
+
+def test_the_written_postgres_checksums_are_the_computed_ones():
+    """Opening a PostgreSQL store compares with POSTGRES_CHECKSUMS instead of translating every
+    migration; a new or changed migration (or translation) must update that table."""
+    computed = migrations.computed_checksums()
+    assert migrations.POSTGRES_CHECKSUMS == computed, (
+        f"update POSTGRES_CHECKSUMS in espomail/store/migrations.py to {computed!r}"
+    )

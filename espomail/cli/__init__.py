@@ -12,6 +12,7 @@ import importlib
 import json
 import logging
 import os
+import select
 import sys
 
 import click
@@ -35,6 +36,31 @@ class LazyGroup(click.Group):
             return None
         module = importlib.import_module(f"espomail.cli.{module_name}")
         return next(c for c in module.COMMANDS if c.name == name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        # click turns any EPIPE into a silent exit 1, even outside standalone mode: a reader
+        # that stopped reading ('espomail email list | head -1') is no failure, and a
+        # connection that broke is one that must be said.
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            if _stdout_closed():
+                raise ReaderGone from None
+            raise EspomailError(f"a connection was closed by the other side ({exc}); run the command again") from None
+
+
+class ReaderGone(Exception):
+    """The program reading our standard output has closed it: stop quietly, exit 0."""
+
+
+def _stdout_closed() -> bool:
+    """True when standard output is a pipe (or socket) whose reader is gone."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT_SETTINGS)
@@ -136,7 +162,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Error: interrupted", err=True)
         code = 130
-    except BrokenPipeError:
+    except ReaderGone:
+        # what is still buffered for stdout goes nowhere, rather than into a second EPIPE at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         code = 0
     except Exception as exc:  # noqa: BLE001 - last line of defence: one line, no traceback
         if os.environ.get("ESPOMAIL_TRACEBACK"):

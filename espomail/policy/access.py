@@ -342,7 +342,8 @@ def read_scope(actor: Actor) -> str:
 
 def deny(actor: Actor, permission: str, what: str) -> None:
     log.warning("permission denied: user=%s permission=%r action=%r", actor.username, permission, what)
-    raise PermissionDenied(
-        f"{actor.username} may not {what}: missing permission '{permission}'; "
-        "ask an administrator to grant it in a role"
-    )
+    if permission.startswith("administrator"):  # no role grants it: say so, not "ask for a role"
+        hint = "only administrators may (user add/update --admin); no role grants it"
+    else:
+        hint = "ask an administrator to grant it in a role"
+    raise PermissionDenied(f"{actor.username} may not {what}: missing permission '{permission}'; {hint}")

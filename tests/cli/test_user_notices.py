@@ -61,6 +61,9 @@ def test_without_as_read_all_needs_a_user(espomail, told):
 def test_a_user_may_not_read_another_users_notifications(espomail, told):
     denied = espomail("--as", "alice", "notification", "read", "--all", "--user", "bob")
     assert denied.exit_code == 4
+    # an administrator's action: no role grants it, so the hint does not send alice to ask for one
+    assert "only administrators may (user add/update --admin); no role grants it" in denied.stderr
+    assert "in a role" not in denied.stderr
     assert unread(espomail, "bob") == 2
     [first, _] = espomail("--as", "bob", "notification", "list", "--json").json
     assert espomail("--as", "alice", "notification", "read", first["id"]).exit_code == 3

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from espomail import validate
 from espomail.config import Settings
 from espomail.errors import NotFound
@@ -23,26 +25,60 @@ STATUSES = tuple(status.value for status in CaseStatus)
 PRIORITIES = tuple(priority.value for priority in CasePriority)
 
 
-def case_dict(store: Store, case: Row, actor: Actor, full: bool = True) -> dict:
+@dataclasses.dataclass(frozen=True)
+class CaseNames:
+    """What a page of cases names (emails, teams, assignees, accounts), read in one query per
+    kind for the whole page: one per case costs a round trip each on PostgreSQL."""
+
+    email_ids: dict[int, list[int]]
+    team_ids: dict[int, list[int]]
+    team_names: dict[int, str]
+    usernames: dict[int, str]
+    account_names: dict[int, str]
+
+    @classmethod
+    def of(cls, store: Store, cases: list[Row]) -> CaseNames:
+        case_ids = [c["id"] for c in cases]
+        team_ids = q.team_ids_of(store, case_ids)
+        return cls(
+            email_ids=q.email_ids_of(store, case_ids),
+            team_ids=team_ids,
+            team_names=people_q.team_names_by_id(store, (t for ids in team_ids.values() for t in ids)),
+            usernames=people_q.usernames(store, (c["assigned_user_id"] for c in cases)),
+            account_names=accounts_q.account_names(store, (c["inbound_account_id"] for c in cases)),
+        )
+
+
+def case_dict(
+    store: Store,
+    case: Row,
+    actor: Actor,
+    full: bool = True,
+    names: CaseNames | None = None,
+    readable: set[int] | None = None,
+) -> dict:
     """A case as ``actor`` may see it (docs/access.md, "Cases"): its own fields; of its
     emails (ids, stream notes) only those ``actor`` may read (email.read); and its
     description and attachments, copied from the email that opened it, only when ``actor``
-    may read that email."""
-    email_ids = q.email_ids(store, case["id"])
+    may read that email. A list gives the ``names`` and ``readable`` email ids of its page."""
+    names = names or CaseNames.of(store, [case])
+    email_ids = names.email_ids.get(case["id"], [])
     notes = notes_q.stream_of(store, "case", case["id"]) if full else []
-    readable = readable_ids(store, actor, [*email_ids, *(n["email_id"] for n in notes)])
+    if readable is None or notes:
+        readable = readable_ids(store, actor, [*email_ids, *(n["email_id"] for n in notes)])
+    teams = (names.team_names.get(t) for t in names.team_ids.get(case["id"], []))
     result = {
         "number": case["number"],
         "name": case["name"],
         "status": case["status"],
         "priority": case["priority"],
         "type": case["type"],
-        "assigned_user": people_q.username(store, case["assigned_user_id"]),
-        "teams": people_q.team_names(store, q.team_ids(store, case["id"])),
+        "assigned_user": names.usernames.get(case["assigned_user_id"]),
+        "teams": sorted(name for name in teams if name is not None),
         "account_id": case["account_id"],
         "contact_id": case["contact_id"],
         "lead_id": case["lead_id"],
-        "inbound_account": accounts_q.account_name(store, case["inbound_account_id"]),
+        "inbound_account": names.account_names.get(case["inbound_account_id"]),
         "email_ids": [i for i in email_ids if i in readable],
         "created_at": case["created_at"],
         "updated_at": case["updated_at"],
@@ -113,7 +149,9 @@ def list_cases(
         visible = (actor.user_id, sorted(actor.team_ids))
     rows = q.list_cases(store, status, assigned_id, limit, offset, visible)
     total = q.count_cases(store, status, assigned_id, visible)
-    return Page([case_dict(store, r, actor, full=False) for r in rows], total)
+    names = CaseNames.of(store, rows)
+    readable = readable_ids(store, actor, (i for ids in names.email_ids.values() for i in ids))
+    return Page([case_dict(store, r, actor, False, names, readable) for r in rows], total)
 
 
 def show_case(store: Store, actor: Actor, number: int) -> dict:

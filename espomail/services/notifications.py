@@ -15,20 +15,27 @@ from espomail.store import people as people_q
 from espomail.store.db import Row, Store
 
 
-def notification_dict(store: Store, row: Row) -> dict:
+def notification_dicts(store: Store, rows: list[Row]) -> list[dict]:
+    """Notifications as shown, with what they name read in one query per kind for all."""
+    usernames = people_q.usernames(store, (r["user_id"] for r in rows))
+    subjects = emails_q.subjects_of(store, (r["email_id"] for r in rows))
+    numbers = cases_q.case_numbers(store, (r["record_id"] for r in rows if r["record_type"] == "case"))
+    return [_notification(row, usernames, subjects, numbers) for row in rows]
+
+
+def _notification(row: Row, usernames: dict, subjects: dict, case_numbers: dict) -> dict:
     record = None
     if row["record_type"]:
         shown = row["record_id"]
         if row["record_type"] == "case":
-            shown = cases_q.case_number(store, row["record_id"]) or shown
+            shown = case_numbers.get(row["record_id"]) or shown
         record = {"type": row["record_type"], "id": shown}
-    subject = emails_q.subject_of(store, row["email_id"]) if row["email_id"] else None
     return {
         "id": row["id"],
-        "user": people_q.username(store, row["user_id"]),
+        "user": usernames.get(row["user_id"]),
         "type": row["type"],
         "email_id": row["email_id"],
-        "subject": subject,
+        "subject": subjects.get(row["email_id"]),
         "record": record,
         "is_read": bool(row["is_read"]),
         "created_at": row["created_at"],
@@ -52,7 +59,7 @@ def list_notifications(
     user_id = _whose(store, actor, user)
     rows = q.list_for_user(store, user_id, unread, limit, offset)
     readable = readable_ids(store, actor, (r["email_id"] for r in rows))
-    items = [notification_dict(store, r) for r in rows if r["email_id"] is None or r["email_id"] in readable]
+    items = notification_dicts(store, [r for r in rows if r["email_id"] is None or r["email_id"] in readable])
     if len(rows) < limit and (rows or offset == 0):
         return Page(items, offset + len(rows))
     return Page(items, *q.count_for_user(store, user_id, unread, counted_up_to(offset, limit)))

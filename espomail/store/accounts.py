@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from espomail import timeutil
 from espomail.errors import StoreError
 from espomail.model import FetchStatus, MailAccount
-from espomail.store.db import Row, Store
+from espomail.store.db import Row, Store, rows_by_id
 from espomail.timeutil import now_iso
 
 
@@ -25,6 +25,11 @@ def account_by_name(store: Store, name: str) -> MailAccount | None:
 
 def account_by_id(store: Store, account_id: int) -> MailAccount | None:
     return _account(store.row("SELECT * FROM mail_accounts WHERE id = ?", [account_id]))
+
+
+def account_names(store: Store, account_ids: Iterable[int | None]) -> dict[int, str]:
+    rows = rows_by_id(store, "SELECT id, name FROM mail_accounts WHERE id IN", account_ids)
+    return {account_id: found[0]["name"] for account_id, found in rows.items()}
 
 
 def account_name(store: Store, account_id: int | None) -> str | None:

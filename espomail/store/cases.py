@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from espomail.model import NOT_ACTUAL
-from espomail.store.db import Row, Store
+from espomail.store.db import Row, Store, rows_by_id
 from espomail.timeutil import now_iso
 
 
@@ -19,6 +19,29 @@ def case_by_id(store: Store, case_id: int) -> Row | None:
 
 def case_id_by_number(store: Store, number: int) -> int | None:
     return store.value("SELECT id FROM cases WHERE number = ?", [number])
+
+
+def case_numbers(store: Store, case_ids: Iterable[int | None]) -> dict[int, int]:
+    rows = rows_by_id(store, "SELECT id, number FROM cases WHERE id IN", case_ids)
+    return {case_id: found[0]["number"] for case_id, found in rows.items()}
+
+
+def team_ids_of(store: Store, case_ids: Iterable[int]) -> dict[int, list[int]]:
+    """``team_ids`` of several cases at once."""
+    rows = rows_by_id(store, "SELECT case_id, team_id FROM case_teams WHERE case_id IN", case_ids, key="case_id")
+    return {case_id: sorted(r["team_id"] for r in found) for case_id, found in rows.items()}
+
+
+def email_ids_of(store: Store, case_ids: Iterable[int]) -> dict[int, list[int]]:
+    """``email_ids`` of several cases at once, each in the same order."""
+    rows = rows_by_id(
+        store,
+        "SELECT parent_id, id FROM emails WHERE parent_type = 'case' AND parent_id IN",
+        case_ids,
+        key="parent_id",
+        order="ORDER BY date_sent NULLS FIRST, id",
+    )
+    return {case_id: [r["id"] for r in found] for case_id, found in rows.items()}
 
 
 def case_number(store: Store, case_id: int) -> int | None:
@@ -79,13 +102,6 @@ def copy_attachments(store: Store, case_id: int, email_id: int, attachments: Ite
 
 def attachments_of(store: Store, case_id: int) -> list[Row]:
     return store.rows("SELECT * FROM attachments WHERE case_id = ? ORDER BY id", [case_id])
-
-
-def email_ids(store: Store, case_id: int) -> list[int]:
-    return store.column(
-        "SELECT id FROM emails WHERE parent_type = 'case' AND parent_id = ? ORDER BY date_sent NULLS FIRST, id",
-        [case_id],
-    )
 
 
 def last_assignee_among(store: Store, user_ids: Sequence[int]) -> int | None:

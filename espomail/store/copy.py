@@ -90,10 +90,20 @@ def copy_store(source: Store, target: Store) -> CopyReport:
                 _reset_sequences(target)
         source_counts = {t: _count(source, t) for t in table_names()} | {"raw sources": _raw_count(source)}
     if target.engine == "postgresql":
-        target.execute("ANALYZE")  # planner statistics for the tables just filled
+        _settle(target)
     target_counts = {t: _count(target, t) for t in table_names()} | {"raw sources": _raw_count(target)}
     tables = [TableCount(name, n, target_counts[name]) for name, n in source_counts.items()]
     return CopyReport(source.describe(), target.describe(), tables)
+
+
+def _settle(store: Store) -> None:
+    """Make the filled PostgreSQL tables ready to read fast: planner statistics, and the
+    visibility map that index-only scans (every count of a list) need. Without the VACUUM,
+    the first commands after a copy read the heap for every row until autovacuum passes
+    (a user's notification count on the million-email store: 187 ms instead of a few).
+    The raw sources are only analyzed: vacuuming their gigabytes would buy no read."""
+    store.execute(f"VACUUM (ANALYZE) {', '.join(table_names())}")
+    store.execute("ANALYZE raw_sources")
 
 
 def _defer_foreign_keys(store: Store) -> None:

@@ -48,6 +48,21 @@ def json_strings(values: list[str]) -> str:
     return to_json(values)
 
 
+def rows_by_id(
+    store: Store, sql: str, ids: Iterable[int | None], key: str = "id", order: str = ""
+) -> dict[int, list[Row]]:
+    """``sql`` (ending in ``IN``, its list and then ``order`` added here) run for ``ids`` in
+    chunks of 500, its rows grouped by the column ``key``: what a page of results names, read
+    in one query per kind instead of one per row (a round trip each on PostgreSQL)."""
+    wanted = sorted({i for i in ids if i is not None})
+    found: dict[int, list[Row]] = {}
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        for row in store.rows(f"{sql} ({', '.join('?' for _ in chunk)}) {order}", chunk):
+            found.setdefault(row[key], []).append(row)
+    return found
+
+
 class Store:
     """An open database: query helpers and nested transactions, the same on every engine.
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from espomail.model import DeliveryState, ProcessingState
 from espomail.store import blobs
-from espomail.store.db import Row, Store
+from espomail.store.db import Row, Store, rows_by_id
 from espomail.timeutil import now_iso
 
 # -- reading ------------------------------------------------------------------------------
@@ -21,8 +21,9 @@ def has_emails(store: Store) -> bool:
     return store.value("SELECT 1 FROM emails LIMIT 1") is not None
 
 
-def subject_of(store: Store, email_id: int) -> str | None:
-    return store.value("SELECT subject FROM emails WHERE id = ?", [email_id])
+def subjects_of(store: Store, email_ids: Iterable[int | None]) -> dict[int, str | None]:
+    rows = rows_by_id(store, "SELECT id, subject FROM emails WHERE id IN", email_ids)
+    return {email_id: found[0]["subject"] for email_id, found in rows.items()}
 
 
 def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from espomail.store.db import Row, Store
+from espomail.store.db import Row, Store, rows_by_id
 from espomail.timeutil import now_iso
 
 ROLE_FIELDS = (
@@ -104,6 +104,16 @@ def user_by_username(store: Store, username: str) -> Row | None:
 
 def user_by_id(store: Store, user_id: int) -> Row | None:
     return store.row("SELECT * FROM users WHERE id = ?", [user_id])
+
+
+def usernames(store: Store, user_ids: Iterable[int | None]) -> dict[int, str]:
+    rows = rows_by_id(store, "SELECT id, username FROM users WHERE id IN", user_ids)
+    return {user_id: found[0]["username"] for user_id, found in rows.items()}
+
+
+def team_names_by_id(store: Store, team_ids: Iterable[int | None]) -> dict[int, str]:
+    rows = rows_by_id(store, "SELECT id, name FROM teams WHERE id IN", team_ids)
+    return {team_id: found[0]["name"] for team_id, found in rows.items()}
 
 
 def username(store: Store, user_id: int | None) -> str | None:

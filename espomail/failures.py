@@ -29,6 +29,8 @@ def translate(exc: BaseException, store_path: Path | None = None) -> EspomailErr
         what = "disk full (ENOSPC)" if exc.errno == errno.ENOSPC else "disk quota exceeded (EDQUOT)"
         return MachineError(f"{what} writing {where}: free space and rerun; nothing was lost")
     kind = engine.failure_kind(exc)
+    if kind is not None and engine.on_server(exc):
+        return _server_failure(kind)
     store = f"the store {store_path}" if store_path else "the store"
     if kind == engine.DISK_FULL:
         return MachineError(f"disk full (ENOSPC) writing {store}: free space and rerun; nothing was lost")
@@ -44,6 +46,18 @@ def translate(exc: BaseException, store_path: Path | None = None) -> EspomailErr
     if isinstance(exc, PermissionError):
         return MachineError(f"permission denied on {exc.filename or 'a file'}: check its owner and mode")
     return None
+
+
+def _server_failure(kind: str) -> MachineError:
+    """What a PostgreSQL server's refusal means (its error names no file of ours)."""
+    if kind == engine.DISK_FULL:
+        return MachineError(
+            "the PostgreSQL server's disk is full: free space on the database server and rerun; nothing was lost"
+        )
+    return MachineError(
+        "the PostgreSQL server refuses writes (a read-only standby, or default_transaction_read_only): "
+        "point --db/ESPOMAIL_DB at the primary server and rerun; nothing was changed"
+    )
 
 
 def describe(exc: BaseException, store_path: Path | None = None) -> str:

@@ -1,8 +1,10 @@
-"""What the database engine's errors mean, for messages that say what to do (SQLite here).
+"""What the database engine's errors mean, for messages that say what to do.
 
-The rest of the code never sees the engine: it asks ``failure_kind(exc)`` whether an error
-is the disk, the lock or a read-only store (None: a bug), and ``lock_holder`` who holds the
-store's write lock.
+The rest of the code never sees the engine: it asks ``is_engine_failure(exc)`` whether an
+error is the store failing (not a value of one message), ``failure_kind(exc)`` whether it is
+the disk, the lock or a read-only store (None: a bug), ``on_server(exc)`` whether a
+PostgreSQL server said it, and ``lock_holder`` who holds a SQLite store's write lock.
+PostgreSQL's errors are told apart by their SQLSTATE (psycopg gives it as ``sqlstate``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,33 @@ def busy_timeout_s() -> float:
     return db.BUSY_TIMEOUT_S
 
 
+# PostgreSQL's SQLSTATE classes that are the server or its machine, never a value of one
+# message: connection (08), transaction state (25: a read-only standby), rollbacks (40:
+# serialization, deadlock), insufficient resources (53: disk full, memory, connections),
+# object state (55: a lock not available), operator intervention (57: shutdown, cancel),
+# system error (58: I/O), internal error (XX).
+_SERVER_CLASSES = ("08", "25", "40", "53", "55", "57", "58", "XX")
+_SERVER_KINDS = {"53100": DISK_FULL, "25006": READ_ONLY}
+
+
+def on_server(exc: BaseException) -> str | None:
+    """The SQLSTATE of an error a PostgreSQL server reported, else None."""
+    state = getattr(exc, "sqlstate", None)
+    return state if isinstance(state, str) and len(state) == 5 else None
+
+
 def is_engine_failure(exc: BaseException) -> bool:
     """The engine failed (disk, lock, I/O), as opposed to a bad value given to it."""
+    state = on_server(exc)
+    if state is not None:
+        return state[:2] in _SERVER_CLASSES
     return isinstance(exc, sqlite3.OperationalError)
 
 
 def failure_kind(exc: BaseException) -> str | None:
+    state = on_server(exc)
+    if state is not None:
+        return _SERVER_KINDS.get(state)
     if not isinstance(exc, sqlite3.OperationalError):
         return None
     text = str(exc).lower()

@@ -286,3 +286,58 @@ def test_leases_are_judged_by_the_database(pg):
         assert accounts_q.take_lease(third, account_id, accounts_q.lease_holder(third, "hostB:3:cc"), 300, "hostB")
     first.close()
     third.close()
+
+
+# -- the server's own failures -------------------------------------------------------------------
+
+
+def test_a_read_only_server_is_one_error_and_changes_nothing(espomail, pg):
+    """A --db pointed at a standby (here: default_transaction_read_only) refuses every write:
+    one line saying so, exit 1, no traceback; reads still work."""
+    server, url, name = pg
+    with psycopg.connect(server.url(), autocommit=True) as admin:
+        admin.execute(
+            psycopg.sql.SQL("ALTER DATABASE {} SET default_transaction_read_only = on").format(
+                psycopg.sql.Identifier(name)
+            )
+        )
+    result = espomail("--db", url, "team", "add", "support")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: the PostgreSQL server refuses writes (a read-only standby, or default_transaction_read_only): "
+        "point --db/ESPOMAIL_DB at the primary server and rerun; nothing was changed\n"
+    )
+    assert server.password not in result.stderr
+    listed = espomail("--db", url, "team", "list", "--json")
+    assert (listed.exit_code, listed.json) == (0, [])
+
+
+class _ServerSaid(Exception):
+    """What psycopg raises for a server's error: it carries the SQLSTATE."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"server error {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(
+    "sqlstate, store_failing",
+    [
+        ("53100", True),  # disk full
+        ("40001", True),  # serialization failure: the batch waits for the next run
+        ("57P01", True),  # administrator shutdown
+        ("25006", True),  # read-only transaction
+        ("23505", False),  # a unique violation: a value, handled per message
+        ("22021", False),  # a bad byte sequence in a value
+    ],
+)
+def test_server_errors_are_told_apart_by_their_sqlstate(sqlstate, store_failing):
+    from espomail.failures import MachineError, translate
+    from espomail.store import engine
+
+    assert engine.is_engine_failure(_ServerSaid(sqlstate)) is store_failing
+    said = translate(_ServerSaid(sqlstate))
+    if sqlstate == "53100":
+        assert isinstance(said, MachineError) and "PostgreSQL server's disk is full" in said.message
+    elif sqlstate != "25006":
+        assert said is None  # an unexpected error: one line naming it, from the CLI's last defence

@@ -386,8 +386,10 @@ class _AccountFetch:
                 try:
                     _FolderFetch(self, session, folder).run()
                 except Exception as exc:  # noqa: BLE001 - the other folders go on
-                    if isinstance(translate(exc), MachineError):
-                        raise  # the disk or the store: no other folder would do better
+                    if isinstance(translate(exc), MachineError | StoreError):
+                        # the disk, the store, or another host that took the account over: no
+                        # other folder would do better, and none of it is the account's fault
+                        raise
                     if not _expected(exc):
                         log.exception("account %s folder %s failed", account.name, folder)
                     reason = describe(exc, self.writer.store.path)

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from espomail import timeutil
 from espomail.errors import StoreError
 from espomail.model import FetchStatus, MailAccount
-from espomail.store.db import Row, Store, rows_by_id
+from espomail.store.db import Row, Store, values_by_id
 from espomail.timeutil import now_iso
 
 
@@ -28,8 +28,7 @@ def account_by_id(store: Store, account_id: int) -> MailAccount | None:
 
 
 def account_names(store: Store, account_ids: Iterable[int | None]) -> dict[int, str]:
-    rows = rows_by_id(store, "SELECT id, name FROM mail_accounts WHERE id IN", account_ids)
-    return {account_id: found[0]["name"] for account_id, found in rows.items()}
+    return values_by_id(store, "mail_accounts", "name", account_ids)
 
 
 def account_name(store: Store, account_id: int | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from espomail.model import NOT_ACTUAL
-from espomail.store.db import Row, Store, rows_by_id
+from espomail.store.db import Row, Store, rows_by_id, values_by_id
 from espomail.timeutil import now_iso
 
 
@@ -22,8 +22,7 @@ def case_id_by_number(store: Store, number: int) -> int | None:
 
 
 def case_numbers(store: Store, case_ids: Iterable[int | None]) -> dict[int, int]:
-    rows = rows_by_id(store, "SELECT id, number FROM cases WHERE id IN", case_ids)
-    return {case_id: found[0]["number"] for case_id, found in rows.items()}
+    return values_by_id(store, "cases", "number", case_ids)
 
 
 def team_ids_of(store: Store, case_ids: Iterable[int]) -> dict[int, list[int]]:

@@ -63,6 +63,12 @@ def rows_by_id(
     return found
 
 
+def values_by_id(store: Store, table: str, column: str, ids: Iterable[int | None]) -> dict[int, Any]:
+    """``id -> column`` of the rows of ``table`` (a name of ours, never a user's) with ``ids``."""
+    rows = rows_by_id(store, f"SELECT id, {column} FROM {table} WHERE id IN", ids)
+    return {row_id: found[0][column] for row_id, found in rows.items()}
+
+
 class Store:
     """An open database: query helpers and nested transactions, the same on every engine.
 

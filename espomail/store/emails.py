@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from espomail.model import DeliveryState, ProcessingState
 from espomail.store import blobs
-from espomail.store.db import Row, Store, rows_by_id
+from espomail.store.db import Row, Store, rows_by_id, values_by_id
 from espomail.timeutil import now_iso
 
 # -- reading ------------------------------------------------------------------------------
@@ -22,8 +22,7 @@ def has_emails(store: Store) -> bool:
 
 
 def subjects_of(store: Store, email_ids: Iterable[int | None]) -> dict[int, str | None]:
-    rows = rows_by_id(store, "SELECT id, subject FROM emails WHERE id IN", email_ids)
-    return {email_id: found[0]["subject"] for email_id, found in rows.items()}
+    return values_by_id(store, "emails", "subject", email_ids)
 
 
 def ids_by_message_ids(store: Store, message_ids: Sequence[str]) -> dict[str, int]:
@@ -289,14 +288,7 @@ def _by_ids_locked(store: Store, table: str, ids: Sequence[int], lock: str) -> d
 
 def by_ids(store: Store, table: str, ids: Sequence[int]) -> dict[int, Row]:
     """Rows of ``table`` by id, for a whole batch in one query per 500."""
-    found: dict[int, Row] = {}
-    ids = list(ids)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for row in store.rows(f"SELECT * FROM {table} WHERE id IN ({marks})", chunk):
-            found[row["id"]] = row
-    return found
+    return {row_id: found[0] for row_id, found in rows_by_id(store, f"SELECT * FROM {table} WHERE id IN", ids).items()}
 
 
 def insert_delivery(store: Store, email_id: int, account_id: int | None, folder: str | None, uid: int | None) -> int:
@@ -423,28 +415,16 @@ def team_ids_of(store: Store, email_id: int) -> set[int]:
 
 def team_ids_by_email(store: Store, email_ids: Iterable[int]) -> dict[int, set[int]]:
     """The teams of several emails (one query per 500)."""
-    found: dict[int, set[int]] = {}
-    ids = sorted(set(email_ids))
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for row in store.rows(f"SELECT email_id, team_id FROM email_teams WHERE email_id IN ({marks})", chunk):
-            found.setdefault(row["email_id"], set()).add(row["team_id"])
-    return found
+    rows = rows_by_id(store, "SELECT email_id, team_id FROM email_teams WHERE email_id IN", email_ids, key="email_id")
+    return {email_id: {r["team_id"] for r in found} for email_id, found in rows.items()}
 
 
 def readers_of(store: Store, email_ids: Sequence[int]) -> dict[int, tuple[set[int], set[int]]]:
     """email id -> (its user ids, its team ids): what the read check needs, for many emails."""
-    found: dict[int, tuple[set[int], set[int]]] = {i: (set(), set()) for i in email_ids}
-    ids = list(found)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ", ".join("?" for _ in chunk)
-        for row in store.rows(f"SELECT email_id, user_id FROM email_users WHERE email_id IN ({marks})", chunk):
-            found[row["email_id"]][0].add(row["user_id"])
-        for row in store.rows(f"SELECT email_id, team_id FROM email_teams WHERE email_id IN ({marks})", chunk):
-            found[row["email_id"]][1].add(row["team_id"])
-    return found
+    email_ids = list(email_ids)
+    users = rows_by_id(store, "SELECT email_id, user_id FROM email_users WHERE email_id IN", email_ids, key="email_id")
+    teams = team_ids_by_email(store, email_ids)
+    return {i: ({r["user_id"] for r in users.get(i, [])}, teams.get(i, set())) for i in email_ids}
 
 
 def add_users(store: Store, email_id: int, sort_date: str | None, users: dict) -> None:

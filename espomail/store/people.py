@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
-from espomail.store.db import Row, Store, rows_by_id
+from espomail.store.db import Row, Store, values_by_id
 from espomail.timeutil import now_iso
 
 ROLE_FIELDS = (
@@ -107,13 +107,11 @@ def user_by_id(store: Store, user_id: int) -> Row | None:
 
 
 def usernames(store: Store, user_ids: Iterable[int | None]) -> dict[int, str]:
-    rows = rows_by_id(store, "SELECT id, username FROM users WHERE id IN", user_ids)
-    return {user_id: found[0]["username"] for user_id, found in rows.items()}
+    return values_by_id(store, "users", "username", user_ids)
 
 
 def team_names_by_id(store: Store, team_ids: Iterable[int | None]) -> dict[int, str]:
-    rows = rows_by_id(store, "SELECT id, name FROM teams WHERE id IN", team_ids)
-    return {team_id: found[0]["name"] for team_id, found in rows.items()}
+    return values_by_id(store, "teams", "name", team_ids)
 
 
 def username(store: Store, user_id: int | None) -> str | None:

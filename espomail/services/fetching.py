@@ -511,9 +511,10 @@ class _FolderFetch:
         done = 0
         self._show_progress(done, len(uids))
         use_worker = len(uids) >= preparing.WORKER_THRESHOLD
-        preparer = preparing.Preparer(
-            self.writer.store.raw.directory, use_worker, ParseLimits.from_settings(self.settings)
-        )
+        raw = self.writer.store.raw
+        # Uploading ahead (PostgreSQL) pays for its connection only when a batch is stored meanwhile.
+        uploader = raw.uploader() if len(batches) > 1 else None
+        preparer = preparing.Preparer(raw.directory, use_worker, ParseLimits.from_settings(self.settings), uploader)
         try:
             for batch, incoming in _prefetch(self.session, batches, big, not self.account.mark_seen, preparer):
                 self._import_batch(batch, incoming, sizes)

@@ -107,6 +107,7 @@ def store_messages(
             continue
         seen_here.add(email_id)
         wanted.append((email_id, item))
+    store.raw.discard(_unused(items, [item for _email_id, item in wanted]))
     delivery_ids = emails_q.insert_deliveries(
         store,
         [
@@ -131,6 +132,12 @@ def store_messages(
         if id(item) in separate:
             emails_q.insert_events(store, email_id, delivery_id, [SEPARATE_EVENT])
     return result
+
+
+def _unused(items: list[Incoming], wanted: list[Incoming]) -> list[blobs.Location]:
+    """The sources uploaded ahead for copies that are not stored (this account had them)."""
+    kept = {id(item) for item in wanted}
+    return [item.location for item in items if id(item) not in kept and item.location is not None]
 
 
 SEPARATE_EVENT = (

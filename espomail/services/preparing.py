@@ -1,5 +1,7 @@
 """Prepare downloaded messages for storing: hash them, write their raw sources to a pack,
-parse them. In-thread for small fetches; with a worker process for large ones.
+parse them. In-thread for small fetches; with a worker process for large ones. On
+PostgreSQL, a fetch of several batches also uploads each batch's sources into the database
+on a connection of its own while the batch before is stored (store.postgres.RawUploader).
 
 A large fetch runs as a three-stage pipeline: the download thread reads a batch from
 IMAP, hashes it and appends it to a pack (hashing and file I/O release the interpreter
@@ -17,6 +19,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 from espomail.mail import parse_worker
 from espomail.mail.limits import DEFAULT, ParseLimits
@@ -27,6 +30,14 @@ from espomail.store.blobs import Location, PackWriter, digest
 WORKER_THRESHOLD = 400
 
 Downloaded = Iterable[tuple[bytes, int | None, bool]]  # (raw, uid, truncated), as downloaded
+
+
+class Uploader(Protocol):
+    """Moves spooled sources into the store ahead of their batch (PostgreSQL: store.postgres.RawUploader)."""
+
+    def submit(self, locations: list[Location]) -> Callable[[], list[Location]]: ...
+    def release(self, locations: list[Location]) -> None: ...
+    def close(self) -> None: ...
 
 
 class ParseWorker:
@@ -71,14 +82,30 @@ class Preparer:
     ``submit`` runs on the download thread and returns a callable that yields the items.
     """
 
-    def __init__(self, directory: Path, use_worker: bool, limits: ParseLimits = DEFAULT) -> None:
+    def __init__(
+        self, directory: Path, use_worker: bool, limits: ParseLimits = DEFAULT, uploader: Uploader | None = None
+    ) -> None:
         self._writer = PackWriter(directory)
         self._limits = limits
         self._worker = ParseWorker(directory, limits) if use_worker else None
+        self._uploader = uploader
 
     def submit(self, batch: Downloaded) -> Callable[[], list[Incoming]]:
-        if self._worker is not None:
-            return self._submit_to_worker(batch)
+        meta, shas, locations, parsed = self._submit_to_worker(batch) if self._worker else self._parse_here(batch)
+        if self._uploader is None:
+            return lambda: _items(meta, shas, locations, parsed())
+        uploaded = self._uploader.submit(locations)
+
+        def items() -> list[Incoming]:
+            result = _items(meta, shas, locations, parsed())  # the worker is done with the spool
+            for item, location in zip(result, uploaded(), strict=True):
+                item.location = location
+            self._uploader.release(locations)
+            return result
+
+        return items
+
+    def _parse_here(self, batch: Downloaded) -> tuple[list, list, list[Location], Callable[[], list[tuple]]]:
         batch = list(batch)
         shas = [digest(raw) for raw, _uid, _truncated in batch]
         locations = self._writer.append(zip(shas, (raw for raw, _uid, _truncated in batch), strict=True))
@@ -87,9 +114,9 @@ class Preparer:
             item = prepare(raw, uid, truncated, self._limits)
             parsed.append((item.parsed, item.key, item.has_id))
         meta = [(uid, truncated, len(raw)) for raw, uid, truncated in batch]
-        return lambda: _items(meta, shas, locations, parsed)
+        return meta, shas, locations, lambda: parsed
 
-    def _submit_to_worker(self, batch: Downloaded) -> Callable[[], list[Incoming]]:
+    def _submit_to_worker(self, batch: Downloaded) -> tuple[list, list, list[Location], Callable[[], list[tuple]]]:
         """Each message goes to the pack as it is downloaded and is then dropped: memory holds
         one message, not a batch; the worker reads them back from the pack."""
         meta: list[tuple] = []  # (uid, truncated, size)
@@ -106,12 +133,13 @@ class Preparer:
             ((loc.pack, loc.offset, loc.size), truncated)
             for loc, (_uid, truncated, _size) in zip(locations, meta, strict=True)
         ]
-        pending = self._worker.submit(work)
-        return lambda: _items(meta, shas, locations, pending())
+        return meta, shas, locations, self._worker.submit(work)
 
     def close(self) -> None:
         if self._worker is not None:
             self._worker.close()
+        if self._uploader is not None:
+            self._uploader.close()
         self._writer.close()
 
 

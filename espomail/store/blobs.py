@@ -147,6 +147,13 @@ class RawStore:
         here the packs are the store, so they are kept as they are."""
         return [place[:3] for place in places]
 
+    def uploader(self) -> None:
+        """Packs are the store here: nothing to upload ahead (PostgreSQL's DatabaseRaw has one)."""
+        return None
+
+    def discard(self, locations: Iterable[Location]) -> None:
+        """Nothing to do: unneeded bytes in a pack are wasted space, never read."""
+
     def read(self, location: Location | tuple) -> bytes:
         """The bytes at a Location, or at ``(pack, offset, size[, sha256])``; checked against
         the SHA-256 when it is known. RawSourceError when they cannot be read back intact."""

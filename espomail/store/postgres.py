@@ -30,7 +30,7 @@ import shutil
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -449,6 +449,63 @@ def _tables_with_id() -> frozenset[str]:
 # -- raw sources in the database ----------------------------------------------------------------
 
 
+def insert_raw(store: PostgresStore, items: list[tuple[str, bytes]]) -> list[int]:
+    """COPY raw sources ((sha256, bytes)) into ``raw_sources`` in the caller's transaction; their ids."""
+    if not items:
+        return []
+    ids = store.next_ids("raw_sources", len(items))
+    store.copy_rows(
+        "raw_sources",
+        ("id", "sha256", "size", "data"),
+        ((raw_id, sha, len(raw), raw) for raw_id, (sha, raw) in zip(ids, items, strict=True)),
+        binary=("int8", "text", "int8", "bytea"),
+    )
+    return ids
+
+
+class RawUploader:
+    """Moves each spooled batch of a large fetch into ``raw_sources`` on a connection of its
+    own, in a transaction of its own, while the main connection stores the batch before it.
+
+    Writing the sources is most of what a fetch asks of the server; in the storing
+    transaction it made the main thread wait (docs/performance.md). Order keeps it safe, as
+    packs do on SQLite (blobs.py): a batch's sources are committed *before* the transaction
+    that inserts the rows naming them, so no row ever names a missing source. A crash in
+    between leaves that batch's sources unreferenced (wasted space, never read; the rerun
+    downloads and uploads them again); sources that the batch turns out not to need (mail
+    this account had brought already) are deleted by the storing transaction (``discard``).
+    """
+
+    def __init__(self, raw: DatabaseRaw) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._raw = raw
+        self._store = raw.store.reopen()
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-upload")
+
+    def submit(self, locations: list[blobs.Location]) -> Callable[[], list[blobs.Location]]:
+        """Start uploading spooled sources (in order); the callable waits and gives their database locations."""
+        future = self._pool.submit(self._upload, locations)
+        return future.result
+
+    def _upload(self, locations: list[blobs.Location]) -> list[blobs.Location]:
+        items = [(loc.sha256, self._raw._read_spool(loc.pack, loc.offset, loc.size)) for loc in locations]
+        with self._store.atomic():
+            ids = insert_raw(self._store, items)
+        return [
+            blobs.Location(loc.sha256, blobs.DATABASE, raw_id, loc.size)
+            for loc, raw_id in zip(locations, ids, strict=True)
+        ]
+
+    def release(self, locations: list[blobs.Location]) -> None:
+        """The batch of these spooled locations is uploaded and parsed: delete its spool packs."""
+        self._raw.delete_spool(locations)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._store.close()
+
+
 class DatabaseRaw:
     """The raw sources of a PostgreSQL store: rows of ``raw_sources``; a local spool for the
     download thread and the parse worker (see blobs.py)."""
@@ -505,16 +562,26 @@ class DatabaseRaw:
         return result
 
     def _insert(self, items: list[tuple[str, bytes]]) -> list[int]:
-        if not items:
-            return []
-        ids = self.store.next_ids("raw_sources", len(items))
-        self.store.copy_rows(
-            "raw_sources",
-            ("id", "sha256", "size", "data"),
-            ((raw_id, sha, len(raw), raw) for raw_id, (sha, raw) in zip(ids, items, strict=True)),
-            binary=("int8", "text", "int8", "bytea"),
-        )
-        return ids
+        return insert_raw(self.store, items)
+
+    def uploader(self) -> RawUploader:
+        """A second connection that moves spooled batches into the database ahead of the
+        transactions that name them (a large fetch; see RawUploader)."""
+        return RawUploader(self)
+
+    def discard(self, locations: Iterable[blobs.Location]) -> None:
+        """Delete, in the caller's transaction, sources uploaded ahead that no row names (the
+        copies of a batch this account had brought already)."""
+        ids = sorted({loc.offset for loc in locations if loc.pack == blobs.DATABASE})
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            self.store.execute(f"DELETE FROM raw_sources WHERE id IN ({', '.join('?' for _ in chunk)})", chunk)
+
+    def delete_spool(self, locations: Iterable[blobs.Location]) -> None:
+        """Delete the spool packs of these (spooled) locations: their batch is uploaded and parsed."""
+        for pack in {loc.pack for loc in locations if loc.pack != blobs.DATABASE}:
+            with contextlib.suppress(OSError):
+                (self.directory / pack).unlink()
 
     def _read_spool(self, pack: str, offset: int, size: int) -> bytes:
         with open(self.directory / pack, "rb") as handle:

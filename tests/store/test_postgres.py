@@ -7,6 +7,7 @@ PostgreSQL); the PostgreSQL run runs every other test on PostgreSQL.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import threading
@@ -21,7 +22,7 @@ from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
 from espomail.store.db import open_store
 from espomail.store.migrations import M001_INITIAL, MIGRATIONS, postgres_statements
-from espomail.store.postgres import to_postgres
+from espomail.store.postgres import RawUploader, to_postgres
 from espomail.store.urls import is_url, shown
 from espomail.testing.messages import build_message
 
@@ -214,6 +215,41 @@ def test_raw_sources_live_in_the_database_and_are_checked_on_read(espomail, pg, 
     damaged = espomail("email", "show", email["id"], "--raw")
     assert damaged.exit_code == 1 and "no longer matches its SHA-256" in damaged.stderr
     assert not list(Path(isolated).rglob("pack-*.dat"))  # nothing in files on this host
+
+
+def test_a_fetch_of_several_batches_uploads_its_sources_ahead_and_keeps_none_it_does_not_need(
+    espomail, pg, group_account, dovecot, monkeypatch
+):
+    """A fetch of several batches writes each batch's sources on a second connection before
+    the batch is stored (store.postgres.RawUploader); the copies this account had already
+    are deleted again by the storing transaction, so no source is left that no row names."""
+    _, url, _ = pg
+    monkeypatch.setenv("ESPOMAIL_DB", url)
+    monkeypatch.setenv("ESPOMAIL_BATCH_SIZE", "10")
+    uploaded: list[int] = []
+    upload = RawUploader._upload
+    monkeypatch.setattr(
+        RawUploader, "_upload", lambda self, places: uploaded.append(len(places)) or upload(self, places)
+    )
+    _, user = group_account("ahead")
+    messages = [build_message(subject=f"ahead {i}", body=f"message {i}\n") for i in range(45)]
+    dovecot.append(user, messages + messages[:5])  # the same five again, in a later batch
+
+    result = espomail("fetch", "--json")
+
+    assert result.exit_code == 0, result
+    assert (result.json["new"], result.json["duplicates"]) == (45, 5)
+    assert sum(uploaded) == 50 and len(uploaded) == 5
+    digests = {hashlib.sha256(raw).hexdigest() for raw in dovecot.fetch_all(user)}
+    with psycopg.connect(url) as conn:
+        sources = conn.execute("SELECT id, sha256, data FROM raw_sources").fetchall()
+        assert len(sources) == 45 and {sha for _id, sha, _data in sources} == digests
+        assert all(hashlib.sha256(bytes(data)).hexdigest() == sha for _id, sha, data in sources)
+        named = conn.execute(
+            "SELECT COUNT(DISTINCT raw_offset) FROM email_deliveries WHERE raw_pack = 'db'"
+            " AND raw_offset IN (SELECT id FROM raw_sources)"
+        ).fetchone()[0]
+        assert named == 45
 
 
 def test_two_connections_storing_the_same_message_id_at_once_make_one_email(pg):

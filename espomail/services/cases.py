@@ -11,7 +11,6 @@ from espomail.model import CasePriority, CaseStatus, Page
 from espomail.policy import access
 from espomail.policy.access import Actor
 from espomail.policy.assignment_notices import Assigned
-from espomail.services import notices
 from espomail.services.emails import readable_ids
 from espomail.services.people import get_user
 from espomail.store import accounts as accounts_q
@@ -188,12 +187,16 @@ def update_case(
         if settings is not None and assignee and assignee != case["assigned_user_id"]:
             notice = _announce(store, settings, actor, case, assignee)
         result = case_dict(store, q.case_by_id(store, case["id"]), actor)
-    if settings is not None:
+    if settings is not None and notice is not None:
+        from espomail.services import notices  # the mail stack (SMTP, IMAP), only when mailing
+
         notices.send(store, settings, notice)
     return result
 
 
 def _announce(store: Store, settings: Settings, actor: Actor, case: Row, assignee_id: int) -> int | None:
     """Queue the notice of the new assignee (who may not have opted in)."""
+    from espomail.services import notices  # imported here: 'case list' need not load the mail stack
+
     inbound = accounts_q.account_by_id(store, case["inbound_account_id"]) if case["inbound_account_id"] else None
     return notices.announce(store, settings, actor, Assigned.CASE, case["number"], case["name"], assignee_id, inbound)

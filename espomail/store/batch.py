@@ -109,7 +109,11 @@ def flush(store: Store, writes: Writes) -> None:
 
 # PostgreSQL: the same rows through COPY (plain inserts) and staging tables (updates, inserts
 # that may meet an existing row): a statement per table and batch instead of one per row,
-# which costs the client a tenth and the server half of what executemany does.
+# which costs the client a tenth and the server half of what executemany does. An UPDATE
+# from a staging table also names its ids (``= ANY``): the stage has no statistics, and with
+# the table's own out of date (a table growing through a large fetch) the planner joined
+# them by hashing the whole table, once per batch: quadratic over a first fetch (24 ms a
+# batch at 10,000 messages and growing; auto_explain). By the ids it reads the batch's rows.
 _ATTACHMENT_COLUMNS = ("email_id", "part", "filename", "content_type", "size", "is_inline", "content_id")
 _USER_COLUMNS = ("email_id", "user_id", "is_read", "in_trash", "folder_id", "is_sender", "sort_date", "reason")
 _EVENT_COLUMNS = ("email_id", "delivery_id", "step", "decision", "detail", "created_at")
@@ -121,7 +125,8 @@ def _flush_postgres(store: Store, writes: Writes) -> None:
         assignments = ", ".join(f"{c} = s.{c}" for c in EMAIL_COLUMNS)
         store.execute(
             f"""UPDATE emails SET {assignments}, state = 'processed', last_error = NULL, updated_at = s.updated_at
-                FROM {stage} AS s WHERE emails.id = s.id"""
+                FROM {stage} AS s WHERE emails.id = s.id AND emails.id = ANY(?::bigint[])""",
+            [[row[-1] for row in writes.emails]],
         )
     if writes.attachments:
         store.copy_rows("attachments", _ATTACHMENT_COLUMNS, writes.attachments)
@@ -142,7 +147,8 @@ def _flush_postgres(store: Store, writes: Writes) -> None:
         stage = store.stage("email_deliveries", ("state", "processed_at", "id"), writes.finished)
         store.execute(
             f"""UPDATE email_deliveries SET state = s.state, error = NULL, processed_at = s.processed_at
-                FROM {stage} AS s WHERE email_deliveries.id = s.id"""
+                FROM {stage} AS s WHERE email_deliveries.id = s.id AND email_deliveries.id = ANY(?::bigint[])""",
+            [[row[-1] for row in writes.finished]],
         )
     if writes.events:
         store.copy_rows("email_events", _EVENT_COLUMNS, writes.events)

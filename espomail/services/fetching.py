@@ -301,6 +301,10 @@ class _AccountFetch:
         started = time.monotonic()
         run_id = None
         if not self.dry_run:
+            with self.writer() as store:  # its own transaction: it may wait for a dying host's last one
+                dropped = store.raw.drop_abandoned(self.account.id)  # we hold the lease: they are dead
+            if dropped:
+                log.info("account %s: deleted %d raw sources of batches never stored", self.account.name, dropped)
             with self.writer() as store, store.atomic():
                 crashed = health_q.close_crashed_runs(store, self.account.id)  # we hold the lease: they are dead
                 run_id = accounts_q.start_run(store, self.account.id)
@@ -513,7 +517,7 @@ class _FolderFetch:
         use_worker = len(uids) >= preparing.WORKER_THRESHOLD
         raw = self.writer.store.raw
         # Uploading ahead (PostgreSQL) pays for its connection only when a batch is stored meanwhile.
-        uploader = raw.uploader() if len(batches) > 1 else None
+        uploader = raw.uploader(self.account.id) if len(batches) > 1 else None
         preparer = preparing.Preparer(raw.directory, use_worker, ParseLimits.from_settings(self.settings), uploader)
         try:
             for batch, incoming in _prefetch(self.session, batches, big, not self.account.mark_seen, preparer):

@@ -107,7 +107,7 @@ def store_messages(
             continue
         seen_here.add(email_id)
         wanted.append((email_id, item))
-    store.raw.discard(_unused(items, [item for _email_id, item in wanted]))
+    store.raw.settle([item.location for item in items if item.location], _unused(items, [i for _e, i in wanted]))
     delivery_ids = emails_q.insert_deliveries(
         store,
         [

@@ -16,9 +16,10 @@ never interleave. Deleting an email zeroes its copies once the deletion has comm
 
 On PostgreSQL the sources live in the database (``store/postgres.py``, table
 ``raw_sources``); packs are only a local *spool* there: the download thread and the parse
-worker use them as here, and the rows that name a spooled source move its bytes into the
-database in their own transaction. Spool packs are not synced, hold one batch each and are
-deleted once that batch is stored.
+worker use them as here, and the bytes move into the database either with the rows that
+name them (in their transaction) or, in a fetch of several batches, just before, on a
+second connection (``RawStore.uploader``). Spool packs are not synced, hold one batch each
+and are deleted once that batch is stored.
 
 Reads are checked: a missing pack, a source cut short or bytes that no longer match the
 stored SHA-256 raise RawSourceError (saying what to do), never return damaged content.
@@ -147,12 +148,16 @@ class RawStore:
         here the packs are the store, so they are kept as they are."""
         return [place[:3] for place in places]
 
-    def uploader(self) -> None:
+    def uploader(self, account_id: int) -> None:
         """Packs are the store here: nothing to upload ahead (PostgreSQL's DatabaseRaw has one)."""
         return None
 
-    def discard(self, locations: Iterable[Location]) -> None:
+    def settle(self, batch: Iterable[Location], unused: Iterable[Location]) -> None:
         """Nothing to do: unneeded bytes in a pack are wasted space, never read."""
+
+    def drop_abandoned(self, account_id: int) -> int:
+        """Nothing to do: a batch that never committed left bytes at the end of a pack, never read."""
+        return 0
 
     def read(self, location: Location | tuple) -> bytes:
         """The bytes at a Location, or at ``(pack, offset, size[, sha256])``; checked against

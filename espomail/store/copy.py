@@ -25,7 +25,15 @@ from espomail.store.migrations import POSTGRES_TABLE, table_names, tables_with_i
 BATCH = 1000
 RAW_BATCH = 200  # emails per read when their sources travel with them (memory: ~200 sources)
 _CLEARED = {"mail_accounts": {"lease_holder": None, "lease_expires_at": None}}
-_OWN_TABLES = {"_sqlite_migrations", "sqlite_sequence", "sqlite_stat1", "sqlite_stat4", POSTGRES_TABLE, "raw_sources"}
+_OWN_TABLES = {
+    "_sqlite_migrations",
+    "sqlite_sequence",
+    "sqlite_stat1",
+    "sqlite_stat4",
+    POSTGRES_TABLE,
+    "raw_sources",
+    "raw_uploads",
+}
 
 
 @dataclasses.dataclass

@@ -12,10 +12,14 @@ needs it:
 
 The schema is the same numbered migrations, translated mechanically
 (``migrations.postgres_statements``). Raw sources live in the table ``raw_sources`` (a
-BIGINT id, the SHA-256, the bytes), written in the same transaction as the rows that name
-them and checked against their SHA-256 when read; packs on this host are only a spool
-(``blobs.py``). Errors that reach the user never carry the password: it is scrubbed from
-every message, and URLs are shown without it.
+BIGINT id, the SHA-256, the bytes) and are checked against their SHA-256 when read; packs
+on this host are only a spool (``blobs.py``). A single batch writes its sources in the
+transaction of the rows that name them; a fetch of several batches uploads each batch's
+sources on a second connection while the batch before is stored (``RawUploader``), each
+upload committed before the rows that name it, as packs are synced first on SQLite: a crash
+can leave sources no row names (noted in ``raw_uploads`` and deleted by the account's next
+fetch), never a row without its source. Errors that reach the user never carry the
+password: it is scrubbed from every message, and URLs are shown without it.
 """
 
 from __future__ import annotations
@@ -449,6 +453,27 @@ def _tables_with_id() -> frozenset[str]:
 # -- raw sources in the database ----------------------------------------------------------------
 
 
+def note_upload(store: PostgresStore, account_id: int, source_ids: list[int]) -> None:
+    """Note, in the upload's transaction, sources uploaded ahead of the rows that will name them."""
+    if source_ids:
+        sql = "INSERT INTO raw_uploads (account_id, source_ids) VALUES (?, ?::bigint[])"
+        store.execute(sql, [account_id, source_ids])
+
+
+def drop_abandoned_uploads(store: PostgresStore, account_id: int) -> int:
+    """Delete the sources of the account's uploads whose batch never committed (their note
+    is still there), and the notes; how many sources. Run by a fetch that has just taken
+    the account: no other live fetch stores its batches (a host that lost the lease fails
+    its next commit), so every note left is a dead one, and its sources are named by no row
+    (the transaction that would have named them also deletes the note)."""
+    with store.atomic():
+        return store.execute(
+            """WITH gone AS (DELETE FROM raw_uploads WHERE account_id = ? RETURNING source_ids)
+               DELETE FROM raw_sources WHERE id IN (SELECT unnest(source_ids) FROM gone)""",
+            [account_id],
+        )
+
+
 def insert_raw(store: PostgresStore, items: list[tuple[str, bytes]]) -> list[int]:
     """COPY raw sources ((sha256, bytes)) into ``raw_sources`` in the caller's transaction; their ids."""
     if not items:
@@ -471,15 +496,18 @@ class RawUploader:
     transaction it made the main thread wait (docs/performance.md). Order keeps it safe, as
     packs do on SQLite (blobs.py): a batch's sources are committed *before* the transaction
     that inserts the rows naming them, so no row ever names a missing source. A crash in
-    between leaves that batch's sources unreferenced (wasted space, never read; the rerun
-    downloads and uploads them again); sources that the batch turns out not to need (mail
-    this account had brought already) are deleted by the storing transaction (``discard``).
+    between leaves that batch's sources unreferenced: the upload is noted in ``raw_uploads``,
+    the storing transaction deletes the note (``settle``), and a note left behind is cleared
+    with its sources by the next fetch that takes the account (``drop_abandoned_uploads``;
+    the rerun downloads and uploads the batch again). Sources that the batch turns out not
+    to need (mail this account had brought already) are deleted by the storing transaction.
     """
 
-    def __init__(self, raw: DatabaseRaw) -> None:
+    def __init__(self, raw: DatabaseRaw, account_id: int) -> None:
         from concurrent.futures import ThreadPoolExecutor
 
         self._raw = raw
+        self._account_id = account_id
         self._store = raw.store.reopen()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raw-upload")
 
@@ -492,6 +520,7 @@ class RawUploader:
         items = [(loc.sha256, self._raw._read_spool(loc.pack, loc.offset, loc.size)) for loc in locations]
         with self._store.atomic():
             ids = insert_raw(self._store, items)
+            note_upload(self._store, self._account_id, ids)
         return [
             blobs.Location(loc.sha256, blobs.DATABASE, raw_id, loc.size)
             for loc, raw_id in zip(locations, ids, strict=True)
@@ -564,18 +593,26 @@ class DatabaseRaw:
     def _insert(self, items: list[tuple[str, bytes]]) -> list[int]:
         return insert_raw(self.store, items)
 
-    def uploader(self) -> RawUploader:
-        """A second connection that moves spooled batches into the database ahead of the
-        transactions that name them (a large fetch; see RawUploader)."""
-        return RawUploader(self)
+    def uploader(self, account_id: int) -> RawUploader:
+        """A second connection that moves an account's spooled batches into the database ahead
+        of the transactions that name them (a large fetch; see RawUploader)."""
+        return RawUploader(self, account_id)
 
-    def discard(self, locations: Iterable[blobs.Location]) -> None:
-        """Delete, in the caller's transaction, sources uploaded ahead that no row names (the
-        copies of a batch this account had brought already)."""
-        ids = sorted({loc.offset for loc in locations if loc.pack == blobs.DATABASE})
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            self.store.execute(f"DELETE FROM raw_sources WHERE id IN ({', '.join('?' for _ in chunk)})", chunk)
+    def settle(self, batch: Iterable[blobs.Location], unused: Iterable[blobs.Location]) -> None:
+        """In the transaction that stores a batch: its sources uploaded ahead are now named by
+        rows, except ``unused`` (copies this account had brought already), which are deleted;
+        the upload's note goes (see RawUploader)."""
+        uploaded = sorted({loc.offset for loc in batch if loc.pack == blobs.DATABASE})
+        if not uploaded:
+            return
+        self.store.execute("DELETE FROM raw_uploads WHERE source_ids && ?::bigint[]", [uploaded])
+        ids = sorted({loc.offset for loc in unused if loc.pack == blobs.DATABASE})
+        if ids:
+            self.store.execute("DELETE FROM raw_sources WHERE id = ANY(?::bigint[])", [ids])
+
+    def drop_abandoned(self, account_id: int) -> int:
+        """Clear the uploads of the account's batches that never committed (RawUploader)."""
+        return drop_abandoned_uploads(self.store, account_id)
 
     def delete_spool(self, locations: Iterable[blobs.Location]) -> None:
         """Delete the spool packs of these (spooled) locations: their batch is uploaded and parsed."""

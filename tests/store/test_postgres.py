@@ -22,7 +22,7 @@ from espomail.store import accounts as accounts_q
 from espomail.store import emails as emails_q
 from espomail.store.db import open_store
 from espomail.store.migrations import M001_INITIAL, MIGRATIONS, postgres_statements
-from espomail.store.postgres import RawUploader, to_postgres
+from espomail.store.postgres import RawUploader, insert_raw, note_upload, to_postgres
 from espomail.store.urls import is_url, shown
 from espomail.testing.messages import build_message
 
@@ -250,6 +250,41 @@ def test_a_fetch_of_several_batches_uploads_its_sources_ahead_and_keeps_none_it_
             " AND raw_offset IN (SELECT id FROM raw_sources)"
         ).fetchone()[0]
         assert named == 45
+        assert conn.execute("SELECT COUNT(*) FROM raw_uploads").fetchone()[0] == 0  # every note settled
+
+
+def test_the_uploads_of_a_batch_that_never_committed_are_deleted_by_the_next_fetch_of_its_account(
+    espomail, pg, group_account, dovecot, monkeypatch
+):
+    """A host killed between an upload and the transaction that names its sources leaves
+    them noted in raw_uploads; the next fetch that takes the account deletes them (and only
+    them: another account's note, and every source a row names, stay)."""
+    _, url, _ = pg
+    monkeypatch.setenv("ESPOMAIL_DB", url)
+    _, user = group_account("abandoned")
+    group_account("other")
+    dovecot.append(user, [build_message(subject="kept", body="kept\n")])
+    assert espomail("fetch", "--json").json["new"] == 1
+    store = open_store(url)
+    try:
+        account_id, other_id = (accounts_q.account_by_name(store, name).id for name in ("abandoned", "other"))
+        with store.atomic():  # what a killed host's uploader committed
+            dead = insert_raw(store, [("a" * 64, b"dead one"), ("b" * 64, b"dead two")])
+            note_upload(store, account_id, dead)
+            elsewhere = insert_raw(store, [("c" * 64, b"another account's batch, still being stored")])
+            note_upload(store, other_id, elsewhere)
+    finally:
+        store.close()
+
+    result = espomail("fetch", "--account", "abandoned", "--json")
+
+    assert result.exit_code == 0, result
+    with psycopg.connect(url) as conn:
+        ids = {row[0] for row in conn.execute("SELECT id FROM raw_sources")}
+        assert not ids & set(dead) and set(elsewhere) <= ids
+        assert conn.execute("SELECT account_id FROM raw_uploads").fetchall() == [(other_id,)]
+        named = conn.execute("SELECT raw_offset FROM email_deliveries WHERE raw_pack = 'db'").fetchall()
+        assert named and all(offset in ids for (offset,) in named)
 
 
 def test_two_connections_storing_the_same_message_id_at_once_make_one_email(pg):

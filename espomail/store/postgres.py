@@ -38,16 +38,20 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg import pq
-from psycopg.adapt import Dumper
-from psycopg.conninfo import conninfo_to_dict
-from psycopg.rows import dict_row, tuple_row
+from espomail.store import psycopg_start
 
-from espomail.errors import SecretError, StoreError
-from espomail.store import blobs
-from espomail.store.db import Row, Store, _adapt
-from espomail.store.urls import is_postgres_url, password_in, scrub, shown
+psycopg_start.preset_versions()  # before psycopg's first import: 35-40 ms less per command
+
+import psycopg  # noqa: E402
+from psycopg import pq  # noqa: E402
+from psycopg.adapt import Dumper  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict  # noqa: E402
+from psycopg.rows import dict_row, tuple_row  # noqa: E402
+
+from espomail.errors import SecretError, StoreError  # noqa: E402
+from espomail.store import blobs  # noqa: E402
+from espomail.store.db import Row, Store, _adapt  # noqa: E402
+from espomail.store.urls import is_postgres_url, password_in, scrub, shown  # noqa: E402
 
 INT8_OID = 20
 _names = itertools.count(1)

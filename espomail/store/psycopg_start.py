@@ -1,9 +1,9 @@
-"""Importing psycopg without ``importlib.metadata``: a third of its import time.
+"""Importing psycopg without ``importlib.metadata``.
 
 psycopg and psycopg-binary each learn their own version at import from
 ``importlib.metadata.version``, which imports ``importlib.metadata`` (email, zipfile, csv ...)
-and scans every directory of ``sys.path`` for distributions: 35-40 ms of every command on a
-PostgreSQL store, about a seventh of a list's whole time (docs/performance.md). Here the two
+and scans every directory of ``sys.path`` for distributions: about 15 ms of every command on
+a PostgreSQL store (median of 40 interleaved imports; docs/performance.md). Here the two
 ``version`` modules are given before psycopg imports them, from the names of their
 ``*.dist-info`` directories beside the packages (one directory listing, no import). When a
 version is not found that way (an unusual install), nothing is given and psycopg finds it
@@ -17,23 +17,25 @@ import os
 import sys
 import types
 
-# module name of the version file -> (package directory, distribution name in dist-info)
-_VERSIONED = {"psycopg.version": ("psycopg", "psycopg"), "psycopg_binary.version": ("psycopg_binary", "psycopg_binary")}
+# the packages whose ``version`` module reads the version of their distribution (the
+# dist-info directory is named after the package: ``psycopg_binary-3.3.9.dist-info``)
+_PACKAGES = ("psycopg", "psycopg_binary")
 
 
 def preset_versions() -> None:
     """Give psycopg's version modules their ``__version__`` before psycopg is imported."""
     if "psycopg" in sys.modules:
         return
-    for module_name, (package, distribution) in _VERSIONED.items():
-        version = _installed_version(package, distribution)
+    for package in _PACKAGES:
+        module_name = f"{package}.version"
+        version = _installed_version(package)
         if version is not None and module_name not in sys.modules:
             module = types.ModuleType(module_name, "the distribution's version, read by espomail.store.psycopg_start")
             module.__version__ = version
             sys.modules[module_name] = module
 
 
-def _installed_version(package: str, distribution: str) -> str | None:
+def _installed_version(package: str) -> str | None:
     """The version in the name of the package's ``NAME-VERSION.dist-info`` beside it, if exactly one."""
     try:
         spec = importlib.util.find_spec(package)
@@ -42,7 +44,7 @@ def _installed_version(package: str, distribution: str) -> str | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     directory = os.path.dirname(os.path.abspath(next(iter(spec.submodule_search_locations))))
-    prefix = f"{distribution}-"
+    prefix = f"{package}-"
     try:
         found = [n for n in os.listdir(directory) if n.startswith(prefix) and n.endswith(".dist-info")]
     except OSError:

@@ -38,4 +38,4 @@ def test_psycopg_is_imported_without_importlib_metadata_and_knows_its_versions()
 
 @pytest.mark.engine_independent
 def test_an_unknown_package_gives_no_version():
-    assert psycopg_start._installed_version("espomail_no_such_package", "espomail_no_such_package") is None
+    assert psycopg_start._installed_version("espomail_no_such_package") is None
